@@ -1,0 +1,15 @@
+/** Three tiers: small (src/**, libs/**), medium (test/medium: real databases), e2e (test/e2e: the real server as a process). */
+const base = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper: { '^@vmplane/sdk(|/.*)$': '<rootDir>/libs/sdk/src$1' },
+};
+module.exports = {
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  projects: [
+    { ...base, displayName: 'small', roots: ['<rootDir>/src', '<rootDir>/libs'], testRegex: '\\.spec\\.ts$' },
+    { ...base, displayName: 'medium', roots: ['<rootDir>/test/medium'], testRegex: '\\.medium-spec\\.ts$' },
+    { ...base, displayName: 'e2e', roots: ['<rootDir>/test/e2e'], testRegex: '\\.e2e-spec\\.ts$' },
+  ],
+};
