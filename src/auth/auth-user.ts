@@ -1,0 +1,11 @@
+import { UserRole } from '../users/user.entity';
+
+/** The authenticated caller, taken from a verified token. */
+export interface AuthUser {
+  id: string;
+  role: UserRole;
+}
+
+export function isAdmin(user: AuthUser): boolean {
+  return user.role === UserRole.Admin;
+}

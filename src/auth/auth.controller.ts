@@ -1,0 +1,23 @@
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiProblems } from '../common/api-problems.decorator';
+import { Public } from './auth.decorators';
+import { AuthService } from './auth.service';
+import { TokenRequestDto, TokenResponseDto } from './dto/token.dto';
+
+@ApiTags('auth')
+@Controller()
+export class AuthController {
+  constructor(private readonly auth: AuthService) {}
+
+  @Public()
+  @Post('token')
+  @HttpCode(200)
+  @ApiOperation({ operationId: 'issueToken', summary: 'Exchange a username and password for a bearer token' })
+  @ApiConsumes('application/x-www-form-urlencoded', 'application/json')
+  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiProblems(400, 401, 429)
+  issueToken(@Body() form: TokenRequestDto): Promise<TokenResponseDto> {
+    return this.auth.issueToken(form);
+  }
+}

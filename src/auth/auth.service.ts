@@ -1,0 +1,34 @@
+import { Injectable } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { InvalidCredentialsError, TooManyLoginAttemptsError } from '../common/domain-errors';
+import { AppConfig } from '../config/app-config';
+import { UsersRepository } from '../users/users.repository';
+import { TokenRequestDto, TokenResponseDto, TokenType } from './dto/token.dto';
+import { LoginThrottle } from './login-throttle';
+import { PasswordHasher } from '../users/password-hasher';
+
+@Injectable()
+export class AuthService {
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly hasher: PasswordHasher,
+    private readonly throttle: LoginThrottle,
+    private readonly jwt: JwtService,
+    private readonly config: AppConfig,
+  ) {}
+
+  async issueToken(form: TokenRequestDto): Promise<TokenResponseDto> {
+    const retryAfter = this.throttle.retryAfter(form.username);
+    if (retryAfter > 0) throw new TooManyLoginAttemptsError(retryAfter);
+
+    const user = await this.users.findByUsername(form.username);
+    const valid = await this.hasher.verify(user?.passwordHash ?? null, form.password);
+    if (!user || !valid) {
+      this.throttle.recordFailure(form.username);
+      throw new InvalidCredentialsError();
+    }
+    this.throttle.recordSuccess(form.username);
+    const accessToken = await this.jwt.signAsync({ sub: user.id, role: user.role });
+    return { access_token: accessToken, token_type: TokenType.Bearer, expires_in: this.config.jwtTtlSeconds };
+  }
+}

@@ -1,0 +1,83 @@
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { randomUUID } from 'node:crypto';
+import { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger as PinoLogger } from 'pino';
+import { AppModule } from './app.module';
+import { ProblemDetailsDto } from './common/problem-details.dto';
+import { AppConfig } from './config/app-config';
+import { PinoNestLogger, createLogger } from './logging/logger';
+import { MetricsService } from './metrics/metrics.service';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The Fastify adapter: 1 MiB bodies, request ids from X-Request-Id, pino as the logger. */
+export function createAdapter(logger: PinoLogger): FastifyAdapter {
+  return new FastifyAdapter({
+    loggerInstance: logger,
+    // One line per request is logged by the onResponse hook in configureApp instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: false,
+    genReqId: (request: { headers: Record<string, string | string[] | undefined> }) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+  });
+}
+
+/** Everything the HTTP layer needs besides the Nest modules; shared by main, tests and the OpenAPI script. */
+export async function configureApp(app: NestFastifyApplication, config: AppConfig): Promise<OpenAPIObject> {
+  const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+  const metrics = app.get(MetricsService);
+  const httpLogger = new Logger('HTTP');
+
+  fastify.addContentTypeParser(['application/xml', 'text/xml'], { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) =>
+    done(null, body),
+  );
+  fastify.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  fastify.addHook('onResponse', async (request: FastifyRequest, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const status = String(reply.statusCode);
+    const seconds = reply.elapsedTime / 1000;
+    metrics.httpRequests.inc({ method: request.method, route, status });
+    metrics.httpDuration.observe({ method: request.method, route, status }, seconds);
+    request.log.info(
+      { method: request.method, url: request.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request',
+    );
+  });
+
+  const document = buildOpenApiDocument(app, config);
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
+  app.enableShutdownHooks();
+  return document;
+}
+
+export function buildOpenApiDocument(app: NestFastifyApplication, config: AppConfig): OpenAPIObject {
+  const builder = new DocumentBuilder()
+    .setTitle('vmplane')
+    .setDescription(
+      'A control plane for GPU virtual machines. Sign in with POST /token (form: username, password), then send ' +
+        '`Authorization: Bearer <access_token>`. Errors are RFC 9457 problem details with a stable `code`.',
+    )
+    .setVersion(process.env.npm_package_version ?? '0.1.0')
+    .setLicense('MIT', 'https://opensource.org/licenses/MIT')
+    .addServer(`http://${config.host}:${config.port}`)
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from POST /token' })
+    .build();
+  return SwaggerModule.createDocument(app, builder, { extraModels: [ProblemDetailsDto] });
+}
+
+export async function createApp(config: AppConfig, logger: PinoLogger = createLogger(config.logLevel)): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), createAdapter(logger), {
+    logger: new PinoNestLogger(logger),
+  });
+  await configureApp(app, config);
+  return app;
+}

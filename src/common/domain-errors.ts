@@ -1,0 +1,134 @@
+/**
+ * Errors raised by services. Each has a stable machine-readable `code`; the
+ * HTTP mapping lives in one place (ProblemDetailsFilter). `extensions` are
+ * extra members of the RFC 9457 problem body.
+ */
+export abstract class DomainError extends Error {
+  abstract readonly code: string;
+  readonly extensions: Record<string, unknown> = {};
+  /** Seconds a client should wait before retrying, when that is known. */
+  retryAfterSeconds?: number;
+
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export class ValidationFailedError extends DomainError {
+  readonly code = 'validation_failed';
+  constructor(readonly errors: FieldError[]) {
+    super(`Invalid request: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`);
+    this.extensions.errors = errors;
+  }
+}
+
+export class UnauthenticatedError extends DomainError {
+  readonly code = 'unauthenticated';
+}
+
+export class InvalidCredentialsError extends DomainError {
+  readonly code = 'invalid_credentials';
+  constructor() {
+    super('Incorrect username or password');
+  }
+}
+
+export class TooManyLoginAttemptsError extends DomainError {
+  readonly code = 'too_many_login_attempts';
+  constructor(retryAfterSeconds: number) {
+    super(`Too many failed sign-ins for this username; try again in ${retryAfterSeconds} s`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export class ForbiddenError extends DomainError {
+  readonly code = 'forbidden';
+}
+
+export class NotFoundError extends DomainError {
+  readonly code = 'not_found';
+  constructor(resource: string, id: string) {
+    super(`${resource} ${id} not found`);
+    this.extensions.resource = resource;
+  }
+}
+
+export class ConflictError extends DomainError {
+  constructor(
+    readonly code: string,
+    message: string,
+    extensions: Record<string, unknown> = {},
+  ) {
+    super(message);
+    Object.assign(this.extensions, extensions);
+  }
+}
+
+export class InvalidTransitionError extends ConflictError {
+  constructor(from: string, to: string, action: string) {
+    super('invalid_state_transition', `Cannot ${action} a VM that is ${from}`, { current_status: from, target_status: to });
+  }
+}
+
+export class QuotaExceededError extends DomainError {
+  readonly code = 'quota_exceeded';
+  constructor(limit: string, quota: number, used: number, requested: number) {
+    super(`Quota exceeded for ${limit}: ${used} used + ${requested} requested > ${quota} allowed`);
+    Object.assign(this.extensions, { limit, quota, used, requested });
+  }
+}
+
+export interface CapacityAlternative {
+  gpu_model: string | null;
+  gpu_count: number;
+  region: string;
+}
+
+export class InsufficientCapacityError extends DomainError {
+  readonly code = 'insufficient_capacity';
+  constructor(message: string, alternatives: CapacityAlternative[], retryAfterSeconds: number, vmId?: string) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+    this.extensions.alternatives = alternatives;
+    if (vmId) this.extensions.vm_id = vmId;
+  }
+}
+
+export class HypervisorUnavailableError extends DomainError {
+  readonly code = 'hypervisor_unavailable';
+  constructor(message: string, vmId?: string) {
+    super(message);
+    this.retryAfterSeconds = 30;
+    if (vmId) this.extensions.vm_id = vmId;
+  }
+}
+
+export class HypervisorFaultError extends DomainError {
+  readonly code = 'hypervisor_error';
+  constructor(message: string, vmId?: string) {
+    super(message);
+    if (vmId) this.extensions.vm_id = vmId;
+  }
+}
+
+export class IdempotencyKeyReusedError extends DomainError {
+  readonly code = 'idempotency_key_reused';
+  constructor() {
+    super('This Idempotency-Key was already used with a different request body');
+  }
+}
+
+export class UnprocessableError extends DomainError {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,65 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+export class FieldErrorDto {
+  @ApiProperty({ example: 'cpu_cores', description: 'The offending field (a JSON property, query parameter or header)' })
+  field: string;
+
+  @ApiProperty({ example: 'must not be greater than 256' })
+  message: string;
+}
+
+export class CapacityAlternativeDto {
+  @ApiProperty({ nullable: true, type: String, example: 'a100-80gb' })
+  gpu_model: string | null;
+
+  @ApiProperty({ example: 8 })
+  gpu_count: number;
+
+  @ApiProperty({ example: 'us-east-1' })
+  region: string;
+}
+
+/** RFC 9457 problem details, with vmplane's extension members. */
+export class ProblemDetailsDto {
+  @ApiProperty({ example: 'https://vmplane.dev/problems/validation_failed' })
+  type: string;
+
+  @ApiProperty({ example: 'Bad Request' })
+  title: string;
+
+  @ApiProperty({ example: 400 })
+  status: number;
+
+  @ApiProperty({ example: 'Invalid request: cpu_cores must not be greater than 256' })
+  detail: string;
+
+  @ApiProperty({ example: '/vms' })
+  instance: string;
+
+  @ApiProperty({ example: 'validation_failed', description: 'A stable, machine-readable error code' })
+  code: string;
+
+  @ApiPropertyOptional({ example: 'req-3f2a9c' })
+  request_id?: string;
+
+  @ApiPropertyOptional({ type: [FieldErrorDto] })
+  errors?: FieldErrorDto[];
+
+  @ApiPropertyOptional({ type: [CapacityAlternativeDto], description: 'For insufficient_capacity: what fits now' })
+  alternatives?: CapacityAlternativeDto[];
+
+  @ApiPropertyOptional({ description: 'For quota_exceeded: the limit that was hit', example: 'gpus' })
+  limit?: string;
+
+  @ApiPropertyOptional({ example: 8 })
+  quota?: number;
+
+  @ApiPropertyOptional({ example: 8 })
+  used?: number;
+
+  @ApiPropertyOptional({ example: 1 })
+  requested?: number;
+
+  @ApiPropertyOptional({ description: 'The VM the failed request created, when one was recorded' })
+  vm_id?: string;
+}

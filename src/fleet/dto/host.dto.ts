@@ -1,0 +1,229 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsEnum,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { HostState } from '../host.entity';
+
+const HOST_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
+const REGION = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;
+const GPU_MODEL = /^[a-z0-9]+(-[a-z0-9]+)*-\d+gb$/;
+
+export enum MigMode {
+  Enabled = 'enabled',
+  Disabled = 'disabled',
+  Unsupported = 'unsupported',
+}
+
+export class RegisterGpuDto {
+  @ApiPropertyOptional({ description: 'Device index on the host; defaults to the position in the list', example: 0 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(63)
+  index?: number;
+
+  @ApiProperty({ example: 'NVIDIA H100 80GB HBM3' })
+  @IsString()
+  @Length(1, 128)
+  product_name: string;
+
+  @ApiProperty({ example: 81559, description: 'Framebuffer memory as the driver reports it' })
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  memory_mib: number;
+
+  @ApiProperty({ example: '00000000:18:00.0' })
+  @IsString()
+  @Matches(/^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/, { message: 'must be a PCI bus id like 00000000:18:00.0' })
+  pci_address: string;
+
+  @ApiProperty({ example: 'GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13' })
+  @IsString()
+  @Length(1, 64)
+  uuid: string;
+
+  @ApiPropertyOptional({ example: 'h100-80gb', description: 'Canonical model id; derived from product_name and memory_mib when absent' })
+  @IsOptional()
+  @Matches(GPU_MODEL, { message: 'must be a model id like h100-80gb' })
+  model?: string;
+
+  @ApiPropertyOptional({ enum: MigMode, enumName: 'MigMode', default: MigMode.Disabled })
+  @IsOptional()
+  @IsEnum(MigMode)
+  mig_mode?: MigMode;
+}
+
+export class RegisterHostDto {
+  @ApiProperty({ example: 'gpu-h100-01' })
+  @IsString()
+  @Matches(HOST_NAME, { message: 'must be a lowercase DNS name' })
+  name: string;
+
+  @ApiProperty({ example: 'us-east-1' })
+  @IsString()
+  @Matches(REGION, { message: 'must be 1–64 lowercase letters, digits or hyphens' })
+  region: string;
+
+  @ApiProperty({ example: 192 })
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  cpu_cores: number;
+
+  @ApiProperty({ example: 2_097_152 })
+  @IsInt()
+  @Min(256)
+  @Max(2_000_000_000)
+  memory_mib: number;
+
+  @ApiProperty({ example: 30_000 })
+  @IsInt()
+  @Min(1)
+  @Max(100_000_000)
+  disk_gib: number;
+
+  @ApiPropertyOptional({ enum: HostState, enumName: 'HostState', default: HostState.Active })
+  @IsOptional()
+  @IsEnum(HostState)
+  state?: HostState;
+
+  @ApiPropertyOptional({ type: [RegisterGpuDto], default: [] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @ValidateNested({ each: true })
+  @Type(() => RegisterGpuDto)
+  gpus?: RegisterGpuDto[];
+}
+
+export class ImportHostQueryDto {
+  @ApiProperty({ example: 'gpu-h200-01' })
+  @IsString()
+  @Matches(HOST_NAME, { message: 'must be a lowercase DNS name' })
+  name: string;
+
+  @ApiPropertyOptional({ example: 'us-east-1', default: 'default' })
+  @IsOptional()
+  @IsString()
+  @Matches(REGION, { message: 'must be 1–64 lowercase letters, digits or hyphens' })
+  region?: string;
+
+  @ApiProperty({ example: 16 })
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  cpu_cores: number;
+
+  @ApiProperty({ example: 131072 })
+  @Type(() => Number)
+  @IsInt()
+  @Min(256)
+  @Max(2_000_000_000)
+  memory_mib: number;
+
+  @ApiProperty({ example: 2000 })
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100_000_000)
+  disk_gib: number;
+}
+
+export class UpdateHostDto {
+  @ApiProperty({ enum: HostState, enumName: 'HostState', example: HostState.Draining })
+  @IsEnum(HostState)
+  state: HostState;
+}
+
+export class GpuResponseDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 0 })
+  index: number;
+
+  @ApiProperty({ example: 'h100-80gb' })
+  model: string;
+
+  @ApiProperty({ example: 'NVIDIA H100 80GB HBM3' })
+  product_name: string;
+
+  @ApiProperty({ example: 81559 })
+  memory_mib: number;
+
+  @ApiProperty({ example: '00000000:18:00.0' })
+  pci_address: string;
+
+  @ApiProperty({ example: 'GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13' })
+  uuid: string;
+
+  @ApiProperty({ enum: MigMode, enumName: 'MigMode' })
+  mig_mode: MigMode;
+
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The VM bound to this GPU, if any' })
+  vm_id: string | null;
+}
+
+export class HostResourcesDto {
+  @ApiProperty({ example: 192 })
+  cpu_cores: number;
+
+  @ApiProperty({ example: 2_097_152 })
+  memory_mib: number;
+
+  @ApiProperty({ example: 30_000 })
+  disk_gib: number;
+}
+
+export class HostResponseDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 'gpu-h100-01' })
+  name: string;
+
+  @ApiProperty({ example: 'us-east-1' })
+  region: string;
+
+  @ApiProperty({ enum: HostState, enumName: 'HostState' })
+  state: HostState;
+
+  @ApiProperty({ example: 192 })
+  cpu_cores: number;
+
+  @ApiProperty({ example: 2_097_152 })
+  memory_mib: number;
+
+  @ApiProperty({ example: 30_000 })
+  disk_gib: number;
+
+  @ApiProperty({ type: HostResourcesDto, description: 'Claimed by VMs placed here' })
+  used: HostResourcesDto;
+
+  @ApiProperty({ type: [GpuResponseDto] })
+  gpus: GpuResponseDto[];
+
+  @ApiProperty({ format: 'date-time' })
+  created_at: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updated_at: string;
+}
+
+export class HostListDto {
+  @ApiProperty({ type: [HostResponseDto] })
+  items: HostResponseDto[];
+}

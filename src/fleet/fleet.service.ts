@@ -1,0 +1,153 @@
+import { Injectable } from '@nestjs/common';
+import { Clock, laterThan } from '../common/clock';
+import { ConflictError, NotFoundError, ValidationFailedError } from '../common/domain-errors';
+import { IdGenerator } from '../common/id-generator';
+import { UnitOfWork } from '../database/unit-of-work';
+import { constraintViolation } from '../database/sql-dialect';
+import { canonicalGpuModel } from './domain/gpu-model';
+import { NvidiaSmiParseError, parseNvidiaSmiXml } from './domain/nvidia-smi-parser';
+import { HostListDto, HostResponseDto, ImportHostQueryDto, MigMode, RegisterHostDto, UpdateHostDto } from './dto/host.dto';
+import { FleetRepository } from './fleet.repository';
+import { GpuEntity } from './gpu.entity';
+import { HostEntity, HostState } from './host.entity';
+import { toHostResponse } from './host.mapper';
+
+@Injectable()
+export class FleetService {
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly fleet: FleetRepository,
+    private readonly ids: IdGenerator,
+    private readonly clock: Clock,
+  ) {}
+
+  async register(dto: RegisterHostDto): Promise<HostResponseDto> {
+    const now = this.clock.now();
+    const hostId = this.ids.next();
+    const gpus = (dto.gpus ?? []).map((g, position) =>
+      Object.assign(new GpuEntity(), {
+        id: this.ids.next(),
+        hostId,
+        index: g.index ?? position,
+        model: g.model ?? canonicalGpuModel(g.product_name, g.memory_mib),
+        productName: g.product_name,
+        memoryMib: g.memory_mib,
+        pciAddress: g.pci_address,
+        uuid: g.uuid,
+        migMode: g.mig_mode ?? MigMode.Disabled,
+        vmId: null,
+        createdAt: now,
+        updatedAt: now,
+      }),
+    );
+    assertDistinct(gpus.map((g) => g.index), 'gpus.index');
+    assertDistinct(gpus.map((g) => g.uuid), 'gpus.uuid');
+    const host = Object.assign(new HostEntity(), {
+      id: hostId,
+      name: dto.name,
+      region: dto.region,
+      cpuCores: dto.cpu_cores,
+      memoryMib: dto.memory_mib,
+      diskGib: dto.disk_gib,
+      usedCpuCores: 0,
+      usedMemoryMib: 0,
+      usedDiskGib: 0,
+      state: dto.state ?? HostState.Active,
+      createdAt: now,
+      updatedAt: now,
+    });
+    try {
+      await this.uow.transaction(async (tx) => {
+        if (await this.fleet.hostNameExists(tx, host.name)) {
+          throw new ConflictError('host_exists', `A host named ${host.name} is already registered`);
+        }
+        const taken = await this.fleet.existingGpuUuids(tx, gpus.map((g) => g.uuid));
+        if (taken.length > 0) {
+          throw new ConflictError('gpu_exists', `GPU(s) already registered: ${taken.join(', ')}`, { gpu_uuids: taken });
+        }
+        await this.fleet.insertHost(tx, host, gpus);
+      });
+    } catch (error) {
+      // Two registrations racing past the checks meet the unique constraints instead.
+      if (constraintViolation(error)?.kind === 'unique') {
+        throw new ConflictError('host_exists', `Host ${host.name} or one of its GPUs is already registered`);
+      }
+      throw error;
+    }
+    host.gpus = gpus;
+    return toHostResponse(host);
+  }
+
+  /** Registers a host from `nvidia-smi -q -x` output; the host's own size comes from the query. */
+  importNvidiaSmi(query: ImportHostQueryDto, xml: unknown): Promise<HostResponseDto> {
+    if (typeof xml !== 'string' || xml.trim() === '') {
+      throw new ValidationFailedError([{ field: 'body', message: 'must be the XML that nvidia-smi -q -x prints' }]);
+    }
+    let parsed;
+    try {
+      parsed = parseNvidiaSmiXml(xml);
+    } catch (error) {
+      if (error instanceof NvidiaSmiParseError) throw new ValidationFailedError([{ field: 'body', message: error.message }]);
+      throw error;
+    }
+    return this.register({
+      name: query.name,
+      region: query.region ?? 'default',
+      cpu_cores: query.cpu_cores,
+      memory_mib: query.memory_mib,
+      disk_gib: query.disk_gib,
+      gpus: parsed.map((g) => ({
+        index: g.index,
+        product_name: g.productName,
+        memory_mib: g.memoryMib,
+        pci_address: g.pciAddress,
+        uuid: g.uuid,
+        model: g.model,
+        mig_mode: g.migMode as MigMode,
+      })),
+    });
+  }
+
+  async list(): Promise<HostListDto> {
+    const hosts = await this.uow.read((tx) => this.fleet.listHosts(tx));
+    return { items: hosts.map(toHostResponse) };
+  }
+
+  async get(id: string): Promise<HostResponseDto> {
+    const host = await this.uow.read((tx) => this.fleet.findHost(tx, id));
+    if (!host) throw new NotFoundError('host', id);
+    return toHostResponse(host);
+  }
+
+  async update(id: string, dto: UpdateHostDto): Promise<HostResponseDto> {
+    const host = await this.uow.transaction(async (tx) => {
+      const found = await this.fleet.findHost(tx, id);
+      if (!found) throw new NotFoundError('host', id);
+      found.updatedAt = laterThan(this.clock.now(), found.updatedAt);
+      found.state = dto.state;
+      await this.fleet.setHostState(tx, id, dto.state, found.updatedAt);
+      return found;
+    });
+    return toHostResponse(host);
+  }
+
+  /** Registers every host not yet known by name; used for the demo fleet. */
+  async ensureHosts(hosts: RegisterHostDto[]): Promise<number> {
+    let added = 0;
+    for (const host of hosts) {
+      const exists = await this.uow.read((tx) => this.fleet.hostNameExists(tx, host.name));
+      if (exists) continue;
+      await this.register(host);
+      added++;
+    }
+    return added;
+  }
+}
+
+function assertDistinct(values: (string | number)[], field: string): void {
+  const seen = new Set<string | number>();
+  for (const value of values) {
+    if (seen.has(value)) throw new ValidationFailedError([{ field, message: `has a duplicate value ${value}` }]);
+    seen.add(value);
+  }
+}

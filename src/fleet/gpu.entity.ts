@@ -1,0 +1,48 @@
+import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { HostEntity } from './host.entity';
+
+@Entity('gpus')
+export class GpuEntity {
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Column({ name: 'host_id', type: 'uuid' })
+  hostId: string;
+
+  @ManyToOne(() => HostEntity, (host) => host.gpus)
+  @JoinColumn({ name: 'host_id' })
+  host: HostEntity;
+
+  @Column({ name: 'index', type: 'integer' })
+  index: number;
+
+  /** Canonical model id, e.g. h100-80gb; what users ask for. */
+  @Column({ type: 'varchar', length: 64 })
+  model: string;
+
+  @Column({ name: 'product_name', type: 'varchar', length: 128 })
+  productName: string;
+
+  @Column({ name: 'memory_mib', type: 'integer' })
+  memoryMib: number;
+
+  @Column({ name: 'pci_address', type: 'varchar', length: 32 })
+  pciAddress: string;
+
+  /** The device UUID reported by the driver (GPU-…). */
+  @Column({ type: 'varchar', length: 64, unique: true })
+  uuid: string;
+
+  @Column({ name: 'mig_mode', type: 'varchar', length: 16, default: 'disabled' })
+  migMode: string;
+
+  /** The VM the GPU is bound to; set and cleared only by conditional updates. */
+  @Column({ name: 'vm_id', type: 'uuid', nullable: true })
+  vmId: string | null;
+
+  @CreateDateColumn({ name: 'created_at' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at' })
+  updatedAt: Date;
+}

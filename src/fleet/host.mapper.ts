@@ -1,0 +1,33 @@
+import { GpuResponseDto, HostResponseDto, MigMode } from './dto/host.dto';
+import { GpuEntity } from './gpu.entity';
+import { HostEntity } from './host.entity';
+
+export function toGpuResponse(gpu: GpuEntity): GpuResponseDto {
+  return {
+    id: gpu.id,
+    index: gpu.index,
+    model: gpu.model,
+    product_name: gpu.productName,
+    memory_mib: gpu.memoryMib,
+    pci_address: gpu.pciAddress,
+    uuid: gpu.uuid,
+    mig_mode: gpu.migMode as MigMode,
+    vm_id: gpu.vmId,
+  };
+}
+
+export function toHostResponse(host: HostEntity): HostResponseDto {
+  return {
+    id: host.id,
+    name: host.name,
+    region: host.region,
+    state: host.state,
+    cpu_cores: host.cpuCores,
+    memory_mib: host.memoryMib,
+    disk_gib: host.diskGib,
+    used: { cpu_cores: host.usedCpuCores, memory_mib: host.usedMemoryMib, disk_gib: host.usedDiskGib },
+    gpus: (host.gpus ?? []).map(toGpuResponse),
+    created_at: host.createdAt.toISOString(),
+    updated_at: host.updatedAt.toISOString(),
+  };
+}

@@ -1,0 +1,104 @@
+import { Injectable } from '@nestjs/common';
+import { RandomSource } from '../common/random-source';
+import { CapacityAlternative } from '../common/domain-errors';
+import { AppConfig } from '../config/app-config';
+import type { Tx } from '../database/unit-of-work';
+import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
+import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
+import { FleetRepository, GpuDetail, PlacementResources } from './fleet.repository';
+
+/** A PostgreSQL advisory lock key shared by every replica; placements take it for their transaction. */
+const PLACEMENT_LOCK_KEY = 740_421_978;
+const MAX_GPUS_PER_VM = 8;
+
+export interface PlacementPlan {
+  hostId: string;
+  hostName: string;
+  region: string;
+  gpus: GpuDetail[];
+}
+
+/** Raised when a conditional claim finds the plan stale; the caller re-plans in a new transaction. */
+export class PlacementConflictError extends Error {
+  constructor(what: string) {
+    super(`Placement conflict: ${what} changed while placing`);
+  }
+}
+
+/**
+ * Chooses a host (and GPUs) for a VM and claims them inside the caller's
+ * transaction. Claims are conditional updates, so a stale plan can never
+ * over-commit a host or bind a GPU twice; on PostgreSQL an advisory lock also
+ * serialises placements so concurrent replicas do not keep colliding on the
+ * same best host.
+ */
+@Injectable()
+export class PlacementService {
+  readonly policy: PlacementPolicy;
+
+  constructor(
+    private readonly fleet: FleetRepository,
+    private readonly random: RandomSource,
+    config: AppConfig,
+  ) {
+    this.policy = config.placementPolicy ? getPolicy(config.placementPolicy as PlacementPolicy['name']) : DEFAULT_POLICY;
+  }
+
+  async plan(tx: Tx, request: PlacementRequest): Promise<PlacementPlan | null> {
+    if (tx.dialect.isPostgres) await tx.run('SELECT pg_advisory_xact_lock($1)', [PLACEMENT_LOCK_KEY]);
+    const hosts = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
+    const decision = schedule(hosts, request, this.policy, () => this.random.next());
+    if (!decision) return null;
+    const host = hosts.find((h) => h.id === decision.hostId)!;
+    const gpus = decision.gpuIds.length > 0 ? await this.fleet.gpuDetails(tx, decision.gpuIds) : [];
+    return { hostId: host.id, hostName: host.name, region: host.region, gpus };
+  }
+
+  /** Claims the plan for the VM (whose row must already exist), or throws PlacementConflictError. */
+  async claim(tx: Tx, vmId: string, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[], now: Date): Promise<void> {
+    if (!(await this.fleet.claimHost(tx, plan.hostId, resourcesOf(request), now))) {
+      throw new PlacementConflictError(`host ${plan.hostName}`);
+    }
+    if (plan.gpus.length === 0) return;
+    const gpuIds = plan.gpus.map((g) => g.id);
+    const bound = await this.fleet.bindGpus(tx, vmId, plan.hostId, gpuIds, now);
+    if (bound !== gpuIds.length) throw new PlacementConflictError('a GPU');
+    await this.fleet.insertAllocations(
+      tx,
+      gpuIds.map((gpuId, i) => ({ id: allocationIds[i], gpuId, vmId })),
+      now,
+    );
+  }
+
+  /** Gives a VM's host capacity and GPUs back. Callers make sure this happens once per VM. */
+  async release(tx: Tx, vm: { id: string; hostId: string | null; gpuCount: number } & PlacementResources, now: Date): Promise<void> {
+    if (vm.hostId) await this.fleet.releaseHost(tx, vm.hostId, vm, now);
+    if (vm.gpuCount > 0) await this.fleet.unbindGpus(tx, vm.id, now);
+  }
+
+  /**
+   * What would fit right now for a request that did not: the same count of
+   * another model (or region), or the largest count of the requested model.
+   */
+  async alternatives(tx: Tx, request: PlacementRequest): Promise<CapacityAlternative[]> {
+    const perHost = await this.fleet.freeGpusPerHost(tx, resourcesOf(request));
+    const largest = new Map<string, { region: string; model: string; count: number }>();
+    for (const row of perHost) {
+      const key = `${row.region}\u0000${row.model}`;
+      const count = Math.min(MAX_GPUS_PER_VM, row.free);
+      if ((largest.get(key)?.count ?? 0) < count) largest.set(key, { region: row.region, model: row.model, count });
+    }
+    const options: CapacityAlternative[] = [];
+    for (const { region, model, count } of largest.values()) {
+      if (request.region && request.region !== region) continue;
+      const sameModel = !request.gpuModel || request.gpuModel === model;
+      if (count >= request.gpuCount && !sameModel) options.push({ gpu_model: model, gpu_count: request.gpuCount, region });
+      else if (sameModel && count > 0 && count < request.gpuCount) options.push({ gpu_model: model, gpu_count: count, region });
+    }
+    return options.sort((a, b) => b.gpu_count - a.gpu_count || String(a.gpu_model).localeCompare(String(b.gpu_model)) || a.region.localeCompare(b.region));
+  }
+}
+
+function resourcesOf(request: PlacementRequest): PlacementResources {
+  return { cpuCores: request.cpuCores, memoryMib: request.memoryMib, diskGib: request.diskGib };
+}

@@ -1,0 +1,87 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+type Collector = () => Promise<void>;
+
+/** The Prometheus registry and every metric vmplane exports. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+  private readonly collectors: Collector[] = [];
+
+  readonly httpRequests = new Counter({
+    name: 'vmplane_http_requests_total',
+    help: 'HTTP requests served, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'vmplane_http_request_duration_seconds',
+    help: 'HTTP request latency, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly hypervisorLatency = new Histogram({
+    name: 'vmplane_hypervisor_call_duration_seconds',
+    help: 'Hypervisor SDK call latency, by call and outcome',
+    labelNames: ['call', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly hypervisorErrors = new Counter({
+    name: 'vmplane_hypervisor_errors_total',
+    help: 'Hypervisor SDK call failures, by call and error kind',
+    labelNames: ['call', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly vmsByStatus = new Gauge({
+    name: 'vmplane_vms',
+    help: 'VM records by status',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly gpus = new Gauge({
+    name: 'vmplane_gpus',
+    help: 'GPUs by model and state (allocated or free)',
+    labelNames: ['model', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly operationQueue = new Gauge({
+    name: 'vmplane_operation_queue_depth',
+    help: 'Operations not yet finished, by status (pending or running)',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcilerFindings = new Counter({
+    name: 'vmplane_reconciler_findings_total',
+    help: 'Drift found by the reconciler, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'vmplane_' });
+  }
+
+  /** Registers a function that refreshes gauges from the database before each scrape. */
+  addCollector(collector: Collector): void {
+    this.collectors.push(collector);
+  }
+
+  async render(): Promise<string> {
+    await Promise.all(this.collectors.map((collect) => collect()));
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

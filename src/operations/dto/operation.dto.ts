@@ -1,0 +1,97 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { OperationAction, OperationStatus } from '../operation.entity';
+
+export class OperationErrorDto {
+  @ApiProperty({ example: 'insufficient_capacity' })
+  code: string;
+
+  @ApiProperty({ example: 'No resources available to create a new virtual machine' })
+  message: string;
+}
+
+/** Modelled on GCE's Operation resource. */
+export class OperationResponseDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ format: 'uuid', nullable: true, type: String })
+  vm_id: string | null;
+
+  @ApiProperty({ enum: OperationAction, enumName: 'OperationAction' })
+  action: OperationAction;
+
+  @ApiProperty({ enum: OperationStatus, enumName: 'OperationStatus' })
+  status: OperationStatus;
+
+  @ApiProperty({ example: 'calling_hypervisor', description: 'queued, calling_hypervisor, backoff, recording or done' })
+  stage: string;
+
+  @ApiProperty({ example: 1, description: 'Hypervisor call attempts, including retries and resumptions after a crash' })
+  attempts: number;
+
+  @ApiProperty({ type: OperationErrorDto, nullable: true })
+  error: OperationErrorDto | null;
+
+  @ApiProperty({ nullable: true, type: Number, example: null, description: 'The HTTP status the failure maps to' })
+  http_error_status_code: number | null;
+
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The acting user; null for the system' })
+  user_id: string | null;
+
+  @ApiProperty({ nullable: true, type: String, description: 'The hypervisor VM a cleanup removed' })
+  hypervisor_vm_id: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  request_id: string | null;
+
+  @ApiProperty({ example: '/operations/019abcde-0000-7000-8000-000000000000' })
+  self_link: string;
+
+  @ApiProperty({ nullable: true, type: String, example: '/vms/019abcde-0000-7000-8000-000000000000' })
+  target_link: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  created_at: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updated_at: string;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  started_at: string | null;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  finished_at: string | null;
+}
+
+export class OperationPageDto {
+  @ApiProperty({ type: [OperationResponseDto] })
+  items: OperationResponseDto[];
+
+  @ApiProperty({ nullable: true, type: String })
+  next_cursor: string | null;
+}
+
+export class PageQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The next_cursor of the previous page' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}
+
+export class ListOperationsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ format: 'uuid', description: "Only this VM's operations" })
+  @IsOptional()
+  @IsUUID('all', { message: 'must be a UUID' })
+  vm_id?: string;
+}

@@ -1,0 +1,25 @@
+import { statusForCode } from '../common/problem-details';
+import { OperationResponseDto } from './dto/operation.dto';
+import type { OperationRecord } from './operation-record';
+
+export function toOperationResponse(op: OperationRecord): OperationResponseDto {
+  return {
+    id: op.id,
+    vm_id: op.vmId,
+    action: op.action,
+    status: op.status,
+    stage: op.stage,
+    attempts: op.attempts,
+    error: op.errorCode ? { code: op.errorCode, message: op.errorMessage ?? '' } : null,
+    http_error_status_code: op.errorCode ? statusForCode(op.errorCode) : null,
+    user_id: op.userId,
+    hypervisor_vm_id: op.hypervisorVmId,
+    request_id: op.requestId,
+    self_link: `/operations/${op.id}`,
+    target_link: op.vmId ? `/vms/${op.vmId}` : null,
+    created_at: op.createdAt.toISOString(),
+    updated_at: op.updatedAt.toISOString(),
+    started_at: op.startedAt ? op.startedAt.toISOString() : null,
+    finished_at: op.finishedAt ? op.finishedAt.toISOString() : null,
+  };
+}

@@ -1,0 +1,29 @@
+import { Module, OnModuleInit } from '@nestjs/common';
+import { UnitOfWork } from '../database/unit-of-work';
+import { MetricsService } from '../metrics/metrics.service';
+import { OperationWaiter } from './operation-waiter';
+import { OperationWorker } from './operation-worker';
+import { OperationsController } from './operations.controller';
+import { OperationsRepository } from './operations.repository';
+import { OperationsService } from './operations.service';
+
+@Module({
+  controllers: [OperationsController],
+  providers: [OperationsRepository, OperationsService, OperationWorker, OperationWaiter],
+  exports: [OperationsRepository, OperationWorker, OperationWaiter],
+})
+export class OperationsModule implements OnModuleInit {
+  constructor(
+    private readonly metrics: MetricsService,
+    private readonly uow: UnitOfWork,
+    private readonly ops: OperationsRepository,
+  ) {}
+
+  onModuleInit(): void {
+    this.metrics.addCollector(async () => {
+      const counts = await this.uow.read((tx) => this.ops.countOpen(tx));
+      this.metrics.operationQueue.set({ status: 'pending' }, counts.find((c) => c.status === 'pending')?.count ?? 0);
+      this.metrics.operationQueue.set({ status: 'running' }, counts.find((c) => c.status === 'running')?.count ?? 0);
+    });
+  }
+}

@@ -1,0 +1,277 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { VirtualMachine } from '@vmplane/sdk';
+import { Clock, laterThan } from '../common/clock';
+import { IdGenerator } from '../common/id-generator';
+import { NotFoundError } from '../common/domain-errors';
+import { AppConfig } from '../config/app-config';
+import { UnitOfWork } from '../database/unit-of-work';
+import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
+import { platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
+import { HypervisorGateway } from '../hypervisor/hypervisor.gateway';
+import { IdempotencyRepository } from '../idempotency/idempotency.repository';
+import { MetricsService } from '../metrics/metrics.service';
+import { OperationAction, OperationStatus } from '../operations/operation.entity';
+import type { OperationRecord } from '../operations/operation-record';
+import { OperationWorker } from '../operations/operation-worker';
+import { OperationsRepository } from '../operations/operations.repository';
+import { RandomSource } from '../common/random-source';
+import { VmStatus } from '../vms/vm.entity';
+import { VmProvisioner } from '../vms/vm-provisioner';
+import type { VmView } from '../vms/vm-view';
+import { VmsRepository } from '../vms/vms.repository';
+import { DriftDto, DriftKind, ReconciliationReportDto } from './dto/reconciliation.dto';
+import { ReconciliationRunEntity } from './reconciliation-run.entity';
+
+const RECONCILE_LOCK_KEY = 740_421_979;
+
+/**
+ * Compares the platform's records with the hypervisor's own list and repairs
+ * the difference: orphans on the hypervisor are deleted (and the cleanup
+ * recorded), live VMs missing from it are marked failed, and work whose
+ * worker died is handed back to the workers. Every finding is re-checked
+ * against the hypervisor before acting, so a race with a request in flight
+ * cannot turn into a wrong repair.
+ */
+@Injectable()
+export class ReconcilerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ReconcilerService.name);
+  private timer: NodeJS.Timeout | null = null;
+  private current: Promise<ReconciliationReportDto | null> | null = null;
+
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly vms: VmsRepository,
+    private readonly ops: OperationsRepository,
+    private readonly provisioner: VmProvisioner,
+    private readonly idempotency: IdempotencyRepository,
+    private readonly gateway: HypervisorGateway,
+    private readonly worker: OperationWorker,
+    private readonly metrics: MetricsService,
+    private readonly ids: IdGenerator,
+    private readonly clock: Clock,
+    private readonly random: RandomSource,
+    private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    setImmediate(() => void this.runNow());
+    if (this.config.reconcileIntervalMs > 0) {
+      this.timer = setInterval(() => void this.runNow(), this.config.reconcileIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.current?.catch(() => undefined);
+  }
+
+  /** Runs a pass unless one is running here; returns null if another replica holds the lock. */
+  runNow(): Promise<ReconciliationReportDto | null> {
+    this.current ??= this.uow
+      .exclusively(RECONCILE_LOCK_KEY, () => this.reconcile())
+      .catch((error) => {
+        this.logger.error({ err: error }, 'reconciliation failed');
+        return null;
+      })
+      .finally(() => {
+        this.current = null;
+      });
+    return this.current;
+  }
+
+  async lastReport(): Promise<ReconciliationReportDto> {
+    const run = await this.uow.read((tx) =>
+      tx.manager.findOne(ReconciliationRunEntity, { where: {}, order: { startedAt: 'DESC' } }),
+    );
+    if (!run) throw new NotFoundError('reconciliation run', 'latest');
+    return toReport(run);
+  }
+
+  private async reconcile(): Promise<ReconciliationReportDto> {
+    const run = new ReconciliationRunEntity();
+    Object.assign(run, {
+      id: this.ids.next(),
+      startedAt: this.clock.now(),
+      finishedAt: null,
+      hypervisorVms: 0,
+      orphansFound: 0,
+      orphansRemoved: 0,
+      stuckOperationsResumed: 0,
+      missingVmsFailed: 0,
+      error: null,
+    });
+    const drift: DriftDto[] = [];
+    try {
+      // The hypervisor first, then the records: anything created in between is still provisioning in the records.
+      const onHypervisor = await this.gateway.listVms();
+      run.hypervisorVms = onHypervisor.length;
+      const live = await this.uow.read((tx) => this.vms.listLive(tx));
+      run.stuckOperationsResumed = await this.resumeStuckWork(live, drift);
+      await this.removeOrphans(onHypervisor, live, drift, run);
+      run.missingVmsFailed = await this.failMissing(onHypervisor, live, drift);
+      await this.uow.transaction((tx) => this.idempotency.purgeExpired(tx, this.clock.now()));
+    } catch (error) {
+      run.error = error instanceof Error ? error.message : String(error);
+      this.logger.error({ err: error }, 'reconciliation pass failed');
+    }
+    const finishedAt = this.clock.now();
+    run.finishedAt = finishedAt;
+    run.details = JSON.stringify(drift);
+    run.createdAt = run.startedAt;
+    run.updatedAt = finishedAt;
+    await this.uow.transaction((tx) => tx.manager.insert(ReconciliationRunEntity, run));
+    for (const d of drift) this.metrics.reconcilerFindings.inc({ kind: d.kind });
+    if (drift.length > 0 || run.stuckOperationsResumed > 0) {
+      this.logger.warn(
+        { orphans: run.orphansFound, removed: run.orphansRemoved, stuck: run.stuckOperationsResumed, missing: run.missingVmsFailed },
+        'reconciliation repaired drift',
+      );
+    }
+    return toReport(run);
+  }
+
+  /** Unfinished operations nobody holds are handed to the workers; a VM in flight with no operation gets one. */
+  private async resumeStuckWork(live: VmView[], drift: DriftDto[]): Promise<number> {
+    const now = this.clock.now();
+    let resumed = await this.uow.read((tx) => this.ops.countStale(tx, now));
+    for (const vm of live) {
+      if (vm.status !== VmStatus.Provisioning && vm.status !== VmStatus.Deleting) continue;
+      const added = await this.uow.transaction(async (tx) => {
+        if (await this.ops.findOpenForVm(tx, vm.id)) return false;
+        // Recorded as a continuation (attempts 1), so the worker first looks for the VM on the hypervisor.
+        await this.ops.insert(tx, this.operation(vm.status === VmStatus.Provisioning ? OperationAction.Create : OperationAction.Delete, vm.id, null, now, { attempts: 1 }));
+        return true;
+      });
+      if (added) {
+        resumed++;
+        drift.push({ kind: DriftKind.StuckVm, vm_id: vm.id, hypervisor_vm_id: vm.hypervisorId, action: `queued a ${vm.status} continuation`, resolved: true });
+      }
+    }
+    if (resumed > 0) this.worker.kick();
+    return resumed;
+  }
+
+  private async removeOrphans(onHypervisor: VirtualMachine[], live: VmView[], drift: DriftDto[], run: ReconciliationRunEntity): Promise<void> {
+    const byHypervisorId = new Map(live.filter((vm) => vm.hypervisorId).map((vm) => [vm.hypervisorId!, vm]));
+    const liveById = new Map(live.map((vm) => [vm.id, vm]));
+    for (const hv of onHypervisor) {
+      const owner = byHypervisorId.get(hv.id);
+      if (owner && (owner.status === VmStatus.Created || owner.status === VmStatus.Deleting)) continue;
+      const labelled = platformVmIdFromLabels(hv.labels);
+      // A create in flight may not have recorded the hypervisor id yet; its operation adopts the VM.
+      if (!owner && labelled && liveById.get(labelled)?.status === VmStatus.Provisioning) continue;
+
+      const failedHolder = owner && owner.status === VmStatus.Failed ? owner : null;
+      run.orphansFound++;
+      const removed = await this.removeFromHypervisor(hv.id);
+      if (removed) run.orphansRemoved++;
+      const now = this.clock.now();
+      await this.uow.transaction(async (tx) => {
+        if (failedHolder && removed) await this.provisioner.releaseResources(tx, failedHolder, now);
+        await this.ops.insert(
+          tx,
+          this.operation(OperationAction.CleanupOrphan, failedHolder?.id ?? (labelled && (await this.vmExists(tx, labelled)) ? labelled : null), hv.id, now, {
+            status: removed ? OperationStatus.Succeeded : OperationStatus.Failed,
+            message: failedHolder
+              ? `VM ${failedHolder.id} failed but was still on the hypervisor; ${removed ? 'deleted it and released its resources' : 'delete failed'}`
+              : `hypervisor VM ${hv.id} (${hv.name}) is not a live VM of the platform; ${removed ? 'deleted it' : 'delete failed'}`,
+          }),
+        );
+      });
+      drift.push({
+        kind: failedHolder ? DriftKind.FailedVmOnHypervisor : DriftKind.Orphan,
+        vm_id: failedHolder?.id ?? labelled,
+        hypervisor_vm_id: hv.id,
+        action: removed ? 'deleted from the hypervisor' : 'delete from the hypervisor failed; will retry',
+        resolved: removed,
+      });
+    }
+  }
+
+  /** Live VMs the hypervisor does not have: marked failed (created) or released (failed, still holding). */
+  private async failMissing(onHypervisor: VirtualMachine[], live: VmView[], drift: DriftDto[]): Promise<number> {
+    const present = new Set(onHypervisor.map((vm) => vm.id));
+    let failed = 0;
+    for (const vm of live) {
+      const holdsWithoutVm = vm.status === VmStatus.Failed && vm.releasedAt === null;
+      if (vm.status !== VmStatus.Created && !holdsWithoutVm) continue;
+      if (vm.hypervisorId && present.has(vm.hypervisorId)) continue;
+      if (vm.hypervisorId && (await this.gateway.getVm(vm.hypervisorId))) continue;
+      const now = this.clock.now();
+      const reason = 'missing from the hypervisor (found by reconciliation)';
+      const changed = await this.uow.transaction(async (tx) => {
+        if (vm.status === VmStatus.Created) {
+          const moved = await this.vms.transition(tx, vm.id, [VmStatus.Created], { status: VmStatus.Failed, statusReason: reason }, laterThan(now, vm.updatedAt));
+          if (!moved) return false;
+        }
+        await this.provisioner.releaseResources(tx, vm, now);
+        await this.ops.insert(tx, this.operation(OperationAction.Reconcile, vm.id, vm.hypervisorId, now, { status: OperationStatus.Succeeded, message: reason }));
+        return true;
+      });
+      if (!changed) continue;
+      if (vm.status === VmStatus.Created) failed++;
+      drift.push({ kind: DriftKind.MissingFromHypervisor, vm_id: vm.id, hypervisor_vm_id: vm.hypervisorId, action: vm.status === VmStatus.Created ? 'marked failed and released' : 'released', resolved: true });
+    }
+    return failed;
+  }
+
+  private async removeFromHypervisor(hypervisorId: string): Promise<boolean> {
+    try {
+      await this.gateway.deleteVm(hypervisorId, () => this.random.next());
+      return true;
+    } catch (error) {
+      if (!(error instanceof HypervisorCallError)) throw error;
+      this.logger.error(`Could not delete orphan ${hypervisorId}: ${error.message}`);
+      return false;
+    }
+  }
+
+  private async vmExists(tx: Parameters<Parameters<UnitOfWork['transaction']>[0]>[0], id: string): Promise<boolean> {
+    return (await tx.one('SELECT 1 AS one FROM vms WHERE id = $1', [id])) !== undefined;
+  }
+
+  private operation(
+    action: OperationAction,
+    vmId: string | null,
+    hypervisorVmId: string | null,
+    now: Date,
+    options: { status?: OperationStatus; message?: string; attempts?: number },
+  ): OperationRecord {
+    const finished = options.status === OperationStatus.Succeeded || options.status === OperationStatus.Failed;
+    return {
+      id: this.ids.next(),
+      vmId,
+      action,
+      status: options.status ?? OperationStatus.Pending,
+      stage: finished ? 'done' : 'queued',
+      attempts: options.attempts ?? (finished ? 1 : 0),
+      errorCode: options.status === OperationStatus.Failed ? 'hypervisor_error' : null,
+      errorMessage: options.message ?? null,
+      userId: null,
+      hypervisorVmId,
+      requestId: null,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      startedAt: finished ? now : null,
+      finishedAt: finished ? now : null,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+}
+
+function toReport(run: ReconciliationRunEntity): ReconciliationReportDto {
+  return {
+    id: run.id,
+    started_at: run.startedAt.toISOString(),
+    finished_at: run.finishedAt ? run.finishedAt.toISOString() : null,
+    hypervisor_vms: run.hypervisorVms,
+    orphans_found: run.orphansFound,
+    orphans_removed: run.orphansRemoved,
+    stuck_operations_resumed: run.stuckOperationsResumed,
+    missing_vms_failed: run.missingVmsFailed,
+    drift: JSON.parse(run.details) as DriftDto[],
+    error: run.error,
+  };
+}

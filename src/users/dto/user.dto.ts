@@ -1,0 +1,91 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsEnum, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { UserRole } from '../user.entity';
+
+export class CreateUserDto {
+  @ApiProperty({ example: 'alice', description: '3–64 characters: lowercase letters, digits, ".", "_" and "-"' })
+  @IsString()
+  @Matches(/^[a-z0-9][a-z0-9._-]{2,63}$/, { message: 'must be 3–64 characters of lowercase letters, digits, ".", "_" or "-"' })
+  username: string;
+
+  @ApiProperty({ example: 'correct horse battery staple', format: 'password', minLength: 8, maxLength: 1024 })
+  @IsString()
+  @Length(8, 1024)
+  password: string;
+
+  @ApiProperty({ enum: UserRole, enumName: 'UserRole', example: UserRole.Member })
+  @IsEnum(UserRole)
+  role: UserRole;
+}
+
+/** Each limit is optional; null resets it to the configured default. */
+export class SetQuotaDto {
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 64 })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  vcpus?: number | null;
+
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 524288 })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsInt()
+  @Min(0)
+  @Max(2_000_000_000)
+  memory_mib?: number | null;
+
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 8 })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  gpus?: number | null;
+
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 20 })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  vms?: number | null;
+}
+
+export class ResourceAmountsDto {
+  @ApiProperty({ example: 64 })
+  vcpus: number;
+
+  @ApiProperty({ example: 524288 })
+  memory_mib: number;
+
+  @ApiProperty({ example: 8 })
+  gpus: number;
+
+  @ApiProperty({ example: 20 })
+  vms: number;
+}
+
+export class UserResponseDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 'testuser' })
+  username: string;
+
+  @ApiProperty({ enum: UserRole, enumName: 'UserRole' })
+  role: UserRole;
+
+  @ApiProperty({ type: ResourceAmountsDto, description: 'Limits in force (per-user values or the defaults)' })
+  quota: ResourceAmountsDto;
+
+  @ApiProperty({ type: ResourceAmountsDto, description: 'What the user holds now' })
+  usage: ResourceAmountsDto;
+
+  @ApiProperty({ format: 'date-time' })
+  created_at: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updated_at: string;
+}

@@ -1,0 +1,53 @@
+import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+
+export enum UserRole {
+  Member = 'member',
+  Admin = 'admin',
+}
+
+@Entity('users')
+export class UserEntity {
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Column({ type: 'varchar', length: 64, unique: true })
+  username: string;
+
+  @Column({ name: 'password_hash', type: 'varchar', length: 255 })
+  passwordHash: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  role: UserRole;
+
+  /** Quota limits; null means the configured default. */
+  @Column({ name: 'quota_vcpus', type: 'integer', nullable: true })
+  quotaVcpus: number | null;
+
+  @Column({ name: 'quota_memory_mib', type: 'integer', nullable: true })
+  quotaMemoryMib: number | null;
+
+  @Column({ name: 'quota_gpus', type: 'integer', nullable: true })
+  quotaGpus: number | null;
+
+  @Column({ name: 'quota_vms', type: 'integer', nullable: true })
+  quotaVms: number | null;
+
+  /** Usage counters, changed in the same transaction that claims or releases a VM's resources. */
+  @Column({ name: 'used_vcpus', type: 'integer', default: 0 })
+  usedVcpus: number;
+
+  @Column({ name: 'used_memory_mib', type: 'integer', default: 0 })
+  usedMemoryMib: number;
+
+  @Column({ name: 'used_gpus', type: 'integer', default: 0 })
+  usedGpus: number;
+
+  @Column({ name: 'used_vms', type: 'integer', default: 0 })
+  usedVms: number;
+
+  @CreateDateColumn({ name: 'created_at' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at' })
+  updatedAt: Date;
+}

@@ -1,0 +1,77 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsInt,
+  IsIP,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateIf,
+} from 'class-validator';
+
+export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The original API's VM request, plus optional GPU and region fields. */
+export class CreateVmDto {
+  @ApiProperty({ example: 'test-vm', description: 'A DNS label: 1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen' })
+  @IsString()
+  @Matches(DNS_LABEL, { message: 'must be a DNS label: 1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen' })
+  name: string;
+
+  @ApiProperty({ example: 2, minimum: 1, maximum: 256 })
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  cpu_cores: number;
+
+  @ApiProperty({ example: 4096, minimum: 256, maximum: 4_194_304, description: 'MiB' })
+  @IsInt()
+  @Min(256)
+  @Max(4_194_304)
+  memory: number;
+
+  @ApiProperty({ example: 50, minimum: 1, maximum: 65_536, description: 'GiB' })
+  @IsInt()
+  @Min(1)
+  @Max(65_536)
+  disk_size: number;
+
+  @ApiPropertyOptional({ example: '192.168.1.1', nullable: true, type: String, description: 'IPv4 or IPv6; unique among live VMs' })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsIP(undefined, { message: 'must be a valid IPv4 or IPv6 address' })
+  public_ip?: string | null;
+
+  @ApiPropertyOptional({ example: ['test'], type: [String], maxItems: 32, description: 'At most 32 labels of 1–63 characters' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(63, { each: true })
+  labels?: string[];
+
+  @ApiPropertyOptional({ example: 1, minimum: 0, maximum: 8, default: 0 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(8)
+  gpu_count?: number;
+
+  @ApiPropertyOptional({ example: 'h100-80gb', description: 'Canonical GPU model id (see GET /capacity); any model when absent' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z0-9]+(-[a-z0-9]+)*-\d+gb$/, { message: 'must be a GPU model id like h100-80gb' })
+  gpu_model?: string;
+
+  @ApiPropertyOptional({ example: 'us-east-1', description: 'Place only in this region' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/, { message: 'must be a region name' })
+  region?: string;
+}

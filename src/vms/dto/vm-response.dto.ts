@@ -1,0 +1,80 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { VmStatus } from '../vm.entity';
+
+export class VmGpuDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 'h100-80gb' })
+  model: string;
+
+  @ApiProperty({ example: 81559 })
+  memory_mib: number;
+
+  @ApiProperty({ example: '00000000:18:00.0' })
+  pci_address: string;
+}
+
+export class VmResponseDto {
+  @ApiProperty({ format: 'uuid', example: '019abcde-0000-7000-8000-000000000000' })
+  id: string;
+
+  @ApiProperty({ example: 'test-vm' })
+  name: string;
+
+  @ApiProperty({ example: 2 })
+  cpu_cores: number;
+
+  @ApiProperty({ example: 4096, description: 'MiB' })
+  memory: number;
+
+  @ApiProperty({ example: 50, description: 'GiB' })
+  disk_size: number;
+
+  @ApiProperty({ example: '192.168.1.1', nullable: true, type: String })
+  public_ip: string | null;
+
+  @ApiProperty({ example: ['test'], type: [String] })
+  labels: string[];
+
+  @ApiProperty({ enum: VmStatus, enumName: 'VmStatus', example: VmStatus.Created })
+  status: VmStatus;
+
+  @ApiProperty({ nullable: true, type: String, description: 'Why the VM failed', example: null })
+  status_reason: string | null;
+
+  @ApiProperty({ format: 'uuid', description: 'The owning user' })
+  owner_id: string;
+
+  @ApiProperty({ nullable: true, type: String, example: 'gpu-h100-01', description: 'The host the VM was placed on' })
+  host: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: 'us-east-1' })
+  region: string | null;
+
+  @ApiProperty({ example: 0 })
+  gpu_count: number;
+
+  @ApiProperty({ nullable: true, type: String, example: null })
+  gpu_model: string | null;
+
+  @ApiProperty({ type: [VmGpuDto] })
+  gpus: VmGpuDto[];
+
+  @ApiProperty({ format: 'date-time' })
+  created_at: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updated_at: string;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  deleted_at: string | null;
+}
+
+export class VmPageDto {
+  @ApiProperty({ type: [VmResponseDto] })
+  items: VmResponseDto[];
+
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= for the next page; null on the last page' })
+  next_cursor: string | null;
+}
