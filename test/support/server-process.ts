@@ -1,0 +1,133 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = join(__dirname, '..', '..');
+export const TEST_JWT_SECRET = 'test-only-signing-key-0123456789abcdef';
+
+export interface ServerOptions {
+  /** A postgres:// URL; SQLite in a fresh temporary folder when absent. */
+  databaseUrl?: string;
+  /** Extra environment; `undefined` values remove a variable. */
+  env?: Record<string, string | undefined>;
+  /** Shares state with another server (same SQLite files / hypervisor state). */
+  dataDir?: string;
+  port?: number;
+}
+
+export interface ServerHandle {
+  url: string;
+  port: number;
+  dataDir: string;
+  hypervisorStatePath: string;
+  process: ChildProcess;
+  logFile: string;
+  /** Graceful stop (SIGTERM), waiting for exit. */
+  stop(): Promise<number | null>;
+  /** kill -9, waiting for exit. */
+  kill(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The environment a test server starts with: demo users, no injected failures, quiet logs. */
+export function serverEnv(options: ServerOptions, port: number, dataDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'test',
+    VMPLANE_DEMO: '1',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    JWT_SECRET: TEST_JWT_SECRET,
+    SDK_API_KEY: 'test-sdk-key',
+    SDK_FAILURE_RATE: '0',
+    SDK_STATE_PATH: join(dataDir, 'hypervisor.sqlite'),
+    DATABASE_URL: options.databaseUrl ?? `sqlite:${join(dataDir, 'vmplane.sqlite')}`,
+    LOG_LEVEL: 'warn',
+    RECONCILE_INTERVAL_MS: '0',
+  };
+  for (const [key, value] of Object.entries(options.env ?? {})) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
+}
+
+/** Starts `node dist/src/main.js` (built by the global setup) and waits until /health answers. */
+export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
+  const port = options.port ?? (await freePort());
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'vmplane-e2e-'));
+  const env = serverEnv(options, port, dataDir);
+  const logFile = join(dataDir, `server-${port}-${Date.now()}.log`);
+  const log = createWriteStream(logFile);
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+
+  const deadline = Date.now() + 30_000;
+  let ready = false;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      const response = await fetch(`${url}/health`);
+      if (response.ok) {
+        ready = true;
+        break;
+      }
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (!ready) {
+    child.kill('SIGKILL');
+    throw new Error(`server did not start (exit ${child.exitCode}); log: ${logFile}`);
+  }
+  return {
+    url,
+    port,
+    dataDir,
+    hypervisorStatePath: env.SDK_STATE_PATH!,
+    process: child,
+    logFile,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Runs the server to completion (for start-up failures) and returns its exit code and output. */
+export function runServerToExit(env: Record<string, string | undefined>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+    for (const [key, value] of Object.entries(env)) if (value !== undefined) clean[key] = value;
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], { env: clean, cwd: ROOT });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
