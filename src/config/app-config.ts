@@ -97,7 +97,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   config.sdkFailureRate = read.num('SDK_FAILURE_RATE', 0.01, 0, 1);
   config.sdkLatencyMs = read.int('SDK_LATENCY_MS', 0, 0, 600_000);
-  config.sdkStatePath = resolve(read.str('SDK_STATE_PATH', './data/hypervisor.sqlite'));
+  const statePath = read.str('SDK_STATE_PATH', './data/hypervisor.sqlite');
+  config.sdkStatePath = statePath === ':memory:' ? statePath : resolve(statePath);
   config.sdkSeed = env.SDK_SEED || null;
 
   config.hypervisorMaxAttempts = read.int('HYPERVISOR_MAX_ATTEMPTS', 4, 1, 20);

@@ -1,0 +1,109 @@
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AuthenticationError, Client } from '@vmplane/sdk';
+import request from 'supertest';
+import { ORIGINAL_VM, bearer, login } from '../support/api';
+import { startWithHypervisor } from '../support/in-process-app';
+import { ServerHandle, startServer } from '../support/server-process';
+
+describe('when the hypervisor refuses every create (SDK_FAILURE_RATE=1, real server)', () => {
+  let server: ServerHandle;
+  let token: string;
+
+  beforeAll(async () => {
+    server = await startServer({ env: { SDK_FAILURE_RATE: '1', HYPERVISOR_MAX_ATTEMPTS: '3', HYPERVISOR_RETRY_BASE_MS: '20' } });
+    token = await login(server.url);
+  });
+  afterAll(() => server?.stop());
+
+  it('retries with backoff, then answers 503 insufficient_capacity with Retry-After and records why', async () => {
+    const before = await request(server.url).get('/users/me').set(bearer(token));
+    const response = await request(server.url).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, gpu_count: 1 });
+    expect(response.status).toBe(503);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+    expect(response.body).toMatchObject({ code: 'insufficient_capacity', detail: 'No resources available to create a new virtual machine' });
+
+    const vmId = response.body.vm_id as string;
+    const vm = await request(server.url).get(`/vms/${vmId}`).set(bearer(token));
+    expect(vm.body.status).toBe('failed');
+    expect(vm.body.status_reason).toMatch(/after 3 attempt\(s\): No resources available/);
+    const ops = await request(server.url).get(`/vms/${vmId}/operations`).set(bearer(token));
+    expect(ops.body.items).toEqual([
+      expect.objectContaining({ action: 'create', status: 'failed', attempts: 3, error: { code: 'insufficient_capacity', message: expect.any(String) }, http_error_status_code: 503 }),
+    ]);
+
+    // Its resources went back: quota usage is unchanged and the public IP is free again.
+    const after = await request(server.url).get('/users/me').set(bearer(token));
+    expect(after.body.usage).toEqual(before.body.usage);
+    const again = await request(server.url).post('/vms').set(bearer(token)).send(ORIGINAL_VM);
+    expect(again.status).toBe(503);
+    expect(again.body.code).toBe('insufficient_capacity');
+  });
+});
+
+describe('hypervisor failure modes a real SDK does not produce (in-process, Client replaced)', () => {
+  let app: NestFastifyApplication;
+  let client: Client;
+  let token: string;
+  const server = () => app.getHttpServer();
+
+  beforeAll(async () => {
+    client = new Client('key', { failureRate: 0 });
+    app = await startWithHypervisor(client, { HYPERVISOR_MAX_ATTEMPTS: '2' });
+    const response = await request(server()).post('/token').type('form').send({ username: 'testuser', password: 'testpassword' });
+    token = response.body.access_token;
+  });
+  afterAll(() => app?.close());
+  afterEach(() => jest.restoreAllMocks());
+
+  it('answers 502 for a thrown value that is not an Error, records it, and never leaks a stack', async () => {
+    jest.spyOn(client, 'createVm').mockRejectedValue('segfault in hypervisor');
+    const response = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: null });
+    expect(response.status).toBe(502);
+    expect(response.body).toMatchObject({ code: 'hypervisor_error', detail: 'non-Error value thrown: segfault in hypervisor' });
+    expect(JSON.stringify(response.body)).not.toMatch(/\n\s+at |\.ts:\d+/);
+    const ops = await request(server()).get(`/vms/${response.body.vm_id}/operations`).set(bearer(token));
+    expect(ops.body.items[0]).toMatchObject({ status: 'failed', error: { code: 'hypervisor_error' } });
+    // Non-Error values are not retried: they are not known to be transient.
+    expect(client.createVm).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers 502 for an ordinary Error', async () => {
+    jest.spyOn(client, 'createVm').mockRejectedValue(new TypeError('boom'));
+    const response = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: null });
+    expect(response.status).toBe(502);
+    expect(response.body.detail).toBe('TypeError: boom');
+  });
+
+  it('answers 503 hypervisor_unavailable on AuthenticationError, and /ready reports it', async () => {
+    expect((await request(server()).get('/ready')).status).toBe(200);
+    jest.spyOn(client, 'createVm').mockRejectedValue(new AuthenticationError('Not authenticated'));
+    const response = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: null });
+    expect(response.status).toBe(503);
+    expect(response.body.code).toBe('hypervisor_unavailable');
+    expect(response.headers['retry-after']).toBeDefined();
+    const ready = await request(server()).get('/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks).toEqual({ database: 'ok', hypervisor: 'not authenticated: Not authenticated' });
+    expect((await request(server()).get('/health')).status).toBe(200);
+  });
+
+  it('keeps a VM whose delete failed, marked failed and still holding its resources, and deletes it on retry', async () => {
+    const created = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: '172.16.0.9' });
+    expect(created.status).toBe(201);
+    const spy = jest.spyOn(client, 'deleteVm').mockRejectedValue(new Error('hypervisor down'));
+    const failed = await request(server()).delete(`/vms/${created.body.id}`).set(bearer(token));
+    expect(failed.status).toBe(502);
+    expect(spy).toHaveBeenCalledTimes(2);
+    const vm = await request(server()).get(`/vms/${created.body.id}`).set(bearer(token));
+    expect(vm.body).toMatchObject({ status: 'failed', status_reason: expect.stringMatching(/^delete failed/) });
+    // Still on the hypervisor, so the IP stays taken.
+    const clash = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: '172.16.0.9' });
+    expect(clash.status).toBe(409);
+    spy.mockRestore();
+    const retried = await request(server()).delete(`/vms/${created.body.id}`).set(bearer(token));
+    expect(retried.status).toBe(200);
+    expect(retried.body.status).toBe('deleted');
+    expect(await client.getVm(vm.body.id)).toBeNull();
+  });
+});
