@@ -37,6 +37,8 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
   return out;
 }
 
+const PRIMITIVES = new Set<unknown>([String, Number, Boolean, Array, Object]);
+
 /**
  * class-validator on every body and query: unknown properties are refused
  * (400 naming them), values are not coerced except where a DTO says so, and
@@ -56,7 +58,7 @@ export class StrictValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
+    if (metadata.type === 'body' && metadata.metatype && !PRIMITIVES.has(metadata.metatype)) {
       if (value === undefined || value === null) value = {};
       if (typeof value !== 'object' || Array.isArray(value)) {
         throw new ValidationFailedError([{ field: 'body', message: 'must be a JSON object' }]);
