@@ -9,7 +9,7 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   projects: [
     { ...base, displayName: 'small', roots: ['<rootDir>/src', '<rootDir>/libs'], testRegex: '\\.spec\\.ts$' },
-    { ...base, displayName: 'medium', roots: ['<rootDir>/test/medium'], testRegex: '\\.medium-spec\\.ts$' },
-    { ...base, displayName: 'e2e', roots: ['<rootDir>/test/e2e'], testRegex: '\\.e2e-spec\\.ts$' },
+    { ...base, displayName: 'medium', roots: ['<rootDir>/test/medium'], testRegex: '\\.medium-spec\\.ts$', testTimeout: 30_000 },
+    { ...base, displayName: 'e2e', roots: ['<rootDir>/test/e2e'], testRegex: '\\.e2e-spec\\.ts$', testTimeout: 60_000 },
   ],
 };

@@ -40,6 +40,9 @@ export class AppConfig {
   reconcileIntervalMs: number;
   idempotencyTtlHours: number;
 
+  /** An admin ensured at start, so a production install has a first user. */
+  bootstrapAdmin: { username: string; password: string } | null;
+
   placementPolicy: string | null;
   quotaDefaults: { vcpus: number; memoryMib: number; gpus: number; vms: number };
 
@@ -112,6 +115,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   config.maxWaitSeconds = read.int('MAX_WAIT_SECONDS', 120, 0, 3600);
   config.reconcileIntervalMs = read.int('RECONCILE_INTERVAL_MS', 60_000, 0, 86_400_000);
   config.idempotencyTtlHours = read.int('IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30);
+
+  const adminUsername = env.ADMIN_USERNAME;
+  const adminPassword = env.ADMIN_PASSWORD;
+  config.bootstrapAdmin = null;
+  if (adminUsername || adminPassword) {
+    if (!adminUsername || !adminPassword) problems.push('ADMIN_USERNAME and ADMIN_PASSWORD must be set together');
+    else if (adminPassword.length < 12) problems.push('ADMIN_PASSWORD must be at least 12 characters long');
+    else config.bootstrapAdmin = { username: adminUsername, password: adminPassword };
+  }
 
   config.placementPolicy = env.PLACEMENT_POLICY || null;
   config.quotaDefaults = {

@@ -15,8 +15,9 @@ export const DEMO_USERS = [
 ] as const;
 
 /**
- * Loads FLEET_FILE when set, and in demo mode also the demo users and the
- * demo fleet. Idempotent: restarts keep what exists.
+ * Loads FLEET_FILE when set and ensures the ADMIN_USERNAME admin; in demo
+ * mode also the demo users and the demo fleet. Idempotent: restarts keep
+ * what exists.
  */
 @Injectable()
 export class StartupSeeder implements OnApplicationBootstrap {
@@ -37,6 +38,8 @@ export class StartupSeeder implements OnApplicationBootstrap {
       const gpus = hosts.reduce((n, h) => n + (h.gpus?.length ?? 0), 0);
       fleetNote = `fleet from ${fleetFile} (${hosts.length} hosts, ${gpus} GPUs, ${added} newly registered)`;
     }
+    const admin = this.config.bootstrapAdmin;
+    if (admin) await this.users.ensure(admin.username, admin.password, UserRole.Admin);
     if (!this.config.demo) {
       if (fleetNote) this.logger.log(`Loaded ${fleetNote}`);
       return;
