@@ -1,0 +1,60 @@
+import { JwtService } from '@nestjs/jwt';
+import { InvalidCredentialsError, TooManyLoginAttemptsError } from '../common/domain-errors';
+import { AppConfig } from '../config/app-config';
+import { PasswordHasher } from '../users/password-hasher';
+import { UserEntity, UserRole } from '../users/user.entity';
+import { UsersRepository } from '../users/users.repository';
+import { AuthService } from './auth.service';
+import { LoginThrottle } from './login-throttle';
+
+describe(AuthService.name, () => {
+  const user = Object.assign(new UserEntity(), { id: 'u1', username: 'alice', passwordHash: 'hash', role: UserRole.Member });
+  let users: jest.Mocked<Pick<UsersRepository, 'findByUsername'>>;
+  let hasher: jest.Mocked<Pick<PasswordHasher, 'verify'>>;
+  let throttle: jest.Mocked<Pick<LoginThrottle, 'retryAfter' | 'recordFailure' | 'recordSuccess'>>;
+  let jwt: jest.Mocked<Pick<JwtService, 'signAsync'>>;
+  let service: AuthService;
+
+  beforeEach(() => {
+    users = { findByUsername: jest.fn() };
+    hasher = { verify: jest.fn() };
+    throttle = { retryAfter: jest.fn().mockReturnValue(0), recordFailure: jest.fn(), recordSuccess: jest.fn() };
+    jwt = { signAsync: jest.fn().mockResolvedValue('signed') };
+    service = new AuthService(
+      users as unknown as UsersRepository,
+      hasher as unknown as PasswordHasher,
+      throttle as unknown as LoginThrottle,
+      jwt as unknown as JwtService,
+      { jwtTtlSeconds: 900 } as AppConfig,
+    );
+  });
+
+  it('signs a token with only sub and role when the password verifies', async () => {
+    users.findByUsername.mockResolvedValue(user);
+    hasher.verify.mockResolvedValue(true);
+    await expect(service.issueToken({ username: 'alice', password: 'pw' })).resolves.toEqual({
+      access_token: 'signed',
+      token_type: 'bearer',
+      expires_in: 900,
+    });
+    expect(jwt.signAsync).toHaveBeenCalledWith({ sub: 'u1', role: 'member' });
+    expect(throttle.recordSuccess).toHaveBeenCalledWith('alice');
+  });
+
+  it('verifies against a dummy hash for unknown users and records the failure', async () => {
+    users.findByUsername.mockResolvedValue(null);
+    hasher.verify.mockResolvedValue(false);
+    await expect(service.issueToken({ username: 'ghost', password: 'pw' })).rejects.toBeInstanceOf(InvalidCredentialsError);
+    expect(hasher.verify).toHaveBeenCalledWith(null, 'pw');
+    expect(throttle.recordFailure).toHaveBeenCalledWith('ghost');
+  });
+
+  it('refuses a locked username before looking at the password', async () => {
+    throttle.retryAfter.mockReturnValue(42);
+    const error = await service.issueToken({ username: 'alice', password: 'right' }).catch((e) => e);
+    expect(error).toBeInstanceOf(TooManyLoginAttemptsError);
+    expect(error.retryAfterSeconds).toBe(42);
+    expect(users.findByUsername).not.toHaveBeenCalled();
+    expect(hasher.verify).not.toHaveBeenCalled();
+  });
+});

@@ -1,0 +1,44 @@
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
+import { LoginThrottle } from './login-throttle';
+
+class FakeClock extends Clock {
+  constructor(public ms = 0) {
+    super();
+  }
+  now(): Date {
+    return new Date(this.ms);
+  }
+}
+
+describe(LoginThrottle.name, () => {
+  const config = { loginMaxFailures: 3, loginLockoutSeconds: 60 } as AppConfig;
+
+  it('locks a username after N consecutive failures until the lockout passes', () => {
+    const clock = new FakeClock();
+    const throttle = new LoginThrottle(config, clock);
+    throttle.recordFailure('alice');
+    throttle.recordFailure('alice');
+    expect(throttle.retryAfter('alice')).toBe(0);
+    throttle.recordFailure('alice');
+    expect(throttle.retryAfter('alice')).toBe(60);
+    expect(throttle.retryAfter('bob')).toBe(0);
+    clock.ms += 59_500;
+    expect(throttle.retryAfter('alice')).toBe(1);
+    clock.ms += 600;
+    expect(throttle.retryAfter('alice')).toBe(0);
+    // After the lockout, the count starts again.
+    throttle.recordFailure('alice');
+    expect(throttle.retryAfter('alice')).toBe(0);
+  });
+
+  it('forgets failures after a success', () => {
+    const throttle = new LoginThrottle(config, new FakeClock());
+    throttle.recordFailure('alice');
+    throttle.recordFailure('alice');
+    throttle.recordSuccess('alice');
+    throttle.recordFailure('alice');
+    throttle.recordFailure('alice');
+    expect(throttle.retryAfter('alice')).toBe(0);
+  });
+});

@@ -1,0 +1,59 @@
+import { ConfigError, DEMO_SDK_API_KEY, loadConfig } from './app-config';
+
+const prod = { JWT_SECRET: 'x'.repeat(32), SDK_API_KEY: 'key' };
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig(prod);
+    expect(config).toMatchObject({
+      port: 8000,
+      host: '127.0.0.1',
+      database: { kind: 'sqlite', path: expect.stringMatching(/data\/vmplane\.sqlite$/) },
+      sdkFailureRate: 0.01,
+      sdkLatencyMs: 0,
+      sdkStatePath: expect.stringMatching(/data\/hypervisor\.sqlite$/),
+      demo: false,
+      jwtTtlSeconds: 3600,
+    });
+  });
+
+  it('names every missing secret outside demo mode', () => {
+    expect(() => loadConfig({})).toThrow(ConfigError);
+    try {
+      loadConfig({});
+    } catch (error) {
+      expect((error as ConfigError).problems).toEqual([
+        'JWT_SECRET is required (the token signing key; at least 32 characters)',
+        'SDK_API_KEY is required (the hypervisor API key)',
+      ]);
+    }
+  });
+
+  it('in demo mode generates a per-process JWT secret and uses the demo SDK key, and says so', () => {
+    const a = loadConfig({ VMPLANE_DEMO: '1' });
+    const b = loadConfig({ VMPLANE_DEMO: '1' });
+    expect(a.jwtSecret).not.toBe(b.jwtSecret);
+    expect(a.jwtSecret.length).toBeGreaterThanOrEqual(32);
+    expect(a.sdkApiKey).toBe(DEMO_SDK_API_KEY);
+    expect(a.demoNotes).toHaveLength(2);
+    expect(loadConfig({ VMPLANE_DEMO: '1', ...prod }).demoNotes).toEqual([]);
+  });
+
+  it('switches to PostgreSQL on a postgres:// URL and refuses other schemes', () => {
+    expect(loadConfig({ ...prod, DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({ kind: 'postgres', url: 'postgres://u@h/db' });
+    expect(() => loadConfig({ ...prod, DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL must start with sqlite: or postgres:\/\//);
+  });
+
+  it('validates numbers and ranges, naming the variable', () => {
+    expect(() => loadConfig({ ...prod, SDK_FAILURE_RATE: '1.5' })).toThrow(/SDK_FAILURE_RATE must be a number between 0 and 1/);
+    expect(() => loadConfig({ ...prod, WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY/);
+    expect(() => loadConfig({ ...prod, PORT: '80.5' })).toThrow(/PORT must be an integer/);
+    expect(loadConfig({ ...prod, SDK_LATENCY_MS: '500', WORKER_CONCURRENCY: '100' })).toMatchObject({ sdkLatencyMs: 500, workerConcurrency: 100 });
+  });
+
+  it('needs ADMIN_USERNAME and ADMIN_PASSWORD together, with a long password', () => {
+    expect(() => loadConfig({ ...prod, ADMIN_USERNAME: 'root' })).toThrow(/set together/);
+    expect(() => loadConfig({ ...prod, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'short' })).toThrow(/at least 12/);
+    expect(loadConfig({ ...prod, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'long-enough-pw' }).bootstrapAdmin).toEqual({ username: 'root', password: 'long-enough-pw' });
+  });
+});
