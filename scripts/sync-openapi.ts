@@ -77,7 +77,7 @@ export async function generateFiles(): Promise<Map<string, string>> {
   }
   const json = `${JSON.stringify(document, null, 2)}\n`;
   // openapi-typescript works on a parsed copy; it must not see (or mutate) the object we wrote.
-  const ast = await openapiTS(JSON.parse(json), { rootTypes: true, rootTypesNoSchemaPrefix: true, alphabetize: false });
+  const ast = await openapiTS(JSON.parse(json), { rootTypes: true, rootTypesNoSchemaPrefix: true, alphabetize: false, defaultNonNullable: false });
   const types = CLIENT_HEADER + astToString(ast);
   return new Map([
     [OPENAPI_JSON, json],

@@ -361,7 +361,7 @@ export interface components {
              * @default 0
              * @example 1
              */
-            gpu_count: number;
+            gpu_count?: number;
             /**
              * @description Canonical GPU model id (see GET /capacity); any model when absent
              * @example h100-80gb
@@ -655,7 +655,7 @@ export interface components {
              */
             model?: string;
             /** @default disabled */
-            mig_mode: components["schemas"]["MigMode"];
+            mig_mode?: components["schemas"]["MigMode"];
         };
         RegisterHostDto: {
             /** @example gpu-h100-01 */
@@ -669,9 +669,9 @@ export interface components {
             /** @example 30000 */
             disk_gib: number;
             /** @default active */
-            state: components["schemas"]["HostState"];
+            state?: components["schemas"]["HostState"];
             /** @default [] */
-            gpus: components["schemas"]["RegisterGpuDto"][];
+            gpus?: components["schemas"]["RegisterGpuDto"][];
         };
         ResourceAmountsDto: {
             /** @example 64 */

@@ -1,0 +1,135 @@
+import type { GpuCapacityDto, OperationResponseDto, VmResponseDto } from '../../client/src';
+
+export type Align = 'left' | 'right';
+export interface Column<T> {
+  header: string;
+  value: (row: T) => string | number | null | undefined;
+  align?: Align;
+}
+
+/** A plain-text table: a header row, then one row per item, columns two spaces apart. */
+export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
+  const cells = rows.map((row) => columns.map((column) => text(column.value(row))));
+  const widths = columns.map((column, i) => Math.max(column.header.length, ...cells.map((r) => r[i].length)));
+  const line = (values: string[]) =>
+    values
+      .map((value, i) => (columns[i].align === 'right' ? value.padStart(widths[i]) : value.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
+}
+
+/** `Key   value` lines, keys padded to one width. */
+export function details(pairs: readonly [string, string | number | null | undefined][]): string {
+  const width = Math.max(...pairs.map(([key]) => key.length));
+  return pairs.map(([key, value]) => `${key.padEnd(width)}  ${text(value)}`.trimEnd()).join('\n') + '\n';
+}
+
+function text(value: string | number | null | undefined): string {
+  return value === null || value === undefined || value === '' ? '-' : String(value);
+}
+
+/** 2026-01-02T03:04:05.678Z → 2026-01-02 03:04:05Z */
+export function time(iso: string | null | undefined): string {
+  return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
+}
+
+export function gpus(vm: Pick<VmResponseDto, 'gpu_count' | 'gpu_model' | 'gpus'>): string {
+  if (vm.gpu_count === 0) return '-';
+  const model = vm.gpus[0]?.model ?? vm.gpu_model ?? 'any';
+  return `${vm.gpu_count}×${model}`;
+}
+
+export const VM_COLUMNS: Column<VmResponseDto>[] = [
+  { header: 'ID', value: (vm) => vm.id },
+  { header: 'NAME', value: (vm) => vm.name },
+  { header: 'STATUS', value: (vm) => vm.status },
+  { header: 'CPUS', value: (vm) => vm.cpu_cores, align: 'right' },
+  { header: 'MEMORY', value: (vm) => `${vm.memory} MiB`, align: 'right' },
+  { header: 'DISK', value: (vm) => `${vm.disk_size} GiB`, align: 'right' },
+  { header: 'GPUS', value: gpus },
+  { header: 'REGION', value: (vm) => vm.region },
+  { header: 'HOST', value: (vm) => vm.host },
+  { header: 'LABELS', value: (vm) => vm.labels.join(',') },
+  { header: 'CREATED', value: (vm) => time(vm.created_at) },
+];
+
+export function vmDetails(vm: VmResponseDto): string {
+  const pairs: [string, string | number | null][] = [
+    ['ID', vm.id],
+    ['Name', vm.name],
+    ['Status', vm.status_reason ? `${vm.status} (${vm.status_reason})` : vm.status],
+    ['CPUs', vm.cpu_cores],
+    ['Memory', `${vm.memory} MiB`],
+    ['Disk', `${vm.disk_size} GiB`],
+    ['GPUs', gpus(vm)],
+  ];
+  for (const gpu of vm.gpus) pairs.push(['', `${gpu.pci_address}  ${gpu.model}  ${gpu.memory_mib} MiB  ${gpu.id}`]);
+  pairs.push(
+    ['Region', vm.region],
+    ['Host', vm.host],
+    ['Public IP', vm.public_ip],
+    ['Labels', vm.labels.join(', ')],
+    ['Owner', vm.owner_id],
+    ['Created', time(vm.created_at)],
+    ['Updated', time(vm.updated_at)],
+    ['Deleted', time(vm.deleted_at)],
+  );
+  return details(pairs);
+}
+
+export const CAPACITY_COLUMNS: Column<GpuCapacityDto>[] = [
+  { header: 'GPU MODEL', value: (c) => c.gpu_model },
+  { header: 'REGION', value: (c) => c.region },
+  { header: 'TOTAL', value: (c) => c.total, align: 'right' },
+  { header: 'ALLOCATED', value: (c) => c.allocated, align: 'right' },
+  { header: 'FREE', value: (c) => c.free, align: 'right' },
+  { header: 'UNAVAILABLE', value: (c) => c.unavailable, align: 'right' },
+  { header: 'LARGEST PLACEABLE', value: (c) => c.largest_placeable, align: 'right' },
+];
+
+export const OPERATION_COLUMNS: Column<OperationResponseDto>[] = [
+  { header: 'ID', value: (op) => op.id },
+  { header: 'ACTION', value: (op) => op.action },
+  { header: 'STATUS', value: (op) => op.status },
+  { header: 'STAGE', value: (op) => op.stage },
+  { header: 'ATTEMPTS', value: (op) => op.attempts, align: 'right' },
+  { header: 'ERROR', value: (op) => (op.error ? `${op.error.code}: ${op.error.message}` : null) },
+  { header: 'CREATED', value: (op) => time(op.created_at) },
+  { header: 'FINISHED', value: (op) => time(op.finished_at) },
+];
+
+/**
+ * Progress on stderr while the CLI waits: on a terminal one line rewritten in place,
+ * otherwise (logs, CI, tests) one line per change.
+ */
+export class Progress {
+  private last = '';
+  private readonly started = Date.now();
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly enabled = true,
+  ) {
+    this.tty = Boolean(stream.isTTY);
+  }
+
+  update(message: string): void {
+    if (!this.enabled || message === this.last) return;
+    this.last = message;
+    const line = `${message} [${this.elapsed()}]`;
+    if (this.tty) this.stream.write(`\r\x1b[2K${line}`);
+    else this.stream.write(`${line}\n`);
+  }
+
+  done(message: string): void {
+    if (!this.enabled) return;
+    if (this.tty) this.stream.write('\r\x1b[2K');
+    this.stream.write(`${message} in ${this.elapsed()}\n`);
+  }
+
+  private elapsed(): string {
+    return `${((Date.now() - this.started) / 1000).toFixed(1)} s`;
+  }
+}

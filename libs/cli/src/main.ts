@@ -1,0 +1,347 @@
+/**
+ * `vmplane`, the command-line client: commander for the command line, the generated
+ * client (libs/client) for every request. Usage and exit codes: docs/cli.md.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import {
+  FINAL_VM_STATUSES,
+  createVmplaneClient,
+  login,
+  operationIdFromLocation,
+  unwrap,
+  waitForOperation,
+  type CreateVmDto,
+  type OperationResponseDto,
+  type VmResponseDto,
+  type VmStatus,
+  type VmplaneClient,
+} from '../../client/src';
+import { DEFAULT_API, apiKey, configPath, readConfig, resolveToken, writeConfig } from './config';
+import { CliError, EXIT, describeError, exitCodeForProblem } from './errors';
+import { CAPACITY_COLUMNS, OPERATION_COLUMNS, Progress, VM_COLUMNS, table, vmDetails } from './format';
+import { promptLine, promptSecret, readStdin } from './prompt';
+
+type OutputFormat = 'table' | 'json';
+interface GlobalOptions {
+  api: string;
+  output: OutputFormat;
+}
+
+const VM_STATUSES = ['provisioning', 'created', 'deleting', 'deleted', 'failed'] as const satisfies readonly VmStatus[];
+// Fails to compile when the API gains a status this list lacks.
+const _allStatuses: Exclude<VmStatus, (typeof VM_STATUSES)[number]> extends never ? true : never = true;
+void _allStatuses;
+
+function version(): string {
+  let dir = __dirname;
+  for (;;) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'vmplane' && pkg.version) return pkg.version;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return '0.0.0';
+    dir = parent;
+  }
+}
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
+    }
+    return parsed;
+  };
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** What every command needs: where the API is, how to print, and a client. */
+class Context {
+  constructor(
+    readonly options: GlobalOptions,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  get api(): string {
+    return apiKey(this.options.api);
+  }
+
+  /** A client that sends the token (VMPLANE_TOKEN or the saved one). */
+  client(): VmplaneClient {
+    return createVmplaneClient({ baseUrl: this.api, token: resolveToken(this.api, this.env, configPath(this.env)) });
+  }
+
+  print(json: unknown, text: () => string): void {
+    process.stdout.write(this.options.output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : text());
+  }
+}
+
+async function allPages<T>(fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; next_cursor: string | null }>): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await fetchPage(cursor);
+    items.push(...page.items);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return items;
+}
+
+function describeOperation(op: OperationResponseDto): string {
+  const attempt = op.attempts > 0 ? `, attempt ${op.attempts}` : '';
+  return `${op.status} (${op.stage}${attempt})`;
+}
+
+/**
+ * Follows a 202 answer to the end: polls the operation (Location: /operations/{id}) or,
+ * without one, the VM; shows progress on stderr; returns the VM as it ends up.
+ */
+async function follow(
+  client: VmplaneClient,
+  vm: VmResponseDto,
+  location: string | null,
+  verb: string,
+  timeoutSeconds: number,
+): Promise<{ vm: VmResponseDto; operation: OperationResponseDto | null }> {
+  const progress = new Progress();
+  const label = `${verb} VM ${vm.name} (${vm.id})`;
+  progress.update(`${label}: ${vm.status}`);
+  const operationId = operationIdFromLocation(location);
+  let operation: OperationResponseDto | null = null;
+  if (operationId) {
+    operation = await waitForOperation(client, operationId, {
+      timeoutMs: timeoutSeconds * 1000,
+      onPoll: (op) => progress.update(`${label}: ${describeOperation(op)}`),
+    });
+  }
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let current = unwrap(await client.GET('/vms/{id}', { params: { path: { id: vm.id } } }));
+  while (!FINAL_VM_STATUSES.includes(current.status)) {
+    if (Date.now() > deadline) {
+      throw new CliError(`timeout: VM ${vm.id} is still ${current.status} after ${timeoutSeconds} s; follow it with: vmplane ops ${vm.id}`);
+    }
+    progress.update(`${label}: ${current.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    current = unwrap(await client.GET('/vms/{id}', { params: { path: { id: vm.id } } }));
+  }
+  progress.done(`VM ${current.name} is ${current.status}`);
+  return { vm: current, operation };
+}
+
+/** A VM that ended `failed` is a failure of the command, named by its operation's error. */
+function failIfFailed(vm: VmResponseDto, operation: OperationResponseDto | null): void {
+  if (vm.status !== 'failed' && operation?.status !== 'failed') return;
+  const code = operation?.error?.code ?? 'vm_failed';
+  const message = operation?.error?.message ?? vm.status_reason ?? 'the VM failed';
+  throw new CliError(`${code}: ${message} (VM ${vm.id} is ${vm.status}; see: vmplane ops ${vm.id})`, exitCodeForProblem(operation?.http_error_status_code ?? 0, code));
+}
+
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('vmplane');
+  const context = () => new Context(program.opts<GlobalOptions>(), env);
+
+  program
+    .description('Command-line client for vmplane, the GPU VM control plane (docs/cli.md)')
+    .version(version(), '-V, --version')
+    .addOption(new Option('--api <url>', 'API root URL').env('VMPLANE_API').default(DEFAULT_API))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({
+      outputError: (message, write) => write(`vmplane: ${message.replace(/^error: /, '').trim()} (see: vmplane --help)\n`),
+    });
+
+  program
+    .command('login')
+    .description('Sign in and save the token (mode 0600) for later commands')
+    .option('-u, --username <username>', 'user name (asked on the terminal when absent)')
+    .option('--password-stdin', 'read the password from standard input (for scripts)')
+    .action(async (options: { username?: string; passwordStdin?: boolean }) => {
+      const ctx = context();
+      const interactive = Boolean(process.stdin.isTTY);
+      let username = options.username;
+      if (!username) {
+        if (!interactive || options.passwordStdin) throw new CliError('usage: --username is required without a terminal (or with --password-stdin)', EXIT.usage);
+        username = (await promptLine('Username: ')).trim();
+      }
+      let password: string;
+      if (options.passwordStdin) password = await readStdin();
+      else if (interactive) password = await promptSecret(`Password for ${username}: `);
+      else throw new CliError('usage: no terminal to ask for the password; pipe it in with --password-stdin', EXIT.usage);
+      if (!username || !password) throw new CliError('usage: the username and the password must not be empty', EXIT.usage);
+
+      const token = await login(createVmplaneClient({ baseUrl: ctx.api }), username, password);
+      const path = configPath(env);
+      const config = readConfig(path);
+      const expiresAt = new Date(Date.now() + token.expires_in * 1000).toISOString();
+      config.credentials[ctx.api] = { username, token: token.access_token, expires_at: expiresAt };
+      writeConfig(path, config);
+      ctx.print({ api: ctx.api, username, expires_at: expiresAt, config: path }, () => `Logged in to ${ctx.api} as ${username} until ${expiresAt}; token saved in ${path}\n`);
+    });
+
+  program
+    .command('logout')
+    .description('Forget the saved token for this API')
+    .action(() => {
+      const ctx = context();
+      const path = configPath(env);
+      const config = readConfig(path);
+      const had = ctx.api in config.credentials;
+      delete config.credentials[ctx.api];
+      if (had) writeConfig(path, config);
+      ctx.print({ api: ctx.api, logged_out: had }, () => (had ? `Logged out of ${ctx.api}\n` : `Not logged in to ${ctx.api}\n`));
+    });
+
+  program
+    .command('capacity')
+    .description('GPU models per region with total, allocated and free counts')
+    .action(async () => {
+      const ctx = context();
+      const capacity = unwrap(await ctx.client().GET('/capacity'));
+      ctx.print(capacity.items, () => (capacity.items.length === 0 ? 'No GPUs in the fleet.\n' : table(capacity.items, CAPACITY_COLUMNS)));
+    });
+
+  program
+    .command('ops')
+    .description("A VM's operations (create, delete), newest first")
+    .argument('<vm-id>', 'the VM')
+    .action(async (id: string) => {
+      const ctx = context();
+      const client = ctx.client();
+      const ops = await allPages((cursor) =>
+        client.GET('/vms/{id}/operations', { params: { path: { id }, query: { limit: 200, cursor } } }).then(unwrap),
+      );
+      ctx.print(ops, () => table(ops, OPERATION_COLUMNS));
+    });
+
+  const vm = program.command('vm').description('Create, list, show and delete VMs');
+
+  vm.command('create')
+    .description('Create a VM and wait until it is created (progress on stderr)')
+    .argument('<name>', 'a DNS label: lowercase letters, digits and hyphens')
+    .option('--cpus <n>', 'vCPUs', integer('--cpus', 1, 256), 2)
+    .option('--memory <mib>', 'memory in MiB', integer('--memory', 256, 4_194_304), 4096)
+    .option('--disk <gib>', 'disk in GiB', integer('--disk', 1, 65_536), 50)
+    .option('--gpus <n>', 'number of GPUs', integer('--gpus', 0, 8), 0)
+    .option('--gpu-model <model>', 'GPU model id, e.g. h100-80gb (see: vmplane capacity); any model when absent')
+    .option('--region <region>', 'place only in this region')
+    .option('--public-ip <ip>', 'a public IPv4 or IPv6 address')
+    .option('--label <label>', 'a label (repeat for more)', collect)
+    .option('--no-wait', 'return at once, while the VM is still provisioning')
+    .option('--timeout <seconds>', 'how long to wait', integer('--timeout', 1, 86_400), 600)
+    .action(
+      async (
+        name: string,
+        options: {
+          cpus: number;
+          memory: number;
+          disk: number;
+          gpus: number;
+          gpuModel?: string;
+          region?: string;
+          publicIp?: string;
+          label?: string[];
+          wait: boolean;
+          timeout: number;
+        },
+      ) => {
+        const ctx = context();
+        const client = ctx.client();
+        const body: CreateVmDto = { name, cpu_cores: options.cpus, memory: options.memory, disk_size: options.disk };
+        if (options.gpus > 0) body.gpu_count = options.gpus;
+        if (options.gpuModel) body.gpu_model = options.gpuModel;
+        if (options.region) body.region = options.region;
+        if (options.publicIp) body.public_ip = options.publicIp;
+        if (options.label) body.labels = options.label;
+
+        const result = await client.POST('/vms', { body, headers: { Prefer: 'respond-async' } });
+        let created = unwrap(result);
+        let operation: OperationResponseDto | null = null;
+        if (result.response.status === 202) {
+          if (!options.wait) {
+            process.stderr.write(`VM ${created.name} is ${created.status}; follow it with: vmplane vm show ${created.id}\n`);
+          } else {
+            ({ vm: created, operation } = await follow(client, created, result.response.headers.get('location'), 'Creating', options.timeout));
+          }
+        }
+        ctx.print(created, () => vmDetails(created));
+        failIfFailed(created, operation);
+      },
+    );
+
+  vm.command('list')
+    .description('Your VMs, newest first (deleted ones only with --status deleted)')
+    .addOption(new Option('--status <status>', 'only VMs in this status').choices(VM_STATUSES))
+    .option('--label <label>', 'only VMs with this label')
+    .action(async (options: { status?: VmStatus; label?: string }) => {
+      const ctx = context();
+      const client = ctx.client();
+      const vms = await allPages((cursor) =>
+        client.GET('/vms', { params: { query: { status: options.status, label: options.label, limit: 200, cursor } } }).then(unwrap),
+      );
+      ctx.print(vms, () => (vms.length === 0 ? 'No VMs.\n' : table(vms, VM_COLUMNS)));
+    });
+
+  vm.command('show')
+    .description('One VM in detail')
+    .argument('<id>', 'the VM id')
+    .action(async (id: string) => {
+      const ctx = context();
+      const found = unwrap(await ctx.client().GET('/vms/{id}', { params: { path: { id } } }));
+      ctx.print(found, () => vmDetails(found));
+    });
+
+  vm.command('delete')
+    .description('Delete a VM and wait until it is deleted; its GPUs return to the pool')
+    .argument('<id>', 'the VM id')
+    .option('--no-wait', 'return at once, while the VM is still deleting')
+    .option('--timeout <seconds>', 'how long to wait', integer('--timeout', 1, 86_400), 600)
+    .action(async (id: string, options: { wait: boolean; timeout: number }) => {
+      const ctx = context();
+      const client = ctx.client();
+      const result = await client.DELETE('/vms/{id}', { params: { path: { id } }, headers: { Prefer: 'respond-async' } });
+      let deleted = unwrap(result);
+      let operation: OperationResponseDto | null = null;
+      if (result.response.status === 202) {
+        if (!options.wait) {
+          process.stderr.write(`VM ${deleted.name} is ${deleted.status}; follow it with: vmplane vm show ${deleted.id}\n`);
+        } else {
+          ({ vm: deleted, operation } = await follow(client, deleted, result.response.headers.get('location'), 'Deleting', options.timeout));
+        }
+      }
+      ctx.print(deleted, () => vmDetails(deleted));
+      failIfFailed(deleted, operation);
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; prints one line on stderr for any failure. */
+export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const program = buildProgram(env);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end with 0; commander has already printed its message.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const { message, exitCode } = describeError(error, apiKey(program.opts<GlobalOptions>().api ?? DEFAULT_API));
+    process.stderr.write(`vmplane: ${message}\n`);
+    return exitCode;
+  }
+}
+
+if (require.main === module) {
+  void run(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
