@@ -1,0 +1,359 @@
+import type { Tx } from '../../src/database/unit-of-work';
+import { FleetRepository } from '../../src/fleet/fleet.repository';
+import { HostState } from '../../src/fleet/host.entity';
+import { PlacementConflictError, PlacementPlan } from '../../src/fleet/placement.service';
+import { schedule } from '../../src/scheduler/scheduler';
+import type { PlacementRequest } from '../../src/scheduler/scheduler.types';
+import { DB_KINDS, errorOf, reportSkippedPostgres, scalar, useTestDatabase } from './support/database';
+import { T0, at, ids, insertUser, insertVm, placementService, registerHost } from './support/fixtures';
+
+const H100 = 'h100-80gb';
+const A100 = 'a100-80gb';
+
+function gpuRequest(gpuCount: number, overrides: Partial<PlacementRequest> = {}): PlacementRequest {
+  return { cpuCores: 8, memoryMib: 32_768, diskGib: 100, gpuCount, gpuModel: H100, region: null, ...overrides };
+}
+
+interface HostRow {
+  used_cpu_cores: number;
+  used_memory_mib: number;
+  used_disk_gib: number;
+}
+
+describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => {
+  const db = useTestDatabase(kind);
+  const fleet = new FleetRepository();
+  const placement = placementService(fleet);
+
+  const hostUsage = (hostId: string) =>
+    db().uow.read(async (tx) => {
+      const row = await tx.one<HostRow>('SELECT used_cpu_cores, used_memory_mib, used_disk_gib FROM hosts WHERE id = $1', [hostId]);
+      return { cpu: row!.used_cpu_cores, memory: row!.used_memory_mib, disk: row!.used_disk_gib };
+    });
+
+  const gpuBindings = () =>
+    db().uow.read(async (tx) => {
+      const rows = await tx.rows<{ id: string; vm_id: string | null }>('SELECT id, vm_id FROM gpus ORDER BY id');
+      return new Map(rows.map((r) => [r.id, r.vm_id]));
+    });
+
+  /** What VmsService.recordCreate does: plan, insert the VM row on the chosen host, claim. */
+  async function place(tx: Tx, owner: string, request: PlacementRequest, plan?: PlacementPlan | null, now = at(1000)) {
+    const chosen = plan === undefined ? await placement.plan(tx, request) : plan;
+    if (!chosen) return null;
+    const vm = await insertVm(tx, owner, {
+      cpuCores: request.cpuCores,
+      memory: request.memoryMib,
+      diskSize: request.diskGib,
+      gpuCount: request.gpuCount,
+      gpuModel: chosen.gpus[0]?.model ?? null,
+      hostId: chosen.hostId,
+    });
+    await placement.claim(tx, vm.id, chosen, request, chosen.gpus.map(() => ids.next()), now);
+    return { vm, plan: chosen };
+  }
+
+  let owner: string;
+  beforeEach(async () => {
+    owner = await db().uow.transaction((tx) => insertUser(tx));
+  });
+
+  it('a claimed plan takes the host CPU, memory and disk and binds exactly the planned GPUs, with live allocations', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: [H100, H100, H100, H100] }));
+    const request = gpuRequest(2, { cpuCores: 16, memoryMib: 65_536, diskGib: 200 });
+
+    const placed = await db().uow.transaction((tx) => place(tx, owner, request));
+    expect(placed).not.toBeNull();
+    const { vm, plan } = placed!;
+    expect(plan).toMatchObject({ hostId: host.id, hostName: host.name, region: 'eu-west' });
+    expect(plan.gpus).toHaveLength(2);
+    expect(new Set(plan.gpus.map((g) => g.id)).size).toBe(2);
+    for (const g of plan.gpus) expect(g).toMatchObject({ hostId: host.id, model: H100 });
+
+    expect(await hostUsage(host.id)).toEqual({ cpu: 16, memory: 65_536, disk: 200 });
+    const bindings = await gpuBindings();
+    const bound = [...bindings].filter(([, vmId]) => vmId !== null);
+    expect(bound.map(([id]) => id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
+    expect(bound.every(([, vmId]) => vmId === vm.id)).toBe(true);
+
+    const allocations = await db().uow.read((tx) =>
+      tx.rows<{ gpu_id: string; vm_id: string; released_at: unknown }>('SELECT gpu_id, vm_id, released_at FROM gpu_allocations'),
+    );
+    expect(allocations.map((a) => a.gpu_id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
+    expect(allocations.every((a) => a.vm_id === vm.id && a.released_at === null)).toBe(true);
+
+    const details = await db().uow.read((tx) => fleet.gpusOfVms(tx, [vm.id]));
+    expect(details.get(vm.id)!.map((g) => g.id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
+  });
+
+  it('a stale plan (planned before another claim took its GPUs) fails with PlacementConflictError and rolls back', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: [H100, H100] }));
+    const request = gpuRequest(2);
+    const first = await db().uow.transaction((tx) => placement.plan(tx, request));
+    const second = await db().uow.transaction((tx) => placement.plan(tx, request));
+    expect(second!.gpus.map((g) => g.id)).toEqual(first!.gpus.map((g) => g.id));
+
+    await db().uow.transaction((tx) => place(tx, owner, request, first));
+    let staleVmId: string | undefined;
+    const error = await errorOf(() =>
+      db().uow.transaction(async (tx) => {
+        const placed = await place(tx, owner, request, second);
+        staleVmId = placed?.vm.id;
+      }),
+    );
+    expect(error).toBeInstanceOf(PlacementConflictError);
+    expect((error as Error).message).toMatch(/a GPU/);
+
+    // The host claim made before the GPU conflict was rolled back with the transaction.
+    expect(await hostUsage(host.id)).toEqual({ cpu: 8, memory: 32_768, disk: 100 });
+    const counts = await db().uow.read(async (tx) => ({
+      vms: await scalar(tx, 'SELECT COUNT(*) AS n FROM vms'),
+      live: await scalar(tx, 'SELECT COUNT(*) AS n FROM gpu_allocations WHERE released_at IS NULL'),
+      boundVms: await scalar(tx, 'SELECT COUNT(DISTINCT vm_id) AS n FROM gpus WHERE vm_id IS NOT NULL'),
+    }));
+    expect(counts).toEqual({ vms: 1, live: 2, boundVms: 1 });
+    expect(staleVmId).toBeUndefined();
+  });
+
+  it('a stale plan for a host that filled up meanwhile fails on the host claim', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { cpuCores: 10, memoryMib: 65_536, diskGib: 500 }));
+    const request: PlacementRequest = { cpuCores: 6, memoryMib: 1024, diskGib: 10, gpuCount: 0 };
+    const first = await db().uow.transaction((tx) => placement.plan(tx, request));
+    const second = await db().uow.transaction((tx) => placement.plan(tx, request));
+    await db().uow.transaction((tx) => place(tx, owner, request, first));
+
+    const error = await errorOf(() => db().uow.transaction((tx) => place(tx, owner, request, second)));
+    expect(error).toBeInstanceOf(PlacementConflictError);
+    expect((error as Error).message).toContain(`host ${host.name}`);
+    expect(await hostUsage(host.id)).toEqual({ cpu: 6, memory: 1024, disk: 10 });
+    // And a fresh plan knows there is no room left.
+    expect(await db().uow.transaction((tx) => placement.plan(tx, request))).toBeNull();
+  });
+
+  it('claimHost never over-commits: it refuses what does not fit (or a non-active host) and accepts an exact fit', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { cpuCores: 8, memoryMib: 8192, diskGib: 100 }));
+    const claim = (cpuCores: number, memoryMib: number, diskGib: number) =>
+      db().uow.transaction((tx) => fleet.claimHost(tx, host.id, { cpuCores, memoryMib, diskGib }, at(5)));
+
+    expect(await claim(6, 4096, 50)).toBe(true);
+    expect(await claim(3, 1, 1)).toBe(false); // CPU
+    expect(await claim(1, 4097, 1)).toBe(false); // memory
+    expect(await claim(1, 1, 51)).toBe(false); // disk
+    expect(await hostUsage(host.id)).toEqual({ cpu: 6, memory: 4096, disk: 50 });
+    expect(await claim(2, 4096, 50)).toBe(true);
+    expect(await hostUsage(host.id)).toEqual({ cpu: 8, memory: 8192, disk: 100 });
+    expect(await claim(0, 0, 0)).toBe(true);
+
+    const other = await db().uow.transaction((tx) => registerHost(tx, fleet, { state: HostState.Draining }));
+    expect(await db().uow.transaction((tx) => fleet.claimHost(tx, other.id, { cpuCores: 1, memoryMib: 1, diskGib: 1 }, at(5)))).toBe(false);
+    expect(await hostUsage(other.id)).toEqual({ cpu: 0, memory: 0, disk: 0 });
+  });
+
+  it('release gives back the host capacity and the GPUs and closes the allocations; the GPUs can be placed again', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: [H100, H100] }));
+    const request = gpuRequest(2, { cpuCores: 12, memoryMib: 4096, diskGib: 40 });
+    const { vm, plan } = (await db().uow.transaction((tx) => place(tx, owner, request)))!;
+    expect(await hostUsage(host.id)).toEqual({ cpu: 12, memory: 4096, disk: 40 });
+    expect(await db().uow.transaction((tx) => placement.plan(tx, request))).toBeNull();
+
+    const releasedAt = at(60_000);
+    await db().uow.transaction((tx) =>
+      placement.release(tx, { id: vm.id, hostId: host.id, gpuCount: 2, cpuCores: 12, memoryMib: 4096, diskGib: 40 }, releasedAt),
+    );
+
+    expect(await hostUsage(host.id)).toEqual({ cpu: 0, memory: 0, disk: 0 });
+    expect([...(await gpuBindings()).values()]).toEqual([null, null]);
+    const allocations = await db().uow.read(async (tx) =>
+      (await tx.rows<{ vm_id: string; released_at: unknown }>('SELECT vm_id, released_at FROM gpu_allocations')).map((r) => ({
+        vmId: r.vm_id,
+        releasedAt: tx.dialect.dateOrNull(r.released_at),
+      })),
+    );
+    expect(allocations).toEqual([
+      { vmId: vm.id, releasedAt: releasedAt },
+      { vmId: vm.id, releasedAt: releasedAt },
+    ]);
+    // The history still says which GPUs the VM had.
+    const history = await db().uow.read((tx) => fleet.gpusOfVms(tx, [vm.id]));
+    expect(history.get(vm.id)!.map((g) => g.id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
+
+    const again = await db().uow.transaction((tx) => place(tx, owner, request));
+    expect(again!.plan.gpus.map((g) => g.id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
+    const live = await db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM gpu_allocations WHERE released_at IS NULL'));
+    expect(live).toBe(2);
+  });
+
+  it('draining and down hosts are not candidates; reactivating a host makes it one again', async () => {
+    const draining = await db().uow.transaction((tx) => registerHost(tx, fleet, { state: HostState.Draining, gpus: [H100] }));
+    await db().uow.transaction((tx) => registerHost(tx, fleet, { state: HostState.Down, gpus: [H100] }));
+    const request = gpuRequest(1);
+
+    expect(await db().uow.transaction((tx) => placement.plan(tx, request))).toBeNull();
+    expect(await db().uow.read((tx) => fleet.loadCandidates(tx, request, null))).toEqual([]);
+    expect(await db().uow.transaction((tx) => placement.plan(tx, { cpuCores: 1, memoryMib: 1, diskGib: 1, gpuCount: 0 }))).toBeNull();
+
+    await db().uow.transaction((tx) => fleet.setHostState(tx, draining.id, HostState.Active, at(10)));
+    const plan = await db().uow.transaction((tx) => placement.plan(tx, request));
+    expect(plan?.hostId).toBe(draining.id);
+  });
+
+  it('plans only within the requested region and only on hosts with the requested model', async () => {
+    const eu = await db().uow.transaction((tx) => registerHost(tx, fleet, { region: 'eu-west', gpus: [A100, A100] }));
+    const us = await db().uow.transaction((tx) => registerHost(tx, fleet, { region: 'us-east', gpus: [H100, H100] }));
+
+    expect((await db().uow.transaction((tx) => placement.plan(tx, gpuRequest(1, { gpuModel: H100 }))))?.hostId).toBe(us.id);
+    expect((await db().uow.transaction((tx) => placement.plan(tx, gpuRequest(1, { gpuModel: A100 }))))?.hostId).toBe(eu.id);
+    expect(await db().uow.transaction((tx) => placement.plan(tx, gpuRequest(1, { gpuModel: H100, region: 'eu-west' })))).toBeNull();
+    const candidates = await db().uow.read((tx) => fleet.loadCandidates(tx, gpuRequest(1), 'us-east'));
+    expect(candidates.map((h) => h.id)).toEqual([us.id]);
+    expect(candidates[0].gpus.map((g) => [g.index, g.model, g.free])).toEqual([
+      [0, H100, true],
+      [1, H100, true],
+    ]);
+  });
+
+  it('alternatives() lists other models at the requested count and smaller counts of the requested model, largest first', async () => {
+    await db().uow.transaction(async (tx) => {
+      await registerHost(tx, fleet, { name: 'eu-h100', region: 'eu-west', gpus: [H100, H100] });
+      await registerHost(tx, fleet, { name: 'eu-a100', region: 'eu-west', gpus: Array(8).fill(A100) });
+      await registerHost(tx, fleet, { name: 'us-h100', region: 'us-east', gpus: [H100, H100, H100, H100] });
+      // Not offered: a draining host, and a host without room for the request's CPU.
+      await registerHost(tx, fleet, { name: 'drain', region: 'eu-west', state: HostState.Draining, gpus: Array(8).fill(H100) });
+      await registerHost(tx, fleet, { name: 'tiny', region: 'eu-west', cpuCores: 4, gpus: Array(8).fill(H100) });
+    });
+    const request = gpuRequest(8, { gpuModel: H100 });
+
+    expect(await db().uow.transaction((tx) => placement.plan(tx, request))).toBeNull();
+    const anywhere = await db().uow.read((tx) => placement.alternatives(tx, request));
+    expect(anywhere).toEqual([
+      { gpu_model: A100, gpu_count: 8, region: 'eu-west' },
+      { gpu_model: H100, gpu_count: 4, region: 'us-east' },
+      { gpu_model: H100, gpu_count: 2, region: 'eu-west' },
+    ]);
+
+    const inEu = await db().uow.read((tx) => placement.alternatives(tx, { ...request, region: 'eu-west' }));
+    expect(inEu).toEqual([
+      { gpu_model: A100, gpu_count: 8, region: 'eu-west' },
+      { gpu_model: H100, gpu_count: 2, region: 'eu-west' },
+    ]);
+
+    // Taken GPUs are not offered.
+    await db().uow.transaction((tx) => place(tx, owner, gpuRequest(3, { gpuModel: H100, region: 'us-east' })));
+    const after = await db().uow.read((tx) => placement.alternatives(tx, request));
+    expect(after).toContainEqual({ gpu_model: H100, gpu_count: 2, region: 'eu-west' });
+    expect(after).toContainEqual({ gpu_model: H100, gpu_count: 1, region: 'us-east' });
+  });
+
+  it('20 concurrent transactions each placing 1 GPU on a fleet of 8 GPUs: exactly 8 succeed, on distinct GPUs', async () => {
+    // PostgreSQL: 20 pooled connections at once, serialised by pg_advisory_xact_lock in plan().
+    // SQLite: the unit of work runs them one at a time. Either way no plan may be stale.
+    const hosts = await db().uow.transaction(async (tx) => [
+      await registerHost(tx, fleet, { gpus: [H100, H100, H100, H100] }),
+      await registerHost(tx, fleet, { gpus: [H100, H100, H100, H100] }),
+    ]);
+    const request = gpuRequest(1, { cpuCores: 2, memoryMib: 1024, diskGib: 10 });
+
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => db().uow.transaction((tx) => place(tx, owner, request))),
+    );
+
+    const failures = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+    expect(failures).toEqual([]); // with the lock no plan is ever stale, so nothing conflicts
+    const placed = results.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof place>>>).value);
+    const winners = placed.filter((p) => p !== null);
+    expect(winners).toHaveLength(8);
+    expect(placed.filter((p) => p === null)).toHaveLength(12);
+    const gpuIds = winners.map((w) => w!.plan.gpus[0].id);
+    expect(new Set(gpuIds).size).toBe(8);
+
+    const check = await db().uow.read(async (tx) => ({
+      bound: await scalar(tx, 'SELECT COUNT(*) AS n FROM gpus WHERE vm_id IS NOT NULL'),
+      boundVms: await scalar(tx, 'SELECT COUNT(DISTINCT vm_id) AS n FROM gpus'),
+      live: await scalar(tx, 'SELECT COUNT(*) AS n FROM gpu_allocations WHERE released_at IS NULL'),
+      liveGpus: await scalar(tx, 'SELECT COUNT(DISTINCT gpu_id) AS n FROM gpu_allocations WHERE released_at IS NULL'),
+      vms: await scalar(tx, 'SELECT COUNT(*) AS n FROM vms'),
+      cpu: await scalar(tx, 'SELECT SUM(used_cpu_cores) AS n FROM hosts'),
+    }));
+    expect(check).toEqual({ bound: 8, boundVms: 8, live: 8, liveGpus: 8, vms: 8, cpu: 16 });
+    for (const host of hosts) expect((await hostUsage(host.id)).cpu).toBe(8);
+  });
+
+  if (kind === 'postgres') {
+    it('PostgreSQL only: without the advisory lock, 20 parallel stale plans still never bind a GPU twice (the conditional claims hold)', async () => {
+      await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: [H100, H100, H100, H100] }));
+      const request = gpuRequest(1, { cpuCores: 2, memoryMib: 1024, diskGib: 10 });
+      let arrived = 0;
+      let allPlanned!: () => void;
+      const planned = new Promise<void>((r) => (allPlanned = r));
+
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, () =>
+          db().uow.transaction(async (tx) => {
+            // plan() minus the lock: every transaction reads the same snapshot of free GPUs.
+            const hosts = await fleet.loadCandidates(tx, request, null);
+            const decision = schedule(hosts, request, placement.policy, () => 0.5);
+            const plan: PlacementPlan = {
+              hostId: decision!.hostId,
+              hostName: hosts[0].name,
+              region: hosts[0].region,
+              gpus: await fleet.gpuDetails(tx, decision!.gpuIds),
+            };
+            if (++arrived === 20) allPlanned();
+            await planned;
+            return place(tx, owner, request, plan);
+          }),
+        ),
+      );
+
+      const winners = results.filter((r) => r.status === 'fulfilled');
+      const losers = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+      expect(winners.length).toBeGreaterThanOrEqual(1);
+      expect(losers.length).toBe(20 - winners.length);
+      for (const l of losers) expect(l.reason).toBeInstanceOf(PlacementConflictError);
+      const check = await db().uow.read(async (tx) => ({
+        bound: await scalar(tx, 'SELECT COUNT(*) AS n FROM gpus WHERE vm_id IS NOT NULL'),
+        live: await scalar(tx, 'SELECT COUNT(*) AS n FROM gpu_allocations WHERE released_at IS NULL'),
+        liveGpus: await scalar(tx, 'SELECT COUNT(DISTINCT gpu_id) AS n FROM gpu_allocations WHERE released_at IS NULL'),
+        vms: await scalar(tx, 'SELECT COUNT(*) AS n FROM vms'),
+        cpu: await scalar(tx, 'SELECT SUM(used_cpu_cores) AS n FROM hosts'),
+      }));
+      expect(check).toEqual({ bound: winners.length, live: winners.length, liveGpus: winners.length, vms: winners.length, cpu: 2 * winners.length });
+    });
+  }
+
+  it('findHost/listHosts load hosts with their GPUs in index order; gpuCounts() totals per region and model', async () => {
+    const a = await db().uow.transaction((tx) => registerHost(tx, fleet, { name: 'b-host', region: 'eu-west', gpus: [H100, H100, H100] }));
+    await db().uow.transaction((tx) => registerHost(tx, fleet, { name: 'a-host', region: 'eu-west', state: HostState.Draining, gpus: [H100] }));
+    await db().uow.transaction((tx) => registerHost(tx, fleet, { name: 'c-host', region: 'us-east', gpus: [A100] }));
+    await db().uow.transaction((tx) => place(tx, owner, gpuRequest(2)));
+
+    const found = await db().uow.read((tx) => fleet.findHost(tx, a.id));
+    expect(found).toMatchObject({ id: a.id, name: 'b-host', cpuCores: 64, usedCpuCores: 8, state: HostState.Active, createdAt: T0 });
+    expect(found!.gpus.map((g) => g.index)).toEqual([0, 1, 2]);
+    expect(found!.gpus.filter((g) => g.vmId !== null)).toHaveLength(2);
+    expect((await db().uow.read((tx) => fleet.listHosts(tx))).map((h) => h.name)).toEqual(['a-host', 'b-host', 'c-host']);
+    expect(await db().uow.read((tx) => fleet.hostNameExists(tx, 'b-host'))).toBe(true);
+    expect(await db().uow.read((tx) => fleet.hostNameExists(tx, 'B-HOST'))).toBe(false);
+    expect(await db().uow.read((tx) => fleet.existingGpuUuids(tx, [a.gpus[1].uuid, 'GPU-unknown']))).toEqual([a.gpus[1].uuid]);
+
+    const counts = await db().uow.read((tx) => fleet.gpuCounts(tx));
+    expect(counts).toEqual([
+      { region: 'us-east', model: A100, total: 1, allocated: 0, free: 1, unavailable: 0 },
+      { region: 'eu-west', model: H100, total: 4, allocated: 2, free: 1, unavailable: 1 },
+    ]);
+  });
+
+  it('placement works with the timestamps it writes (updated_at on hosts and gpus moves to the claim time)', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: [H100] }));
+    const claimedAt = at(123_456);
+    await db().uow.transaction((tx) => place(tx, owner, gpuRequest(1), undefined, claimedAt));
+    const stamps = await db().uow.read(async (tx) => ({
+      host: tx.dialect.date((await tx.one<{ updated_at: unknown }>('SELECT updated_at FROM hosts WHERE id = $1', [host.id]))!.updated_at),
+      gpu: tx.dialect.date((await tx.one<{ updated_at: unknown }>('SELECT updated_at FROM gpus WHERE host_id = $1', [host.id]))!.updated_at),
+      created: tx.dialect.date((await tx.one<{ created_at: unknown }>('SELECT created_at FROM hosts WHERE id = $1', [host.id]))!.created_at),
+    }));
+    expect(stamps).toEqual({ host: claimedAt, gpu: claimedAt, created: T0 });
+  });
+});
+
+reportSkippedPostgres('PlacementService and FleetRepository');

@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../../../src/database/data-source-options';
+import { SqlDialect } from '../../../src/database/sql-dialect';
+import { Tx, UnitOfWork } from '../../../src/database/unit-of-work';
+import { createTestDatabase, postgresAvailable } from '../../support/postgres';
+
+export type DbKind = 'sqlite' | 'postgres';
+
+/**
+ * The databases every medium suite runs on: SQLite always, PostgreSQL when
+ * the global setup found a server (VMPLANE_TEST_POSTGRES=1). Use as
+ * `describe.each(DB_KINDS)('… on %s', (kind) => …)`; the kind is in the name.
+ */
+export const DB_KINDS: DbKind[] = postgresAvailable() ? ['sqlite', 'postgres'] : ['sqlite'];
+
+/**
+ * Makes a missing PostgreSQL visible in the jest summary (as a skipped test)
+ * rather than only in the global setup's banner.
+ */
+export function reportSkippedPostgres(suite: string): void {
+  if (!postgresAvailable()) {
+    describe(`${suite} on postgres`, () => {
+      it.skip('SKIPPED: PostgreSQL is not reachable (set REQUIRE_POSTGRES=1 to make this a failure)', () => undefined);
+    });
+  }
+}
+
+export interface TestDatabase {
+  kind: DbKind;
+  dataSource: DataSource;
+  dialect: SqlDialect;
+  uow: UnitOfWork;
+  /** Deletes every row (children first), keeping the schema. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Run the migrations (default true). */
+  migrate?: boolean;
+}
+
+/** Children before parents, so deleting in this order never trips a foreign key. */
+const TABLES_CHILD_FIRST = [
+  'idempotency_keys',
+  'operations',
+  'gpu_allocations',
+  'gpus',
+  'vm_labels',
+  'vms',
+  'hosts',
+  'users',
+  'reconciliation_runs',
+];
+
+/**
+ * A real, empty database of the given kind with the real migrations applied:
+ * SQLite in a file in a fresh temporary folder (WAL, foreign keys on, exactly
+ * as the server opens it), PostgreSQL in a throwaway database that close() drops.
+ */
+export async function openTestDatabase(kind: DbKind, options: OpenOptions = {}): Promise<TestDatabase> {
+  let cleanup: () => Promise<void>;
+  let dataSource: DataSource;
+  if (kind === 'postgres') {
+    const db = await createTestDatabase('vmplane_medium');
+    dataSource = new DataSource(dataSourceOptions({ kind: 'postgres', url: db.url }));
+    cleanup = db.drop;
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'vmplane-medium-'));
+    dataSource = new DataSource(dataSourceOptions({ kind: 'sqlite', path: join(dir, 'vmplane.sqlite') }));
+    cleanup = async () => rmSync(dir, { recursive: true, force: true });
+  }
+  try {
+    await dataSource.initialize();
+    if (options.migrate !== false) await dataSource.runMigrations();
+  } catch (error) {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await cleanup();
+    throw error;
+  }
+  const dialect = new SqlDialect(kind);
+  const uow = new UnitOfWork(dataSource, dialect);
+  return {
+    kind,
+    dataSource,
+    dialect,
+    uow,
+    reset: () =>
+      uow.transaction(async (tx) => {
+        for (const table of TABLES_CHILD_FIRST) await tx.run(`DELETE FROM ${table}`);
+      }),
+    close: async () => {
+      if (dataSource.isInitialized) await dataSource.destroy();
+      await cleanup();
+    },
+  };
+}
+
+/**
+ * Opens one database for the enclosing describe block (migrated once in
+ * beforeAll), empties it before each test, and closes it in afterAll. Returns
+ * a getter because the database exists only once beforeAll has run.
+ */
+export function useTestDatabase(kind: DbKind): () => TestDatabase {
+  let db: TestDatabase | undefined;
+  beforeAll(async () => {
+    db = await openTestDatabase(kind);
+  }, 30_000);
+  beforeEach(async () => {
+    await db!.reset();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  return () => {
+    if (!db) throw new Error('the test database is not open yet (use it inside tests or hooks)');
+    return db;
+  };
+}
+
+/** Runs `work` and returns the error it throws (failing the test if it does not throw). */
+export async function errorOf(work: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await work();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the operation to fail, but it succeeded');
+}
+
+/** Reads one integer column of one row (COUNT(*) and friends come back as strings from pg). */
+export async function scalar(tx: Tx, sql: string, params: unknown[] = []): Promise<number> {
+  const row = await tx.one<Record<string, unknown>>(sql, params);
+  if (!row) throw new Error(`no row from: ${sql}`);
+  return Number(Object.values(row)[0]);
+}
+
+/** A promise plus its resolve function, for choreographing concurrent transactions. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A timer that does not keep the process (and jest) alive once the test is over. */
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
