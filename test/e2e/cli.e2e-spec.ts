@@ -1,0 +1,217 @@
+/**
+ * The `vmplane` CLI as a user runs it: the package's bin (libs/cli/bin/vmplane.js) as a
+ * child process against the real server with the demo fleet, a config file of its own.
+ * The walk-through of docs/cli.md: log in, see capacity, create a GPU VM and watch
+ * capacity drop, delete it and watch capacity return; then the failure cases.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createUser, login } from '../support/api';
+import { ROOT, ServerHandle, freePort, startServer } from '../support/server-process';
+
+jest.setTimeout(60_000);
+
+const BIN = join(ROOT, 'libs', 'cli', 'bin', 'vmplane.js');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface CapacityRow {
+  gpu_model: string;
+  region: string;
+  total: number;
+  allocated: number;
+  free: number;
+}
+
+describe('the vmplane CLI against the real server', () => {
+  let server: ServerHandle;
+  let home: string;
+  let configFile: string;
+
+  /** Runs the CLI with a clean environment: its own HOME and config file, the API from VMPLANE_API. */
+  function vmplane(args: string[], options: { input?: string; env?: Record<string, string | undefined> } = {}): Promise<Result> {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, VMPLANE_CONFIG: configFile, VMPLANE_API: server.url };
+    for (const [key, value] of Object.entries(options.env ?? {})) {
+      if (value === undefined) delete env[key];
+      else env[key] = value;
+    }
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { env, cwd: home, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+      child.stdin.end(options.input ?? '');
+    });
+  }
+
+  async function ok(args: string[], options?: Parameters<typeof vmplane>[1]): Promise<Result> {
+    const result = await vmplane(args, options);
+    if (result.code !== 0) throw new Error(`vmplane ${args.join(' ')} exited ${result.code}\n${result.stderr}`);
+    return result;
+  }
+
+  async function json<T>(args: string[], options?: Parameters<typeof vmplane>[1]): Promise<T> {
+    return JSON.parse((await ok([...args, '--output', 'json'], options)).stdout) as T;
+  }
+
+  /** The one line a failing command prints. */
+  function expectOneLineError(result: Result, code: number, pattern: RegExp): void {
+    expect({ code: result.code, stdout: result.stdout }).toEqual({ code, stdout: '' });
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^vmplane: /);
+    expect(lines[0]).toMatch(pattern);
+  }
+
+  const h100 = async (): Promise<{ free: number; allocated: number }> => {
+    const rows = (await json<CapacityRow[]>(['capacity'])).filter((r) => r.gpu_model === 'h100-80gb');
+    return { free: rows.reduce((s, r) => s + r.free, 0), allocated: rows.reduce((s, r) => s + r.allocated, 0) };
+  };
+
+  beforeAll(async () => {
+    // Provisioning takes a moment, so the progress has stages to show.
+    server = await startServer({ env: { SDK_LATENCY_MS: '200' } });
+    home = mkdtempSync(join(tmpdir(), 'vmplane-cli-'));
+    configFile = join(home, 'config', 'vmplane', 'config.json');
+  });
+  afterAll(() => server?.stop());
+
+  it('prints help and its version, and exits 0', async () => {
+    const help = await ok(['--help']);
+    for (const command of ['login', 'capacity', 'ops', 'vm']) expect(help.stdout).toContain(command);
+    expect(help.stdout).toContain('VMPLANE_API');
+    const vmHelp = await ok(['vm', '--help']);
+    for (const command of ['create', 'list', 'show', 'delete']) expect(vmHelp.stdout).toContain(command);
+    const version = await ok(['--version']);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+  });
+
+  it('refuses to work before login: exit 3, one line naming the cause', async () => {
+    expectOneLineError(await vmplane(['vm', 'list']), 3, /not_logged_in: .*vmplane login/);
+  });
+
+  it('login --password-stdin stores the token in a 0600 config file', async () => {
+    const wrong = await vmplane(['login', '--username', 'testuser', '--password-stdin'], { input: 'nope\n' });
+    expectOneLineError(wrong, 3, /^vmplane: \w+: /);
+    expect(existsSync(configFile)).toBe(false);
+
+    const result = await ok(['login', '--username', 'testuser', '--password-stdin'], { input: 'testpassword\n' });
+    expect(result.stdout).toContain(`Logged in to ${server.url} as testuser`);
+    expect(statSync(configFile).mode & 0o777).toBe(0o600);
+    const saved = JSON.parse(readFileSync(configFile, 'utf8'));
+    expect(saved.credentials[server.url]).toEqual({ username: 'testuser', token: expect.any(String), expires_at: expect.any(String) });
+    expect(readFileSync(configFile, 'utf8')).not.toContain('testpassword');
+  });
+
+  it('without a terminal, login needs --password-stdin (usage error, exit 2)', async () => {
+    expectOneLineError(await vmplane(['login', '--username', 'testuser']), 2, /--password-stdin/);
+  });
+
+  it('login: create a GPU VM and watch capacity drop, delete it and watch capacity return', async () => {
+    const table = await ok(['capacity']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^GPU MODEL\s+REGION\s+TOTAL\s+ALLOCATED\s+FREE\s+UNAVAILABLE\s+LARGEST PLACEABLE$/);
+    expect(table.stdout).toMatch(/^h100-80gb\s+us-east-1\s+8\s+0\s+8\s+0\s+8$/m);
+    const before = await h100();
+
+    const created = await ok(['vm', 'create', 'cli-gpu', '--cpus', '2', '--memory', '4096', '--disk', '50', '--gpus', '1', '--gpu-model', 'h100-80gb', '--label', 'x']);
+    // Progress on stderr, the VM on stdout.
+    expect(created.stderr).toMatch(/Creating VM cli-gpu \([0-9a-f-]{36}\): provisioning/);
+    expect(created.stderr).toMatch(/running \(calling_hypervisor/);
+    expect(created.stderr).toMatch(/VM cli-gpu is created in/);
+    expect(created.stdout).toMatch(/^Status\s+created$/m);
+    expect(created.stdout).toMatch(/^GPUs\s+1×h100-80gb$/m);
+    const id = /^ID\s+([0-9a-f-]{36})$/m.exec(created.stdout)![1];
+
+    expect(await h100()).toEqual({ free: before.free - 1, allocated: before.allocated + 1 });
+
+    const list = await ok(['vm', 'list']);
+    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+STATUS\s+CPUS\s+MEMORY\s+DISK\s+GPUS\s+REGION\s+HOST\s+LABELS\s+CREATED$/);
+    expect(list.stdout).toMatch(new RegExp(`^${id}\\s+cli-gpu\\s+created\\s+2\\s+4096 MiB\\s+50 GiB\\s+1×h100-80gb\\s`, 'm'));
+    const listed = await json<{ id: string; status: string }[]>(['vm', 'list']);
+    expect(listed).toEqual([expect.objectContaining({ id, status: 'created' })]);
+
+    const shown = await json<{ id: string; status: string; labels: string[]; gpus: { model: string }[] }>(['vm', 'show', id]);
+    expect(shown).toMatchObject({ id, status: 'created', labels: ['x'], gpus: [{ model: 'h100-80gb' }] });
+    expect((await ok(['vm', 'show', id])).stdout).toMatch(/^Name\s+cli-gpu$/m);
+
+    const ops = await ok(['ops', id]);
+    expect(ops.stdout).toMatch(/^ID\s+ACTION\s+STATUS\s+STAGE\s+ATTEMPTS\s+ERROR\s+CREATED\s+FINISHED$/m);
+    expect(ops.stdout).toMatch(/\screate\s+succeeded\s+done\s/);
+
+    const deleted = await ok(['vm', 'delete', id]);
+    expect(deleted.stderr).toMatch(/VM cli-gpu is deleted in/);
+    expect(deleted.stdout).toMatch(/^Status\s+deleted$/m);
+    expect(await h100()).toEqual(before);
+
+    const opsJson = await json<{ action: string; status: string }[]>(['ops', id]);
+    expect(opsJson.map((op) => [op.action, op.status])).toEqual([
+      ['delete', 'succeeded'],
+      ['create', 'succeeded'],
+    ]);
+    expect(await json<unknown[]>(['vm', 'list'])).toEqual([]);
+    expect((await ok(['vm', 'list'])).stdout).toBe('No VMs.\n');
+  });
+
+  it('--no-wait returns while the VM is still provisioning; --output json parses everywhere', async () => {
+    const vm = await json<{ id: string; status: string }>(['vm', 'create', 'cli-nowait', '--no-wait']);
+    expect(vm.status).toBe('provisioning');
+    // A VM is deleted once it is created (the API answers 409 while it provisions).
+    for (let i = 0; i < 100 && (await json<{ status: string }>(['vm', 'show', vm.id])).status === 'provisioning'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const done = await json<{ status: string }>(['vm', 'delete', vm.id]);
+    expect(done.status).toBe('deleted');
+    const capacity = await json<CapacityRow[]>(['capacity']);
+    expect(capacity.map((r) => r.gpu_model)).toEqual(expect.arrayContaining(['h100-80gb', 'a100-80gb', 'l40s-48gb', 'l4-24gb']));
+    // The global option works before the command as well as after it.
+    expect(JSON.parse((await ok(['--output', 'json', 'capacity'])).stdout)).toEqual(capacity);
+  });
+
+  it('VMPLANE_TOKEN overrides the saved token', async () => {
+    const created = await json<{ id: string }>(['vm', 'create', 'cli-token']);
+    const elsewhere = join(home, 'empty', 'config.json');
+    const asAdmin = { VMPLANE_CONFIG: elsewhere, VMPLANE_TOKEN: await login(server.url, 'admin', 'adminpassword') };
+    expect(await json<{ id: string }>(['vm', 'show', created.id], { env: asAdmin })).toMatchObject({ id: created.id });
+    const asOtherUser = { VMPLANE_TOKEN: await createUser(server.url, asAdmin.VMPLANE_TOKEN, 'cli-other') };
+    expect(await json<unknown[]>(['vm', 'list'], { env: asOtherUser })).toEqual([]);
+    expectOneLineError(await vmplane(['vm', 'show', created.id], { env: asOtherUser }), 4, /not_found/);
+    await ok(['vm', 'delete', created.id]);
+    expectOneLineError(await vmplane(['vm', 'list'], { env: { VMPLANE_TOKEN: 'not-a-token' } }), 3, /^vmplane: \w+: .*\(run: vmplane login\)$/);
+  });
+
+  it('fails with one line and a distinct exit code: not found 4, no capacity 5, bad input 1, usage 2, unreachable 1', async () => {
+    expectOneLineError(await vmplane(['vm', 'show', '00000000-0000-7000-8000-000000000000']), 4, /^vmplane: not_found: /);
+    expectOneLineError(await vmplane(['ops', '00000000-0000-7000-8000-000000000000']), 4, /^vmplane: not_found: /);
+
+    const tooBig = await vmplane(['vm', 'create', 'cli-huge', '--gpus', '8', '--gpu-model', 'l4-24gb']);
+    expectOneLineError(tooBig, 5, /^vmplane: insufficient_capacity: .*\(alternatives: \d+×[a-z0-9-]+ in [a-z0-9-]+/);
+
+    expectOneLineError(await vmplane(['vm', 'create', 'Not_A_Label']), 1, /^vmplane: validation_failed: .*name/);
+    expectOneLineError(await vmplane(['vm', 'create', 'x', '--cpus', 'many']), 2, /--cpus/);
+    expectOneLineError(await vmplane(['vm', 'frobnicate']), 2, /unknown command/);
+    expectOneLineError(await vmplane(['capacity', '--output', 'yaml']), 2, /table, json/);
+
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    expectOneLineError(await vmplane(['capacity', '--api', closed], { env: { VMPLANE_TOKEN: 'x' } }), 1, /cannot reach the API at .*ECONNREFUSED/);
+  });
+
+  it('logout forgets the token', async () => {
+    await ok(['logout']);
+    expectOneLineError(await vmplane(['capacity']), 3, /not_logged_in/);
+    writeFileSync(configFile, '{ not json');
+    expectOneLineError(await vmplane(['capacity']), 1, /config_invalid/);
+  });
+});

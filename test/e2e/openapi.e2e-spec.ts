@@ -1,0 +1,95 @@
+/**
+ * The committed docs/openapi.json is what the running server serves, and it keeps the
+ * project's rules: an operationId on every operation, every enum a named component,
+ * problem+json error responses, bearer security on everything but the public routes.
+ * (Staleness against the source is `npm run openapi:check`; lint is `npm run lint:openapi`.)
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { documentProblems, inlineEnums, operationsOf } from '../../scripts/openapi-rules';
+import { ROOT, ServerHandle, startServer } from '../support/server-process';
+
+jest.setTimeout(60_000);
+
+type Doc = {
+  openapi: string;
+  servers: { url: string }[];
+  paths: Record<string, Record<string, { operationId?: string; security?: Record<string, string[]>[]; responses: Record<string, unknown> }>>;
+  components: { schemas: Record<string, { enum?: unknown[]; type?: string }>; securitySchemes: Record<string, { type: string; scheme?: string }> };
+};
+
+const COMMITTED = JSON.parse(readFileSync(join(ROOT, 'docs', 'openapi.json'), 'utf8')) as Doc;
+const PUBLIC_OPERATIONS = ['issueToken', 'getHealth', 'getReadiness', 'getMetrics'];
+
+describe('the OpenAPI document', () => {
+  let server: ServerHandle;
+  let served: Doc;
+
+  beforeAll(async () => {
+    server = await startServer();
+    const response = await fetch(`${server.url}/openapi.json`);
+    expect(response.status).toBe(200);
+    served = (await response.json()) as Doc;
+  });
+  afterAll(() => server?.stop());
+
+  it('the server serves the committed docs/openapi.json (only the server URL differs)', () => {
+    const { servers: servedServers, ...servedRest } = served;
+    const { servers: committedServers, ...committedRest } = COMMITTED;
+    expect(servedServers).toEqual([{ url: server.url }]);
+    // The committed document names the default address, not whatever port a test used.
+    expect(committedServers).toEqual([{ url: 'http://127.0.0.1:8000' }]);
+    expect(servedRest).toEqual(committedRest);
+  });
+
+  it('is OpenAPI 3 with a bearer security scheme, and Swagger UI is served at /docs', async () => {
+    expect(COMMITTED.openapi).toMatch(/^3\./);
+    expect(COMMITTED.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const docs = await fetch(`${server.url}/docs`);
+    expect(docs.status).toBe(200);
+    expect(docs.headers.get('content-type')).toMatch(/text\/html/);
+  });
+
+  it('has a unique operationId on every operation', () => {
+    const operations = operationsOf(COMMITTED);
+    expect(operations.length).toBeGreaterThanOrEqual(20);
+    const missing = operations.filter(({ operation }) => typeof operation.operationId !== 'string').map(({ method, path }) => `${method} ${path}`);
+    expect(missing).toEqual([]);
+    const ids = operations.map(({ operation }) => operation.operationId as string);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expect.arrayContaining(['issueToken', 'createVm', 'listVms', 'getVm', 'deleteVm', 'listVmOperations', 'getOperation', 'getCapacity']));
+  });
+
+  it('names every enum: each is a component schema, referenced, never inline', () => {
+    expect(inlineEnums(COMMITTED)).toEqual([]);
+    const named = Object.entries(COMMITTED.components.schemas)
+      .filter(([, schema]) => Array.isArray(schema.enum))
+      .map(([name]) => name);
+    expect(named).toEqual(expect.arrayContaining(['VmStatus', 'OperationStatus', 'OperationAction', 'TokenType']));
+    const text = JSON.stringify(COMMITTED.paths) + JSON.stringify(COMMITTED.components.schemas);
+    for (const name of named) expect(text).toContain(`"#/components/schemas/${name}"`);
+  });
+
+  it('documents errors as problem details and security on every operation but the public ones', () => {
+    expect(documentProblems(COMMITTED)).toEqual([]);
+    for (const { path, method, operation } of operationsOf(COMMITTED)) {
+      const id = operation.operationId as string;
+      const security = operation.security as Record<string, string[]>[] | undefined;
+      if (PUBLIC_OPERATIONS.includes(id)) {
+        expect({ id, security: security ?? [] }).toEqual({ id, security: [] });
+      } else {
+        expect({ id, method, path, security }).toEqual({ id, method, path, security: [{ bearer: [] }] });
+        expect(Object.keys(operation.responses as object)).toContain('401');
+      }
+    }
+  });
+
+  it('documents the original API: form login, VM create/list/delete, the VM fields and statuses', () => {
+    const token = COMMITTED.paths['/token'].post as unknown as { requestBody: { content: Record<string, unknown> } };
+    expect(Object.keys(token.requestBody.content)).toContain('application/x-www-form-urlencoded');
+    expect(Object.keys(COMMITTED.paths['/vms'])).toEqual(expect.arrayContaining(['get', 'post']));
+    expect(Object.keys(COMMITTED.paths['/vms/{id}'])).toEqual(expect.arrayContaining(['get', 'delete']));
+    expect(Object.keys(COMMITTED.paths['/vms'].post.responses)).toEqual(expect.arrayContaining(['201', '202', '400', '401', '503']));
+    expect(COMMITTED.components.schemas.VmStatus.enum).toEqual(['provisioning', 'created', 'deleting', 'deleted', 'failed']);
+  });
+});
