@@ -23,9 +23,12 @@ function newest(dir) {
   return latest;
 }
 
+// Built when the outputs (or the stamp this file leaves after a build of its own) are newer
+// than every source. The stamp covers sources without output, like the generated schema.d.ts.
 function stale() {
-  if (!existsSync(entry) || !existsSync(stamp)) return true;
-  const built = statSync(stamp).mtimeMs;
+  if (!existsSync(entry)) return true;
+  const outputs = [join(root, 'dist', 'libs', 'cli'), join(root, 'dist', 'libs', 'client')];
+  const built = Math.max(existsSync(stamp) ? statSync(stamp).mtimeMs : 0, ...outputs.map(newest));
   return sources.some((dir) => newest(dir) > built);
 }
 
