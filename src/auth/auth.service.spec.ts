@@ -1,6 +1,7 @@
 import { JwtService } from '@nestjs/jwt';
 import { InvalidCredentialsError, TooManyLoginAttemptsError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
+import { UnitOfWork } from '../database/unit-of-work';
 import { PasswordHasher } from '../users/password-hasher';
 import { UserEntity, UserRole } from '../users/user.entity';
 import { UsersRepository } from '../users/users.repository';
@@ -20,7 +21,9 @@ describe(AuthService.name, () => {
     hasher = { verify: jest.fn() };
     throttle = { retryAfter: jest.fn().mockReturnValue(0), recordFailure: jest.fn(), recordSuccess: jest.fn() };
     jwt = { signAsync: jest.fn().mockResolvedValue('signed') };
+    const uow = { read: (work: (tx: unknown) => unknown) => work({}) };
     service = new AuthService(
+      uow as unknown as UnitOfWork,
       users as unknown as UsersRepository,
       hasher as unknown as PasswordHasher,
       throttle as unknown as LoginThrottle,
@@ -46,6 +49,7 @@ describe(AuthService.name, () => {
     hasher.verify.mockResolvedValue(false);
     await expect(service.issueToken({ username: 'ghost', password: 'pw' })).rejects.toBeInstanceOf(InvalidCredentialsError);
     expect(hasher.verify).toHaveBeenCalledWith(null, 'pw');
+    expect(users.findByUsername).toHaveBeenCalledWith({}, 'ghost');
     expect(throttle.recordFailure).toHaveBeenCalledWith('ghost');
   });
 

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { InvalidCredentialsError, TooManyLoginAttemptsError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
+import { UnitOfWork } from '../database/unit-of-work';
 import { UsersRepository } from '../users/users.repository';
 import { TokenRequestDto, TokenResponseDto, TokenType } from './dto/token.dto';
 import { LoginThrottle } from './login-throttle';
@@ -10,6 +11,7 @@ import { PasswordHasher } from '../users/password-hasher';
 @Injectable()
 export class AuthService {
   constructor(
+    private readonly uow: UnitOfWork,
     private readonly users: UsersRepository,
     private readonly hasher: PasswordHasher,
     private readonly throttle: LoginThrottle,
@@ -21,7 +23,7 @@ export class AuthService {
     const retryAfter = this.throttle.retryAfter(form.username);
     if (retryAfter > 0) throw new TooManyLoginAttemptsError(retryAfter);
 
-    const user = await this.users.findByUsername(form.username);
+    const user = await this.uow.read((tx) => this.users.findByUsername(tx, form.username));
     const valid = await this.hasher.verify(user?.passwordHash ?? null, form.password);
     if (!user || !valid) {
       this.throttle.recordFailure(form.username);

@@ -78,6 +78,9 @@ export function constraintViolation(error: unknown): ConstraintViolation | null 
     return { kind: 'unique', target: message.replace(/^UNIQUE constraint failed: /, '') };
   }
   if (code === 'SQLITE_CONSTRAINT_CHECK') return { kind: 'check', target: message.replace(/^CHECK constraint failed: /, '') };
-  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return { kind: 'foreign_key', target: message };
+  // ON DELETE RESTRICT violations come back from SQLite as a trigger constraint.
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || (code === 'SQLITE_CONSTRAINT_TRIGGER' && /FOREIGN KEY/.test(message))) {
+    return { kind: 'foreign_key', target: message };
+  }
   return null;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { IdempotencyKeyReusedError, ValidationFailedError } from '../common/domain-errors';
+import { ConflictError, IdempotencyKeyReusedError, ValidationFailedError } from '../common/domain-errors';
 import { IdGenerator } from '../common/id-generator';
 import type { Tx } from '../database/unit-of-work';
 
@@ -65,27 +65,30 @@ export class IdempotencyRepository {
          VALUES ($1, $2, $3, $4, NULL, NULL, NULL, NULL, $5, $6, $6) ON CONFLICT (user_id, key) DO NOTHING`,
         [id, userId, key, requestHash, d.ts(expires), d.ts(now)],
       );
-    if ((await insert()) === 1) return { kind: 'new', id };
-
-    const row = await tx.one<KeyRow>(
-      `SELECT id, request_hash, vm_id, operation_id, response_status, response_body, expires_at
-       FROM idempotency_keys WHERE user_id = $1 AND key = $2`,
-      [userId, key],
-    );
-    if (!row) return { kind: 'new', id: (await insert()) === 1 ? id : this.ids.next() };
-    if (d.date(row.expires_at).getTime() <= now.getTime()) {
-      await tx.run('DELETE FROM idempotency_keys WHERE id = $1', [row.id]);
-      await insert();
-      return { kind: 'new', id };
+    // Insert first; on conflict read the winner. An expired row is deleted and the insert retried, and
+    // whoever's insert lands is the only one told 'new' (a concurrent twin sees its row instead).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if ((await insert()) === 1) return { kind: 'new', id };
+      const row = await tx.one<KeyRow>(
+        `SELECT id, request_hash, vm_id, operation_id, response_status, response_body, expires_at
+         FROM idempotency_keys WHERE user_id = $1 AND key = $2`,
+        [userId, key],
+      );
+      if (!row) continue;
+      if (d.date(row.expires_at).getTime() <= now.getTime()) {
+        await tx.run('DELETE FROM idempotency_keys WHERE id = $1', [row.id]);
+        continue;
+      }
+      if (row.request_hash !== requestHash) throw new IdempotencyKeyReusedError();
+      return {
+        kind: 'seen',
+        vmId: row.vm_id,
+        operationId: row.operation_id,
+        responseStatus: row.response_status,
+        responseBody: row.response_body,
+      };
     }
-    if (row.request_hash !== requestHash) throw new IdempotencyKeyReusedError();
-    return {
-      kind: 'seen',
-      vmId: row.vm_id,
-      operationId: row.operation_id,
-      responseStatus: row.response_status,
-      responseBody: row.response_body,
-    };
+    throw new ConflictError('request_in_progress', 'A request with this Idempotency-Key is being processed; retry shortly');
   }
 
   async attach(tx: Tx, keyId: string, vmId: string, operationId: string): Promise<void> {

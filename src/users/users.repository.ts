@@ -1,6 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
 import type { Tx } from '../database/unit-of-work';
 import { UserEntity } from './user.entity';
 
@@ -11,24 +9,43 @@ export interface ResourceAmounts {
   vms: number;
 }
 
+export interface QuotaLimits {
+  vcpus?: number | null;
+  memoryMib?: number | null;
+  gpus?: number | null;
+  vms?: number | null;
+}
+
 @Injectable()
 export class UsersRepository {
-  constructor(@InjectRepository(UserEntity) private readonly repo: Repository<UserEntity>) {}
-
-  findByUsername(username: string): Promise<UserEntity | null> {
-    return this.repo.findOneBy({ username });
+  findByUsername(tx: Tx, username: string): Promise<UserEntity | null> {
+    return tx.manager.findOneBy(UserEntity, { username });
   }
 
-  findById(id: string): Promise<UserEntity | null> {
-    return this.repo.findOneBy({ id });
+  findById(tx: Tx, id: string): Promise<UserEntity | null> {
+    return tx.manager.findOneBy(UserEntity, { id });
   }
 
-  insert(user: UserEntity): Promise<unknown> {
-    return this.repo.insert(user);
+  async insert(tx: Tx, user: UserEntity): Promise<void> {
+    await tx.manager.insert(UserEntity, user);
   }
 
-  save(user: UserEntity): Promise<UserEntity> {
-    return this.repo.save(user);
+  /** Changes only the quota columns given, never the usage counters another request may be changing. */
+  async setQuota(tx: Tx, id: string, limits: QuotaLimits, updatedAt: Date): Promise<boolean> {
+    const columns: [string, number | null | undefined][] = [
+      ['quota_vcpus', limits.vcpus],
+      ['quota_memory_mib', limits.memoryMib],
+      ['quota_gpus', limits.gpus],
+      ['quota_vms', limits.vms],
+    ];
+    const params: unknown[] = [id, tx.dialect.ts(updatedAt)];
+    const sets = ['updated_at = $2'];
+    for (const [column, value] of columns) {
+      if (value === undefined) continue;
+      params.push(value);
+      sets.push(`${column} = $${params.length}`);
+    }
+    return (await tx.run(`UPDATE users SET ${sets.join(', ')} WHERE id = $1`, params)) === 1;
   }
 
   /**
@@ -69,7 +86,4 @@ export class UsersRepository {
     );
   }
 
-  async findForQuota(tx: Tx, userId: string): Promise<UserEntity | null> {
-    return tx.manager.findOneBy(UserEntity, { id: userId });
-  }
 }

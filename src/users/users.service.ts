@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError } from '../common/domain-errors';
 import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
 import { constraintViolation } from '../database/sql-dialect';
+import { UnitOfWork } from '../database/unit-of-work';
 import { CreateUserDto, SetQuotaDto, UserResponseDto } from './dto/user.dto';
 import { PasswordHasher } from './password-hasher';
 import { UserEntity, UserRole } from './user.entity';
@@ -14,6 +15,7 @@ import { UsersRepository } from './users.repository';
 @Injectable()
 export class UsersService {
   constructor(
+    private readonly uow: UnitOfWork,
     private readonly users: UsersRepository,
     private readonly hasher: PasswordHasher,
     private readonly ids: IdGenerator,
@@ -24,7 +26,7 @@ export class UsersService {
   async create(dto: CreateUserDto): Promise<UserResponseDto> {
     const user = await this.buildUser(dto.username, dto.password, dto.role);
     try {
-      await this.users.insert(user);
+      await this.uow.transaction((tx) => this.users.insert(tx, user));
     } catch (error) {
       if (constraintViolation(error)?.kind === 'unique') {
         throw new ConflictError('username_taken', `The username ${dto.username} is taken`);
@@ -36,8 +38,11 @@ export class UsersService {
 
   /** Creates the user unless the username exists; used to seed demo users. */
   async ensure(username: string, password: string, role: UserRole): Promise<void> {
-    if (await this.users.findByUsername(username)) return;
-    await this.users.insert(await this.buildUser(username, password, role));
+    if (await this.uow.read((tx) => this.users.findByUsername(tx, username))) return;
+    const user = await this.buildUser(username, password, role);
+    await this.uow.transaction(async (tx) => {
+      if (!(await this.users.findByUsername(tx, username))) await this.users.insert(tx, user);
+    });
   }
 
   async me(auth: AuthUser): Promise<UserResponseDto> {
@@ -45,17 +50,18 @@ export class UsersService {
   }
 
   async setQuota(userId: string, dto: SetQuotaDto): Promise<UserResponseDto> {
-    const user = await this.require(userId);
-    if (dto.vcpus !== undefined) user.quotaVcpus = dto.vcpus;
-    if (dto.memory_mib !== undefined) user.quotaMemoryMib = dto.memory_mib;
-    if (dto.gpus !== undefined) user.quotaGpus = dto.gpus;
-    if (dto.vms !== undefined) user.quotaVms = dto.vms;
-    user.updatedAt = laterThan(this.clock.now(), user.updatedAt);
-    return toUserResponse(await this.users.save(user), this.config.quotaDefaults);
+    const user = await this.uow.transaction(async (tx) => {
+      const found = await this.users.findById(tx, userId);
+      if (!found) throw new NotFoundError('user', userId);
+      const limits = { vcpus: dto.vcpus, memoryMib: dto.memory_mib, gpus: dto.gpus, vms: dto.vms };
+      await this.users.setQuota(tx, userId, limits, laterThan(this.clock.now(), found.updatedAt));
+      return this.users.findById(tx, userId);
+    });
+    return toUserResponse(user!, this.config.quotaDefaults);
   }
 
   private async require(id: string): Promise<UserEntity> {
-    const user = await this.users.findById(id);
+    const user = await this.uow.read((tx) => this.users.findById(tx, id));
     if (!user) throw new NotFoundError('user', id);
     return user;
   }

@@ -373,7 +373,7 @@ export class VmsService {
   }
 
   private async quotaError(tx: Tx, userId: string, amounts: ResourceAmounts): Promise<DomainError> {
-    const user = await this.users.findForQuota(tx, userId);
+    const user = await this.users.findById(tx, userId);
     if (!user) return new NotFoundError('user', userId);
     const quota = effectiveQuota(user, this.config.quotaDefaults);
     const checks: [string, number, number, number][] = [

@@ -182,21 +182,8 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
       expect(await rows()).toHaveLength(1);
     });
 
-    /*
-     * BUG (src/idempotency/idempotency.repository.ts, claim(), the expired-key branch, ~line 76-79):
-     * after deleting an expired row it calls insert() and returns { kind: 'new', id }
-     * without checking that the insert took. When two requests with the same key
-     * both find the expired row, the first deletes it and inserts its own; the
-     * second's DELETE waits, then deletes nothing, its INSERT ... ON CONFLICT DO
-     * NOTHING inserts nothing, and it still returns 'new' — so both duplicates
-     * run (two VMs for one key), and the second's id is in no row (attach() then
-     * updates nothing). The `if (!row)` branch has the same flaw: it returns
-     * 'new' with a fresh id even when its insert did nothing.
-     * Fix: only return 'new' when insert() returned 1; otherwise start over
-     * (re-run the SELECT and return 'seen' / IdempotencyKeyReusedError), e.g. by
-     * making claim() a small loop. Remove `.failing` once fixed.
-     */
-    it.failing('PostgreSQL only: two concurrent claims of an expired key do not both get "new"', async () => {
+    // Regression: claim() used to return 'new' for both when they raced on an expired key.
+    it('PostgreSQL only: two concurrent claims of an expired key do not both get "new"', async () => {
       await claim('stale', HASH_A, at(0), user, 1);
       const later = at(2 * HOUR);
       // Let both claimers read the expired row before either deletes it.

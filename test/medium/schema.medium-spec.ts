@@ -300,17 +300,8 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     expect(await db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM hosts WHERE id = $1', [host.id]))).toBe(1);
   });
 
-  /*
-   * BUG (src/database/sql-dialect.ts, constraintViolation): every foreign key
-   * in the schema is ON DELETE RESTRICT, and SQLite reports a RESTRICT
-   * violation with code SQLITE_CONSTRAINT_TRIGGER (message "FOREIGN KEY
-   * constraint failed"), not SQLITE_CONSTRAINT_FOREIGNKEY. constraintViolation()
-   * only knows the latter, so it returns null on SQLite where PostgreSQL gives
-   * { kind: 'foreign_key' } (23503). Fix: also map
-   * code === 'SQLITE_CONSTRAINT_TRIGGER' && message === 'FOREIGN KEY constraint failed'
-   * to { kind: 'foreign_key', target: message }. Remove `.failing` once fixed.
-   */
-  (kind === 'sqlite' ? it.failing : it)('(e) constraintViolation() classifies an ON DELETE RESTRICT violation as foreign_key', async () => {
+  // SQLite reports ON DELETE RESTRICT as SQLITE_CONSTRAINT_TRIGGER; constraintViolation() maps it like PostgreSQL's 23503.
+  it('(e) constraintViolation() classifies an ON DELETE RESTRICT violation as foreign_key', async () => {
     const { host } = await hostWithGpu();
     const error = await errorOf(() => db().uow.transaction((tx) => tx.run('DELETE FROM hosts WHERE id = $1', [host.id])));
     expect(constraintViolation(error)?.kind).toBe('foreign_key');

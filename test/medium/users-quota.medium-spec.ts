@@ -11,11 +11,11 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
   const db = useTestDatabase(kind);
   let users: UsersRepository;
   beforeEach(() => {
-    users = new UsersRepository(db().dataSource.getRepository(UserEntity));
+    users = new UsersRepository();
   });
 
   const usage = async (id: string) => {
-    const u = await db().uow.read((tx) => users.findForQuota(tx, id));
+    const u = await db().uow.read((tx) => users.findById(tx, id));
     return { vcpus: u!.usedVcpus, memoryMib: u!.usedMemoryMib, gpus: u!.usedGpus, vms: u!.usedVms };
   };
   const consume = (id: string, amounts: ResourceAmounts, defaults = DEFAULTS) =>
@@ -82,9 +82,9 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
   it('tryConsume and release stamp updated_at with the given time', async () => {
     const id = await db().uow.transaction((tx) => insertUser(tx));
     await consume(id, ONE_VM);
-    expect((await db().uow.read((tx) => users.findForQuota(tx, id)))!.updatedAt).toEqual(at(1));
+    expect((await db().uow.read((tx) => users.findById(tx, id)))!.updatedAt).toEqual(at(1));
     await release(id, ONE_VM);
-    const user = await users.findById(id);
+    const user = await db().uow.read((tx) => users.findById(tx, id));
     expect(user!.updatedAt).toEqual(at(2));
     expect(user!.createdAt).toEqual(T0);
   });
@@ -115,33 +115,30 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
       createdAt: at(7),
       updatedAt: at(8),
     });
-    await users.insert(user);
-    const found = await users.findByUsername('ada');
+    await db().uow.transaction((tx) => users.insert(tx, user));
+    const found = await db().uow.read((tx) => users.findByUsername(tx, 'ada'));
     expect({ ...found }).toEqual({ ...user });
-    const duplicate = await errorOf(() => users.insert(Object.assign(new UserEntity(), { ...user, id: ids.next() })));
+    const duplicate = await errorOf(() => db().uow.transaction((tx) => users.insert(tx, Object.assign(new UserEntity(), { ...user, id: ids.next() }))));
     expect(constraintViolation(duplicate)?.kind).toBe('unique');
   });
 
-  /*
-   * BUG (src/users/users.service.ts setQuota → UsersRepository.save, src/users/users.repository.ts:31):
-   * setQuota loads the user, changes the quota fields and calls repo.save(user).
-   * TypeORM's save() re-reads the row and writes back every column that differs
-   * from the entity, including the usage counters. If a VM was created (tryConsume)
-   * or released between the load and the save, the stale used_* values overwrite
-   * the fresh ones: usage is lost and the quota can then be overrun.
-   * Fix: update only the quota columns and updated_at, e.g.
-   *   repo.update({ id }, { quotaVcpus, quotaMemoryMib, quotaGpus, quotaVms, updatedAt })
-   * (then re-read), or do the read-modify-write in one transaction with a row lock.
-   * Remove `.failing` once fixed.
-   */
-  it.failing('an admin quota change (load → modify → save) does not overwrite usage consumed in between', async () => {
+  it('an admin quota change does not overwrite usage consumed in between', async () => {
     const id = await db().uow.transaction((tx) => insertUser(tx));
-    const loaded = await users.findById(id); // UsersService.setQuota: require(userId)
+    const loaded = await db().uow.read((tx) => users.findById(tx, id)); // UsersService.setQuota reads the user first
     expect(await consume(id, ONE_VM)).toBe(true); // a VM is created meanwhile
-    loaded!.quotaVms = 10;
-    loaded!.updatedAt = at(3);
-    await users.save(loaded!);
+    expect(await db().uow.transaction((tx) => users.setQuota(tx, id, { vms: 10 }, at(3)))).toBe(true);
+    expect(loaded!.usedVms).toBe(0);
     expect(await usage(id)).toEqual(ONE_VM);
+    const after = await db().uow.read((tx) => users.findById(tx, id));
+    expect(after).toMatchObject({ quotaVms: 10, quotaGpus: null, updatedAt: at(3) });
+  });
+
+  it('setQuota changes only the limits given, and null resets one to the default', async () => {
+    const id = await db().uow.transaction((tx) => insertUser(tx, { quotaVms: 5, quotaGpus: 2 }));
+    await db().uow.transaction((tx) => users.setQuota(tx, id, { gpus: 8 }, at(4)));
+    expect(await db().uow.read((tx) => users.findById(tx, id))).toMatchObject({ quotaVms: 5, quotaGpus: 8 });
+    await db().uow.transaction((tx) => users.setQuota(tx, id, { vms: null }, at(5)));
+    expect(await db().uow.read((tx) => users.findById(tx, id))).toMatchObject({ quotaVms: null, quotaGpus: 8 });
   });
 });
 
