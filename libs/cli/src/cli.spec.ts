@@ -1,0 +1,109 @@
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VmplaneApiError, type ProblemDetailsDto } from '../../client/src';
+import { configPath, readConfig, resolveToken, writeConfig } from './config';
+import { CliError, EXIT, describeError } from './errors';
+import { table } from './format';
+
+const API = 'http://127.0.0.1:8000';
+
+function apiError(status: number, problem: Partial<ProblemDetailsDto>): VmplaneApiError {
+  const body = { type: 'about:blank', title: 't', status, instance: '/x', ...problem } as ProblemDetailsDto;
+  return new VmplaneApiError(status, body, new Response(null, { status }));
+}
+
+describe('CLI errors', () => {
+  it('names the problem code and detail on one line, with the exit code for its kind', () => {
+    expect(describeError(apiError(404, { code: 'not_found', detail: 'vm x not found' }), API)).toEqual({
+      message: 'not_found: vm x not found',
+      exitCode: EXIT.notFound,
+    });
+    expect(describeError(apiError(401, { code: 'unauthenticated', detail: 'The access token expired' }), API)).toEqual({
+      message: 'unauthenticated: The access token expired (run: vmplane login)',
+      exitCode: EXIT.auth,
+    });
+    expect(describeError(apiError(403, { code: 'quota_exceeded', detail: 'GPU quota' }), API).exitCode).toBe(EXIT.capacity);
+    expect(describeError(apiError(409, { code: 'public_ip_in_use', detail: 'in use' }), API).exitCode).toBe(EXIT.failure);
+  });
+
+  it('lists the alternatives of insufficient_capacity and field errors the detail lacks', () => {
+    const capacity = apiError(503, {
+      code: 'insufficient_capacity',
+      detail: 'No host can take 8× h100-80gb\nright now',
+      alternatives: [
+        { gpu_model: 'a100-80gb', gpu_count: 8, region: 'us-east-1' },
+        { gpu_model: null, gpu_count: 2, region: 'us-west-2' },
+      ],
+    });
+    expect(describeError(capacity, API)).toEqual({
+      message: 'insufficient_capacity: No host can take 8× h100-80gb right now (alternatives: 8×a100-80gb in us-east-1, 2×any GPU in us-west-2)',
+      exitCode: EXIT.capacity,
+    });
+    const invalid = apiError(400, { code: 'validation_failed', detail: 'Invalid request', errors: [{ field: 'cpu_cores', message: 'too many' }] });
+    expect(describeError(invalid, API).message).toBe('validation_failed: Invalid request (cpu_cores: too many)');
+  });
+
+  it('explains an unreachable API', () => {
+    const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    expect(describeError(refused, API)).toEqual({
+      message: `cannot reach the API at ${API}: ECONNREFUSED (is the server running? set --api or VMPLANE_API)`,
+      exitCode: EXIT.failure,
+    });
+  });
+});
+
+describe('CLI config', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmplane-cli-config-'));
+
+  it('lives in VMPLANE_CONFIG, else XDG_CONFIG_HOME, else ~/.config', () => {
+    expect(configPath({ VMPLANE_CONFIG: '/a/b.json', XDG_CONFIG_HOME: '/x' })).toBe('/a/b.json');
+    expect(configPath({ XDG_CONFIG_HOME: '/x' })).toBe('/x/vmplane/config.json');
+    expect(configPath({ XDG_CONFIG_HOME: 'relative' })).toMatch(/\.config\/vmplane\/config\.json$/);
+  });
+
+  it('is written with mode 0600 in a 0700 folder, whatever the umask', () => {
+    const path = join(dir, 'new', 'config.json');
+    const umask = process.umask(0o000);
+    try {
+      writeConfig(path, { version: 1, credentials: { [API]: { username: 'u', token: 't', expires_at: '2999-01-01T00:00:00.000Z' } } });
+    } finally {
+      process.umask(umask);
+    }
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'new')).mode & 0o777).toBe(0o700);
+    expect(readConfig(path).credentials[API].token).toBe('t');
+  });
+
+  it('prefers VMPLANE_TOKEN, refuses expired or missing tokens with exit 3', () => {
+    const path = join(dir, 'tokens.json');
+    writeConfig(path, {
+      version: 1,
+      credentials: {
+        [API]: { username: 'u', token: 'saved', expires_at: '2999-01-01T00:00:00.000Z' },
+        'http://old': { username: 'u', token: 'old', expires_at: '2000-01-01T00:00:00.000Z' },
+      },
+    });
+    expect(resolveToken(`${API}/`, {}, path)).toBe('saved');
+    expect(resolveToken(API, { VMPLANE_TOKEN: 'env' }, path)).toBe('env');
+    expect(() => resolveToken('http://old', {}, path)).toThrow(expect.objectContaining({ exitCode: EXIT.auth, message: expect.stringMatching(/^token_expired/) }));
+    expect(() => resolveToken('http://other', {}, path)).toThrow(expect.objectContaining({ exitCode: EXIT.auth, message: expect.stringMatching(/^not_logged_in/) }));
+    writeFileSync(path, 'nope');
+    expect(() => readConfig(path)).toThrow(CliError);
+  });
+});
+
+describe('CLI tables', () => {
+  it('pads columns, right-aligns numbers and shows - for empty cells', () => {
+    const rows = [
+      { name: 'a', n: 8, note: null },
+      { name: 'longer', n: 10, note: 'x' },
+    ];
+    const text = table(rows, [
+      { header: 'NAME', value: (r) => r.name },
+      { header: 'N', value: (r) => r.n, align: 'right' },
+      { header: 'NOTE', value: (r) => r.note },
+    ]);
+    expect(text).toBe('NAME     N  NOTE\na        8  -\nlonger  10  x\n');
+  });
+});
