@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { documentProblems, inlineEnums, operationsOf } from '../../scripts/openapi-rules';
 import { ROOT, ServerHandle, startServer } from '../support/server-process';
 
@@ -18,6 +19,28 @@ type Doc = {
   components: { schemas: Record<string, { enum?: unknown[]; type?: string }>; securitySchemes: Record<string, { type: string; scheme?: string }> };
 };
 
+/** The paths, schemas and other top-level members that differ between two documents. */
+function differences(a: object, b: object): string[] {
+  const out: string[] = [];
+  const sections = (doc: object) => doc as Record<string, unknown>;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const key of keys) {
+    const left = sections(a)[key];
+    const right = sections(b)[key];
+    if (isDeepStrictEqual(left, right)) continue;
+    if ((key === 'paths' || key === 'components') && left && right) {
+      const inner = key === 'paths' ? [left, right] : [(left as { schemas: object }).schemas, (right as { schemas: object }).schemas];
+      for (const name of new Set([...Object.keys(inner[0] as object), ...Object.keys(inner[1] as object)])) {
+        if (!isDeepStrictEqual((inner[0] as Record<string, unknown>)[name], (inner[1] as Record<string, unknown>)[name])) out.push(`${key} ${name}`);
+      }
+      if (out.length === 0) out.push(key);
+    } else {
+      out.push(key);
+    }
+  }
+  return out;
+}
+
 const COMMITTED = JSON.parse(readFileSync(join(ROOT, 'docs', 'openapi.json'), 'utf8')) as Doc;
 const PUBLIC_OPERATIONS = ['issueToken', 'getHealth', 'getReadiness', 'getMetrics'];
 
@@ -29,7 +52,7 @@ describe('the OpenAPI document', () => {
     server = await startServer();
     const response = await fetch(`${server.url}/openapi.json`);
     expect(response.status).toBe(200);
-    served = (await response.json()) as Doc;
+    served = JSON.parse(await response.text()) as Doc; // parsed in this realm, for isDeepStrictEqual
   });
   afterAll(() => server?.stop());
 
@@ -39,6 +62,10 @@ describe('the OpenAPI document', () => {
     expect(servedServers).toEqual([{ url: server.url }]);
     // The committed document names the default address, not whatever port a test used.
     expect(committedServers).toEqual([{ url: 'http://127.0.0.1:8000' }]);
+    const stale = differences(servedRest, committedRest);
+    if (stale.length > 0) {
+      throw new Error(`docs/openapi.json is not what the server serves; run npm run openapi:sync. Differences: ${stale.join(', ')}`);
+    }
     expect(servedRest).toEqual(committedRest);
   });
 
