@@ -6,10 +6,12 @@ const base = {
   moduleNameMapper: { '^@vmplane/sdk(|/.*)$': '<rootDir>/libs/sdk/src$1' },
 };
 module.exports = {
+  // Per-project testTimeout is ignored by Jest; e2e tests start real servers and need the headroom.
+  testTimeout: 60_000,
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   projects: [
     { ...base, displayName: 'small', roots: ['<rootDir>/src', '<rootDir>/libs'], testRegex: '\\.spec\\.ts$' },
-    { ...base, displayName: 'medium', roots: ['<rootDir>/test/medium'], testRegex: '\\.medium-spec\\.ts$', testTimeout: 30_000 },
-    { ...base, displayName: 'e2e', roots: ['<rootDir>/test/e2e'], testRegex: '\\.e2e-spec\\.ts$', testTimeout: 60_000 },
+    { ...base, displayName: 'medium', roots: ['<rootDir>/test/medium'], testRegex: '\\.medium-spec\\.ts$' },
+    { ...base, displayName: 'e2e', roots: ['<rootDir>/test/e2e'], testRegex: '\\.e2e-spec\\.ts$' },
   ],
 };

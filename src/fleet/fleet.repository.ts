@@ -33,17 +33,10 @@ interface HostRow {
   used_disk_gib: number;
 }
 
-interface GpuRow {
-  id: string;
-  host_id: string;
-  index: number;
-  model: string;
-  vm_id: string | null;
-}
 
-const FITTING_HOSTS = `state = 'active'
-  AND cpu_cores - used_cpu_cores >= $1 AND memory_mib - used_memory_mib >= $2 AND disk_gib - used_disk_gib >= $3
-  AND ($4 = '' OR region = $4)`;
+const FITTING_HOSTS = `h.state = 'active'
+  AND h.cpu_cores - h.used_cpu_cores >= $1 AND h.memory_mib - h.used_memory_mib >= $2 AND h.disk_gib - h.used_disk_gib >= $3
+  AND ($4 = '' OR h.region = $4)`;
 
 /** Hosts and GPUs: registration through TypeORM, the placement hot path in plain SQL. */
 @Injectable()
@@ -81,42 +74,38 @@ export class FleetRepository {
     await tx.manager.update(HostEntity, { id }, { state, updatedAt });
   }
 
-  /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs. */
+  /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs (one query). */
   async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined): Promise<SchedulerHost[]> {
-    const params = [need.cpuCores, need.memoryMib, need.diskGib, region ?? ''];
-    const hosts = await tx.rows<HostRow>(
-      `SELECT id, name, region, state, cpu_cores, memory_mib, disk_gib, used_cpu_cores, used_memory_mib, used_disk_gib
-       FROM hosts WHERE ${FITTING_HOSTS} ORDER BY name`,
-      params,
+    const rows = await tx.rows<HostRow & { gpu_id: string | null; gpu_index: number | null; gpu_model: string | null; gpu_vm_id: string | null }>(
+      `SELECT h.id, h.name, h.region, h.state, h.cpu_cores, h.memory_mib, h.disk_gib, h.used_cpu_cores, h.used_memory_mib,
+         h.used_disk_gib, g.id AS gpu_id, g."index" AS gpu_index, g.model AS gpu_model, g.vm_id AS gpu_vm_id
+       FROM hosts h LEFT JOIN gpus g ON g.host_id = h.id
+       WHERE ${FITTING_HOSTS}
+       ORDER BY h.name, g."index"`,
+      [need.cpuCores, need.memoryMib, need.diskGib, region ?? ''],
     );
-    if (hosts.length === 0) return [];
-    const gpus = await tx.rows<GpuRow>(
-      `SELECT g.id, g.host_id, g."index", g.model, g.vm_id FROM gpus g
-       WHERE g.host_id IN (SELECT id FROM hosts WHERE ${FITTING_HOSTS}) ORDER BY g.host_id, g."index"`,
-      params,
-    );
-    const byHost = new Map<string, SchedulerHost>();
-    const result = hosts.map((h) => {
-      const host: SchedulerHost = {
-        id: h.id,
-        name: h.name,
-        region: h.region,
-        state: h.state,
-        cpuCores: h.cpu_cores,
-        memoryMib: h.memory_mib,
-        diskGib: h.disk_gib,
-        usedCpuCores: h.used_cpu_cores,
-        usedMemoryMib: h.used_memory_mib,
-        usedDiskGib: h.used_disk_gib,
-        gpus: [],
-      };
-      byHost.set(h.id, host);
-      return host;
-    });
-    for (const g of gpus) {
-      byHost.get(g.host_id)?.gpus.push({ id: g.id, index: g.index, model: g.model, free: g.vm_id === null });
+    const hosts: SchedulerHost[] = [];
+    let current = null as SchedulerHost | null;
+    for (const r of rows) {
+      if (current?.id !== r.id) {
+        current = {
+          id: r.id,
+          name: r.name,
+          region: r.region,
+          state: r.state,
+          cpuCores: r.cpu_cores,
+          memoryMib: r.memory_mib,
+          diskGib: r.disk_gib,
+          usedCpuCores: r.used_cpu_cores,
+          usedMemoryMib: r.used_memory_mib,
+          usedDiskGib: r.used_disk_gib,
+          gpus: [],
+        };
+        hosts.push(current);
+      }
+      if (r.gpu_id !== null) current.gpus.push({ id: r.gpu_id, index: r.gpu_index!, model: r.gpu_model!, free: r.gpu_vm_id === null });
     }
-    return result;
+    return hosts;
   }
 
   /** Adds the VM's resources to the host only if they still fit and the host is active. */

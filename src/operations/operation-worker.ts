@@ -8,9 +8,14 @@ import { UnitOfWork } from '../database/unit-of-work';
 import type { OperationRecord } from './operation-record';
 import { OperationsRepository } from './operations.repository';
 
-/** Carries out one claimed operation. Must not throw; it records its own outcome. */
+/**
+ * Carries out one claimed operation. Must not throw; it records its own
+ * outcome. `context` is what the request that recorded the operation already
+ * knows (e.g. the VM row it just wrote); operations claimed from the database
+ * have none and load what they need.
+ */
 export interface OperationHandler {
-  execute(op: OperationRecord): Promise<void>;
+  execute(op: OperationRecord, context?: unknown): Promise<void>;
 }
 
 export interface Lease {
@@ -94,11 +99,11 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
   }
 
   /** Runs an operation this worker holds a slot and a lease for. */
-  start(op: OperationRecord): void {
+  start(op: OperationRecord, context?: unknown): void {
     const handler = this.handler;
     if (!handler) throw new Error('No operation handler registered');
     const run = handler
-      .execute(op)
+      .execute(op, context)
       .catch((error) => this.logger.error({ err: error, operationId: op.id }, 'operation handler threw'))
       .finally(() => {
         this.slots.release();

@@ -21,6 +21,13 @@ import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome'
 import type { VmView } from './vm-view';
 import { VmsRepository } from './vms.repository';
 
+/** What a request hands to the operation it starts itself. */
+export interface ProvisionContext {
+  vm: VmView;
+  /** False when the request carried no Idempotency-Key, so there is no stored response to write. */
+  idempotent: boolean;
+}
+
 /**
  * Carries out create and delete operations against the hypervisor. The
  * intent is already recorded when this runs; each outcome is recorded in one
@@ -49,11 +56,11 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     this.worker.register(this);
   }
 
-  async execute(op: OperationRecord): Promise<void> {
+  async execute(op: OperationRecord, context?: ProvisionContext): Promise<void> {
     let result: OperationResult;
     try {
-      if (op.action === OperationAction.Create) result = await this.create(op);
-      else if (op.action === OperationAction.Delete) result = await this.delete(op);
+      if (op.action === OperationAction.Create) result = await this.create(op, context);
+      else if (op.action === OperationAction.Delete) result = await this.delete(op, context);
       else result = await this.supersede(op, `operations of type ${op.action} are not run by workers`);
     } catch (error) {
       // The database failed under us: the operation keeps its lease, which lapses, and it is resumed.
@@ -66,6 +73,11 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
   /** Gives back a VM's host capacity, GPUs and quota, once. */
   async releaseResources(tx: Tx, vm: VmView, now: Date): Promise<void> {
     if (!(await this.vms.markReleased(tx, vm.id, now))) return;
+    await this.returnResources(tx, vm, now);
+  }
+
+  /** The giving back itself; callers have just set released_at (conditionally) themselves. */
+  private async returnResources(tx: Tx, vm: VmView, now: Date): Promise<void> {
     await this.placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, now);
     await this.users.release(tx, vm.ownerId, { vcpus: vm.cpuCores, memoryMib: vm.memory, gpus: vm.gpuCount, vms: 1 }, now);
   }
@@ -76,8 +88,14 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     return vm;
   }
 
-  private async create(op: OperationRecord): Promise<OperationResult> {
-    const vm = await this.uow.read((tx) => this.loadVm(tx, op.vmId!));
+  /** The request's own copy of the VM when it started the operation itself; otherwise read it. */
+  private async currentVm(op: OperationRecord, context?: ProvisionContext): Promise<VmView | null> {
+    if (context?.vm && context.vm.id === op.vmId) return context.vm;
+    return this.uow.read((tx) => this.loadVm(tx, op.vmId!));
+  }
+
+  private async create(op: OperationRecord, context?: ProvisionContext): Promise<OperationResult> {
+    const vm = await this.currentVm(op, context);
     if (!vm || vm.status !== VmStatus.Provisioning) return this.supersede(op, `the VM is ${vm?.status ?? 'gone'}`);
     const progress = this.progressRecorder(op);
     let created: VirtualMachine | null = null;
@@ -102,10 +120,16 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       if (!(error instanceof HypervisorCallError)) throw error;
       return this.failCreate(op, vm, error, progress.attempts());
     }
-    return this.completeCreate(op, vm, created, progress.attempts());
+    return this.completeCreate(op, vm, created, progress.attempts(), context?.idempotent ?? true);
   }
 
-  private async completeCreate(op: OperationRecord, vm: VmView, created: VirtualMachine, attempts: number): Promise<OperationResult> {
+  private async completeCreate(
+    op: OperationRecord,
+    vm: VmView,
+    created: VirtualMachine,
+    attempts: number,
+    mayHaveIdempotencyKey: boolean,
+  ): Promise<OperationResult> {
     const now = this.clock.now();
     const updated: VmView = { ...vm, status: VmStatus.Created, hypervisorId: created.id, updatedAt: laterThan(now, vm.updatedAt) };
     const body = toVmResponse(updated);
@@ -119,7 +143,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       );
       if (!moved) return false;
       await this.ops.complete(tx, op.id, { status: OperationStatus.Succeeded, attempts }, now);
-      await this.idempotency.recordResponse(tx, op.id, 201, body, now);
+      if (mayHaveIdempotencyKey) await this.idempotency.recordResponse(tx, op.id, 201, body, now);
       return true;
     });
     // Someone else decided this VM's fate meanwhile; the reconciler removes the now-orphaned hypervisor VM.
@@ -136,10 +160,10 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
         tx,
         vm.id,
         [VmStatus.Provisioning],
-        { status: VmStatus.Failed, statusReason: reason },
+        { status: VmStatus.Failed, statusReason: reason, releasedAt: now },
         laterThan(now, vm.updatedAt),
       );
-      if (moved) await this.releaseResources(tx, vm, now);
+      if (moved) await this.returnResources(tx, vm, now);
       await this.ops.complete(tx, op.id, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
       // A capacity refusal is worth retrying with the same key, so it is not replayed.
       if (code === 'insufficient_capacity') await this.idempotency.forget(tx, op.id);
@@ -148,8 +172,8 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
   }
 
-  private async delete(op: OperationRecord): Promise<OperationResult> {
-    const vm = await this.uow.read((tx) => this.loadVm(tx, op.vmId!));
+  private async delete(op: OperationRecord, context?: ProvisionContext): Promise<OperationResult> {
+    const vm = await this.currentVm(op, context);
     if (!vm || vm.status !== VmStatus.Deleting) return this.supersede(op, `the VM is ${vm?.status ?? 'gone'}`);
     const progress = this.progressRecorder(op);
     if (vm.hypervisorId) {
@@ -163,8 +187,15 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const now = this.clock.now();
     const updated: VmView = { ...vm, status: VmStatus.Deleted, deletedAt: now, updatedAt: laterThan(now, vm.updatedAt) };
     await this.uow.transaction(async (tx) => {
-      await this.vms.transition(tx, vm.id, [VmStatus.Deleting], { status: VmStatus.Deleted, deletedAt: now }, updated.updatedAt);
-      await this.releaseResources(tx, vm, now);
+      // A deleting VM always holds its resources: released_at is set here, with the status, exactly once.
+      const moved = await this.vms.transition(
+        tx,
+        vm.id,
+        [VmStatus.Deleting],
+        { status: VmStatus.Deleted, deletedAt: now, releasedAt: vm.releasedAt ? undefined : now },
+        updated.updatedAt,
+      );
+      if (moved && !vm.releasedAt) await this.returnResources(tx, vm, now);
       await this.ops.complete(tx, op.id, { status: OperationStatus.Succeeded, attempts: progress.attempts() }, now);
     });
     return { kind: 'succeeded', status: 200, vm: toVmResponse(updated) };

@@ -39,6 +39,8 @@ export interface VmChanges {
   statusReason?: string | null;
   hypervisorId?: string;
   deletedAt?: Date;
+  /** Set only while released_at is still null, so resources are given back once. */
+  releasedAt?: Date;
 }
 
 const VIEW_COLUMNS = `v.id, v.owner_id, v.name, v.cpu_cores, v.memory, v.disk_size, v.public_ip, v.labels, v.status,
@@ -144,11 +146,17 @@ export class VmsRepository {
       params.push(d.ts(changes.deletedAt));
       sets.push(`deleted_at = $${params.length}`);
     }
+    let releasedGuard = '';
+    if (changes.releasedAt !== undefined) {
+      params.push(d.ts(changes.releasedAt));
+      sets.push(`released_at = $${params.length}`);
+      releasedGuard = ' AND released_at IS NULL';
+    }
     const fromList = from.map((status) => {
       params.push(status);
       return `$${params.length}`;
     });
-    const changed = await tx.run(`UPDATE vms SET ${sets.join(', ')} WHERE id = $1 AND status IN (${fromList.join(', ')})`, params);
+    const changed = await tx.run(`UPDATE vms SET ${sets.join(', ')} WHERE id = $1 AND status IN (${fromList.join(', ')})${releasedGuard}`, params);
     return changed === 1;
   }
 

@@ -35,7 +35,7 @@ import { VmPageDto, VmResponseDto } from './dto/vm-response.dto';
 import { VmStatus } from './vm.entity';
 import { toVmResponse } from './vm.mapper';
 import { CAPACITY_RETRY_AFTER_SECONDS, OperationResult, VmOutcome, errorFromOperation } from './vm-outcome';
-import { VmProvisioner } from './vm-provisioner';
+import { ProvisionContext, VmProvisioner } from './vm-provisioner';
 import { assertTransition } from './vm-state-machine';
 import type { VmView } from './vm-view';
 import { VmsRepository } from './vms.repository';
@@ -315,7 +315,7 @@ export class VmsService {
   }
 
   private async dispatch(step: Started, options: RequestOptions): Promise<VmOutcome> {
-    if (step.lease) this.worker.start(step.op);
+    if (step.lease) this.worker.start(step.op, { vm: step.vm, idempotent: options.idempotencyKey !== null } satisfies ProvisionContext);
     else this.worker.kick();
     if (options.respondAsync) return this.accepted(step.vm, step.op.id, options, false);
     return this.awaitOperation(step.op.id, step.vm, options, false);

@@ -21,11 +21,11 @@ const TIMESTAMPED = ['users', 'hosts', 'gpus', 'vms', 'operations', 'idempotency
 
 /** Every index the migration creates (plain and partial), by table. */
 const INDEXES: Record<string, string[]> = {
-  vms: ['ix_vms_owner_id_id', 'ix_vms_status', 'ix_vms_hypervisor_id', 'ix_vms_host_id', 'uq_vms_live_public_ip'],
+  vms: ['ix_vms_owner_id_id', 'uq_vms_live_public_ip'],
   vm_labels: ['ix_vm_labels_label_vm_id'],
   gpus: ['ix_gpus_model_vm_id', 'ix_gpus_vm_id'],
   gpu_allocations: ['ix_gpu_allocations_vm_id', 'uq_gpu_allocations_live_gpu'],
-  operations: ['ix_operations_vm_id_id', 'ix_operations_status_lease'],
+  operations: ['ix_operations_vm_id_id', 'ix_operations_open_lease'],
   idempotency_keys: ['ix_idempotency_keys_expires_at', 'ix_idempotency_keys_operation_id'],
   reconciliation_runs: ['ix_reconciliation_runs_started_at'],
 };
