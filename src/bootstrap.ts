@@ -3,10 +3,13 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { AppModule } from './app.module';
 import { ProblemDetailsDto } from './common/problem-details.dto';
+import { projectRoot } from './common/project-root';
 import { AppConfig } from './config/app-config';
 import { PinoNestLogger, createLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
@@ -66,12 +69,17 @@ export function buildOpenApiDocument(app: NestFastifyApplication, config: AppCon
       'A control plane for GPU virtual machines. Sign in with POST /token (form: username, password), then send ' +
         '`Authorization: Bearer <access_token>`. Errors are RFC 9457 problem details with a stable `code`.',
     )
-    .setVersion(process.env.npm_package_version ?? '0.1.0')
+    .setVersion(packageVersion())
     .setLicense('MIT', 'https://opensource.org/licenses/MIT')
     .addServer(`http://${config.host}:${config.port}`)
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from POST /token' })
     .build();
   return SwaggerModule.createDocument(app, builder, { extraModels: [ProblemDetailsDto] });
+}
+
+/** The version in package.json, so every way of starting the server documents the same one. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export async function createApp(config: AppConfig, logger: PinoLogger = createLogger(config.logLevel)): Promise<NestFastifyApplication> {

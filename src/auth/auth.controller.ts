@@ -13,7 +13,7 @@ export class AuthController {
   @Public()
   @Post('token')
   @HttpCode(200)
-  @ApiOperation({ operationId: 'issueToken', summary: 'Exchange a username and password for a bearer token' })
+  @ApiOperation({ operationId: 'issueToken', summary: 'Exchange a username and password for a bearer token', security: [] })
   @ApiConsumes('application/x-www-form-urlencoded', 'application/json')
   @ApiOkResponse({ type: TokenResponseDto })
   @ApiProblems(400, 401, 429)

@@ -60,6 +60,24 @@ export class ProblemDetailsDto {
   @ApiPropertyOptional({ example: 1 })
   requested?: number;
 
-  @ApiPropertyOptional({ description: 'The VM the failed request created, when one was recorded' })
+  @ApiPropertyOptional({ description: 'The VM the failed request created, when one was recorded', example: '019abcde-1234-7000-8000-0123456789ab' })
   vm_id?: string;
+
+  @ApiPropertyOptional({ description: 'For not_found: the kind of resource', example: 'vm' })
+  resource?: string;
+
+  @ApiPropertyOptional({ description: 'For public_ip_in_use: the field that conflicts', example: 'public_ip' })
+  field?: string;
+
+  @ApiPropertyOptional({ description: 'For invalid_state_transition: the status the VM is in', example: 'provisioning' })
+  current_status?: string;
+
+  @ApiPropertyOptional({ description: 'For invalid_state_transition: the status the request needed', example: 'deleting' })
+  target_status?: string;
+
+  @ApiPropertyOptional({ description: 'For gpu_exists: the GPU UUIDs already registered', example: ['GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13'], type: [String] })
+  gpu_uuids?: string[];
+
+  @ApiPropertyOptional({ description: 'For not_ready: each dependency and its state', example: { database: 'ok', hypervisor: 'not authenticated: Invalid API key' } })
+  checks?: Record<string, string>;
 }

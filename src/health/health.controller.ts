@@ -31,7 +31,7 @@ export class HealthController {
 
   @Public()
   @Get('health')
-  @ApiOperation({ operationId: 'getHealth', summary: 'Liveness: the process is up' })
+  @ApiOperation({ operationId: 'getHealth', summary: 'Liveness: the process is up', security: [] })
   @ApiOkResponse({ type: HealthDto })
   live(): HealthDto {
     return { status: 'ok' };
@@ -39,7 +39,7 @@ export class HealthController {
 
   @Public()
   @Get('ready')
-  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: the database answers and the hypervisor is authenticated' })
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: the database answers and the hypervisor is authenticated', security: [] })
   @ApiOkResponse({ type: ReadinessDto })
   @ApiResponse({
     status: 503,

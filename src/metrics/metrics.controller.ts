@@ -12,7 +12,7 @@ export class MetricsController {
   @Public()
   @Get('metrics')
   @Header('Cache-Control', 'no-store')
-  @ApiOperation({ operationId: 'getMetrics', summary: 'Prometheus metrics (text exposition format)' })
+  @ApiOperation({ operationId: 'getMetrics', summary: 'Prometheus metrics (text exposition format)', security: [] })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text format 0.0.4', schema: { type: 'string' } })
   async scrape(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {

@@ -58,14 +58,8 @@ function strict(node: unknown): unknown {
   return out;
 }
 
-/**
- * Problem details may carry extension members (RFC 9457 §3.2). Those the server sends today
- * but ProblemDetailsDto does not declare yet are listed here, so that any other one still fails.
- * TODO: drop `resource` once src/common/problem-details.dto.ts declares it.
- */
-const UNDECLARED_PROBLEM_MEMBERS = { resource: { type: 'string' } };
+/** Problem details are validated strictly too: every extension member the server sends must be declared. */
 const components = strict(SPEC.components) as { schemas: Record<string, { properties: Record<string, unknown> }> };
-components.schemas.ProblemDetailsDto.properties = { ...UNDECLARED_PROBLEM_MEMBERS, ...components.schemas.ProblemDetailsDto.properties };
 
 const ajv = new Ajv({ strict: false, allErrors: true });
 ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);

@@ -375,8 +375,12 @@ export interface components {
         };
         DriftDto: {
             kind: components["schemas"]["DriftKind"];
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             vm_id: string | null;
+            /** @example 6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f */
             hypervisor_vm_id: string | null;
             /** @example deleted from the hypervisor */
             action: string;
@@ -426,7 +430,10 @@ export interface components {
             largest_placeable: number;
         };
         GpuResponseDto: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             id: string;
             /** @example 0 */
             index: number;
@@ -444,6 +451,7 @@ export interface components {
             /**
              * Format: uuid
              * @description The VM bound to this GPU, if any
+             * @example null
              */
             vm_id: string | null;
         };
@@ -468,7 +476,10 @@ export interface components {
             disk_gib: number;
         };
         HostResponseDto: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             id: string;
             /** @example gpu-h100-01 */
             name: string;
@@ -484,9 +495,15 @@ export interface components {
             /** @description Claimed by VMs placed here */
             used: components["schemas"]["HostResourcesDto"];
             gpus: components["schemas"]["GpuResponseDto"][];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             updated_at: string;
         };
         /** @enum {string} */
@@ -503,12 +520,22 @@ export interface components {
         };
         OperationPageDto: {
             items: components["schemas"]["OperationResponseDto"][];
+            /**
+             * @description Pass as ?cursor= for the next page; null on the last page
+             * @example null
+             */
             next_cursor: string | null;
         };
         OperationResponseDto: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             vm_id: string | null;
             action: components["schemas"]["OperationAction"];
             status: components["schemas"]["OperationStatus"];
@@ -531,22 +558,39 @@ export interface components {
             /**
              * Format: uuid
              * @description The acting user; null for the system
+             * @example 019abcde-1234-7000-8000-0123456789ab
              */
             user_id: string | null;
-            /** @description The hypervisor VM a cleanup removed */
+            /**
+             * @description The hypervisor VM a cleanup removed
+             * @example null
+             */
             hypervisor_vm_id: string | null;
+            /** @example 3f2a9c1e-7d0b-4a8e-9a5e-2f1c0b9d8e7a */
             request_id: string | null;
             /** @example /operations/019abcde-0000-7000-8000-000000000000 */
             self_link: string;
             /** @example /vms/019abcde-0000-7000-8000-000000000000 */
             target_link: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             updated_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             started_at: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             finished_at: string | null;
         };
         /** @enum {string} */
@@ -583,8 +627,46 @@ export interface components {
             used?: number;
             /** @example 1 */
             requested?: number;
-            /** @description The VM the failed request created, when one was recorded */
+            /**
+             * @description The VM the failed request created, when one was recorded
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             vm_id?: string;
+            /**
+             * @description For not_found: the kind of resource
+             * @example vm
+             */
+            resource?: string;
+            /**
+             * @description For public_ip_in_use: the field that conflicts
+             * @example public_ip
+             */
+            field?: string;
+            /**
+             * @description For invalid_state_transition: the status the VM is in
+             * @example provisioning
+             */
+            current_status?: string;
+            /**
+             * @description For invalid_state_transition: the status the request needed
+             * @example deleting
+             */
+            target_status?: string;
+            /**
+             * @description For gpu_exists: the GPU UUIDs already registered
+             * @example [
+             *       "GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13"
+             *     ]
+             */
+            gpu_uuids?: string[];
+            /**
+             * @description For not_ready: each dependency and its state
+             * @example {
+             *       "database": "ok",
+             *       "hypervisor": "not authenticated: Invalid API key"
+             *     }
+             */
+            checks?: Record<string, never>;
         };
         ReadinessChecksDto: {
             /**
@@ -604,11 +686,20 @@ export interface components {
             checks: components["schemas"]["ReadinessChecksDto"];
         };
         ReconciliationReportDto: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             id: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             started_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             finished_at: string | null;
             /**
              * @description VMs the hypervisor listed
@@ -630,6 +721,10 @@ export interface components {
              */
             missing_vms_failed: number;
             drift: components["schemas"]["DriftDto"][];
+            /**
+             * @description Why the pass stopped early, if it did
+             * @example null
+             */
             error: string | null;
         };
         RegisterGpuDto: {
@@ -703,15 +798,27 @@ export interface components {
             password: string;
             /** @description Accepted for OAuth2 clients */
             grant_type?: components["schemas"]["GrantType"];
-            /** @description Accepted for OAuth2 clients; ignored */
+            /**
+             * @description Accepted for OAuth2 clients; ignored
+             * @example
+             */
             scope?: string;
-            /** @description Accepted for OAuth2 clients; ignored */
+            /**
+             * @description Accepted for OAuth2 clients; ignored
+             * @example vmplane-cli
+             */
             client_id?: string;
-            /** @description Accepted for OAuth2 clients; ignored */
+            /**
+             * @description Accepted for OAuth2 clients; ignored
+             * @example
+             */
             client_secret?: string;
         };
         TokenResponseDto: {
-            /** @description An HS256 JWT */
+            /**
+             * @description An HS256 JWT
+             * @example eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTlhYmNkZSIsInJvbGUiOiJtZW1iZXIifQ.c2lnbmF0dXJl
+             */
             access_token: string;
             /** @example bearer */
             token_type: components["schemas"]["TokenType"];
@@ -728,7 +835,10 @@ export interface components {
             state: components["schemas"]["HostState"];
         };
         UserResponseDto: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             id: string;
             /** @example testuser */
             username: string;
@@ -737,15 +847,24 @@ export interface components {
             quota: components["schemas"]["ResourceAmountsDto"];
             /** @description What the user holds now */
             usage: components["schemas"]["ResourceAmountsDto"];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             updated_at: string;
         };
         /** @enum {string} */
         UserRole: "member" | "admin";
         VmGpuDto: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
             id: string;
             /** @example h100-80gb */
             model: string;
@@ -756,7 +875,10 @@ export interface components {
         };
         VmPageDto: {
             items: components["schemas"]["VmResponseDto"][];
-            /** @description Pass as ?cursor= for the next page; null on the last page */
+            /**
+             * @description Pass as ?cursor= for the next page; null on the last page
+             * @example eyJiZWZvcmUiOiIwMTlhYmNkZS0xMjM0LTcwMDAtODAwMC0wMTIzNDU2Nzg5YWIifQ
+             */
             next_cursor: string | null;
         };
         VmResponseDto: {
@@ -797,6 +919,7 @@ export interface components {
             /**
              * Format: uuid
              * @description The owning user
+             * @example 019abcde-1234-7000-8000-0123456789ab
              */
             owner_id: string;
             /**
@@ -811,11 +934,20 @@ export interface components {
             /** @example null */
             gpu_model: string | null;
             gpus: components["schemas"]["VmGpuDto"][];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
             updated_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example null
+             */
             deleted_at: string | null;
         };
         /** @enum {string} */

@@ -18,19 +18,19 @@ export class TokenRequestDto {
   @IsIn(['password'])
   grant_type?: string;
 
-  @ApiPropertyOptional({ description: 'Accepted for OAuth2 clients; ignored' })
+  @ApiPropertyOptional({ description: 'Accepted for OAuth2 clients; ignored', example: '' })
   @IsOptional()
   @IsString()
   @MaxLength(1024)
   scope?: string;
 
-  @ApiPropertyOptional({ description: 'Accepted for OAuth2 clients; ignored' })
+  @ApiPropertyOptional({ description: 'Accepted for OAuth2 clients; ignored', example: 'vmplane-cli' })
   @IsOptional()
   @IsString()
   @MaxLength(255)
   client_id?: string;
 
-  @ApiPropertyOptional({ description: 'Accepted for OAuth2 clients; ignored' })
+  @ApiPropertyOptional({ description: 'Accepted for OAuth2 clients; ignored', example: '' })
   @IsOptional()
   @IsString()
   @MaxLength(1024)
@@ -42,7 +42,7 @@ export enum TokenType {
 }
 
 export class TokenResponseDto {
-  @ApiProperty({ description: 'An HS256 JWT' })
+  @ApiProperty({ description: 'An HS256 JWT', example: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTlhYmNkZSIsInJvbGUiOiJtZW1iZXIifQ.c2lnbmF0dXJl' })
   access_token: string;
 
   @ApiProperty({ enum: TokenType, enumName: 'TokenType', example: TokenType.Bearer })

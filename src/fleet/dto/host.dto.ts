@@ -149,7 +149,7 @@ export class UpdateHostDto {
 }
 
 export class GpuResponseDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   id: string;
 
   @ApiProperty({ example: 0 })
@@ -173,7 +173,7 @@ export class GpuResponseDto {
   @ApiProperty({ enum: MigMode, enumName: 'MigMode' })
   mig_mode: MigMode;
 
-  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The VM bound to this GPU, if any' })
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The VM bound to this GPU, if any', example: null })
   vm_id: string | null;
 }
 
@@ -189,7 +189,7 @@ export class HostResourcesDto {
 }
 
 export class HostResponseDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   id: string;
 
   @ApiProperty({ example: 'gpu-h100-01' })
@@ -216,10 +216,10 @@ export class HostResponseDto {
   @ApiProperty({ type: [GpuResponseDto] })
   gpus: GpuResponseDto[];
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   created_at: string;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   updated_at: string;
 }
 

@@ -13,10 +13,10 @@ export class OperationErrorDto {
 
 /** Modelled on GCE's Operation resource. */
 export class OperationResponseDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   id: string;
 
-  @ApiProperty({ format: 'uuid', nullable: true, type: String })
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: '019abcde-1234-7000-8000-0123456789ab' })
   vm_id: string | null;
 
   @ApiProperty({ enum: OperationAction, enumName: 'OperationAction' })
@@ -37,13 +37,13 @@ export class OperationResponseDto {
   @ApiProperty({ nullable: true, type: Number, example: null, description: 'The HTTP status the failure maps to' })
   http_error_status_code: number | null;
 
-  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The acting user; null for the system' })
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The acting user; null for the system', example: '019abcde-1234-7000-8000-0123456789ab' })
   user_id: string | null;
 
-  @ApiProperty({ nullable: true, type: String, description: 'The hypervisor VM a cleanup removed' })
+  @ApiProperty({ nullable: true, type: String, description: 'The hypervisor VM a cleanup removed', example: null })
   hypervisor_vm_id: string | null;
 
-  @ApiProperty({ nullable: true, type: String })
+  @ApiProperty({ nullable: true, type: String, example: '3f2a9c1e-7d0b-4a8e-9a5e-2f1c0b9d8e7a' })
   request_id: string | null;
 
   @ApiProperty({ example: '/operations/019abcde-0000-7000-8000-000000000000' })
@@ -52,16 +52,16 @@ export class OperationResponseDto {
   @ApiProperty({ nullable: true, type: String, example: '/vms/019abcde-0000-7000-8000-000000000000' })
   target_link: string | null;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   created_at: string;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   updated_at: string;
 
-  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: '2026-11-26T23:26:55.123Z' })
   started_at: string | null;
 
-  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: '2026-11-26T23:26:55.123Z' })
   finished_at: string | null;
 }
 
@@ -69,7 +69,7 @@ export class OperationPageDto {
   @ApiProperty({ type: [OperationResponseDto] })
   items: OperationResponseDto[];
 
-  @ApiProperty({ nullable: true, type: String })
+  @ApiProperty({ nullable: true, type: String, example: null, description: 'Pass as ?cursor= for the next page; null on the last page' })
   next_cursor: string | null;
 }
 

@@ -11,10 +11,10 @@ export class DriftDto {
   @ApiProperty({ enum: DriftKind, enumName: 'DriftKind' })
   kind: DriftKind;
 
-  @ApiProperty({ nullable: true, type: String, format: 'uuid' })
+  @ApiProperty({ nullable: true, type: String, format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   vm_id: string | null;
 
-  @ApiProperty({ nullable: true, type: String })
+  @ApiProperty({ nullable: true, type: String, example: '6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f' })
   hypervisor_vm_id: string | null;
 
   @ApiProperty({ example: 'deleted from the hypervisor' })
@@ -25,13 +25,13 @@ export class DriftDto {
 }
 
 export class ReconciliationReportDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   id: string;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   started_at: string;
 
-  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: '2026-11-26T23:26:55.123Z' })
   finished_at: string | null;
 
   @ApiProperty({ example: 12, description: 'VMs the hypervisor listed' })
@@ -52,6 +52,6 @@ export class ReconciliationReportDto {
   @ApiProperty({ type: [DriftDto] })
   drift: DriftDto[];
 
-  @ApiProperty({ nullable: true, type: String })
+  @ApiProperty({ nullable: true, type: String, example: null, description: 'Why the pass stopped early, if it did' })
   error: string | null;
 }

@@ -68,7 +68,7 @@ export class ResourceAmountsDto {
 }
 
 export class UserResponseDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   id: string;
 
   @ApiProperty({ example: 'testuser' })
@@ -83,9 +83,9 @@ export class UserResponseDto {
   @ApiProperty({ type: ResourceAmountsDto, description: 'What the user holds now' })
   usage: ResourceAmountsDto;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   created_at: string;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   updated_at: string;
 }

@@ -2,7 +2,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { VmStatus } from '../vm.entity';
 
 export class VmGpuDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   id: string;
 
   @ApiProperty({ example: 'h100-80gb' })
@@ -43,7 +43,7 @@ export class VmResponseDto {
   @ApiProperty({ nullable: true, type: String, description: 'Why the VM failed', example: null })
   status_reason: string | null;
 
-  @ApiProperty({ format: 'uuid', description: 'The owning user' })
+  @ApiProperty({ format: 'uuid', description: 'The owning user', example: '019abcde-1234-7000-8000-0123456789ab' })
   owner_id: string;
 
   @ApiProperty({ nullable: true, type: String, example: 'gpu-h100-01', description: 'The host the VM was placed on' })
@@ -61,13 +61,13 @@ export class VmResponseDto {
   @ApiProperty({ type: [VmGpuDto] })
   gpus: VmGpuDto[];
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   created_at: string;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   updated_at: string;
 
-  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })
   deleted_at: string | null;
 }
 
@@ -75,6 +75,6 @@ export class VmPageDto {
   @ApiProperty({ type: [VmResponseDto] })
   items: VmResponseDto[];
 
-  @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= for the next page; null on the last page' })
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= for the next page; null on the last page', example: 'eyJiZWZvcmUiOiIwMTlhYmNkZS0xMjM0LTcwMDAtODAwMC0wMTIzNDU2Nzg5YWIifQ' })
   next_cursor: string | null;
 }
