@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createApp } from './bootstrap';
 import { ConfigError, loadConfig } from './config/app-config';
+import { FleetFileError } from './fleet/fleet-file';
 import { createLogger } from './logging/logger';
 
 async function main(): Promise<void> {
@@ -24,6 +25,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`vmplane: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // Mistakes in what the operator supplied get their message; anything else is a fault and keeps its stack.
+  const expected = error instanceof FleetFileError;
+  const text = error instanceof Error ? (expected ? error.message : (error.stack ?? error.message)) : String(error);
+  process.stderr.write(`vmplane: failed to start: ${text}\n`);
   process.exit(1);
 });

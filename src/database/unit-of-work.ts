@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { AsyncMutex } from '../common/async-mutex';
 import { SqlDialect } from './sql-dialect';
 
 /** A transaction (or a read) as repositories see it. */
@@ -98,15 +97,36 @@ function asQueryError(error: unknown, sql: string): Error {
   return wrapped;
 }
 
+interface QueuedUnit {
+  work: (tx: Tx) => Promise<unknown>;
+  write: boolean;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** At most this many units share one SQLite commit. */
+const MAX_GROUP = 64;
+
 /**
- * One transaction per request or job. On SQLite every unit of work runs
- * alone, because there is a single connection shared by every request; on
- * PostgreSQL each gets a pooled connection and row locks do the rest.
+ * One transaction per request or job.
+ *
+ * PostgreSQL: each unit gets a pooled connection and its own transaction; row
+ * locks do the rest.
+ *
+ * SQLite: there is one connection, so units run one at a time, and units
+ * that are waiting together share a commit (group commit): the group runs in
+ * one BEGIN … COMMIT, each unit inside its own SAVEPOINT so a unit that
+ * throws is rolled back alone, and no unit's result is handed back before the
+ * COMMIT that makes it durable. A commit writes every page the group
+ * touched once, instead of once per unit, which is most of the cost of a
+ * write on SQLite. Reads join the same queue so they never see another unit's
+ * uncommitted changes.
  */
 @Injectable()
 export class UnitOfWork {
-  private readonly sqliteLock = new AsyncMutex();
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  private readonly queue: QueuedUnit[] = [];
+  private draining = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -117,23 +137,12 @@ export class UnitOfWork {
     if (this.dialect.isPostgres) {
       return this.dataSource.transaction((manager) => work(new QueryRunnerTx(this.dialect, manager.queryRunner!)));
     }
-    return this.sqliteLock.run(async () => {
-      const db = this.sqlite();
-      db.exec('BEGIN');
-      try {
-        const result = await work(this.sqliteTx(db));
-        db.exec('COMMIT');
-        return result;
-      } catch (error) {
-        if (db.inTransaction) db.exec('ROLLBACK');
-        throw error;
-      }
-    });
+    return this.enqueue(work, true);
   }
 
   /** Reads outside a transaction (PostgreSQL: autocommit on a pooled connection). */
   read<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    if (!this.dialect.isPostgres) return this.sqliteLock.run(() => work(this.sqliteTx(this.sqlite())));
+    if (!this.dialect.isPostgres) return this.enqueue(work, false);
     return this.withPooledRunner(work);
   }
 
@@ -155,6 +164,59 @@ export class UnitOfWork {
       }
     } finally {
       await runner.release();
+    }
+  }
+
+  private enqueue<T>(work: (tx: Tx) => Promise<T>, write: boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, write, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.draining) {
+        this.draining = true;
+        // Let the requests that arrived in this turn of the event loop queue up, then run them as a group.
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    const db = this.sqlite();
+    const tx = this.sqliteTx(db);
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue.splice(0, MAX_GROUP);
+        const outcomes: { ok: boolean; value: unknown }[] = [];
+        const writes = group.some((unit) => unit.write);
+        if (writes) db.exec('BEGIN');
+        for (const unit of group) {
+          if (unit.write) db.exec('SAVEPOINT unit');
+          try {
+            const value = await unit.work(tx);
+            if (unit.write) db.exec('RELEASE unit');
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            outcomes.push({ ok: false, value: error });
+            if (!writes) continue;
+            if (db.inTransaction) {
+              db.exec('ROLLBACK TO unit');
+              db.exec('RELEASE unit');
+            } else {
+              // SQLite rolled the whole transaction back (e.g. disk full): nothing before this unit survived either.
+              for (const outcome of outcomes) Object.assign(outcome, { ok: false, value: error });
+              db.exec('BEGIN');
+            }
+          }
+        }
+        try {
+          if (writes) db.exec('COMMIT');
+        } catch (error) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          for (const unit of group) unit.reject(error);
+          continue;
+        }
+        group.forEach((unit, i) => (outcomes[i].ok ? unit.resolve(outcomes[i].value) : unit.reject(outcomes[i].value)));
+      }
+    } finally {
+      this.draining = false;
     }
   }
 

@@ -4,6 +4,11 @@ import { validateSync } from 'class-validator';
 import { flattenValidationErrors } from '../common/validation';
 import { RegisterHostDto } from './dto/host.dto';
 
+/** A fleet file the server cannot use; the message says what to fix, so no stack trace is needed. */
+export class FleetFileError extends Error {
+  override name = 'FleetFileError';
+}
+
 /**
  * Reads a fleet file: `{ "hosts": [ … ] }`, each host in the same shape as
  * the body of POST /hosts (see docs/fleet-file.md). Throws naming the file
@@ -14,10 +19,10 @@ export function readFleetFile(path: string): RegisterHostDto[] {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new Error(`Fleet file ${path} is not readable JSON: ${(error as Error).message}`);
+    throw new FleetFileError(`Fleet file ${path} is not readable JSON: ${(error as Error).message}`);
   }
   const hosts = (parsed as { hosts?: unknown })?.hosts;
-  if (!Array.isArray(hosts)) throw new Error(`Fleet file ${path} must be an object with a "hosts" array`);
+  if (!Array.isArray(hosts)) throw new FleetFileError(`Fleet file ${path} must be an object with a "hosts" array`);
   const problems: string[] = [];
   const result = hosts.map((raw, i) => {
     const dto = plainToInstance(RegisterHostDto, raw);
@@ -25,6 +30,6 @@ export function readFleetFile(path: string): RegisterHostDto[] {
     for (const e of flattenValidationErrors(errors)) problems.push(`hosts[${i}].${e.field} ${e.message}`);
     return dto;
   });
-  if (problems.length > 0) throw new Error(`Fleet file ${path} is invalid:\n  - ${problems.join('\n  - ')}`);
+  if (problems.length > 0) throw new FleetFileError(`Fleet file ${path} is invalid:\n  - ${problems.join('\n  - ')}`);
   return result;
 }
