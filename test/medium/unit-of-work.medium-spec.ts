@@ -30,6 +30,24 @@ describe.each(DB_KINDS)('UnitOfWork on %s', (kind) => {
     expect(await countUsers()).toBe(0);
   });
 
+  it('units that run together keep their own outcomes: one failing unit does not undo the others (group commit)', async () => {
+    const boom = new Error('boom');
+    const results = await Promise.allSettled([
+      db().uow.transaction((tx) => insertUser(tx, { username: 'g1' })),
+      db().uow.transaction(async (tx) => {
+        await insertUser(tx, { username: 'g2' });
+        throw boom;
+      }),
+      db().uow.transaction((tx) => insertUser(tx, { username: 'g1' })),
+      db().uow.transaction((tx) => insertUser(tx, { username: 'g3' })),
+      db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM users')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBe(boom);
+    const names = await db().uow.read((tx) => tx.rows<{ username: string }>('SELECT username FROM users ORDER BY username'));
+    expect(names.map((r) => r.username)).toEqual(['g1', 'g3']);
+  });
+
   it('rolls back the earlier statements when a later one violates a constraint; the unit of work stays usable', async () => {
     await errorOf(() =>
       db().uow.transaction(async (tx) => {
