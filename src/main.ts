@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { createApp } from './bootstrap';
 import { ConfigError, loadConfig } from './config/app-config';
 import { FleetFileError } from './fleet/fleet-file';
-import { createLogger } from './logging/logger';
+import { createAppLogger } from './logging/logger';
 
 async function main(): Promise<void> {
   let config;
@@ -15,8 +15,21 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const { logger, flush } = createAppLogger(config.logLevel);
   const app = await createApp(config, logger);
+  // Stop taking requests, let workers record what is in flight, flush the logs, then exit.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down');
+      app
+        .close()
+        .catch((error: unknown) => logger.error({ err: error }, 'error while shutting down'))
+        .finally(() => {
+          flush();
+          process.exit(0);
+        });
+    });
+  }
   await app.listen({ port: config.port, host: config.host });
   logger.info(
     { port: config.port, host: config.host, database: config.database.kind, demo: config.demo },

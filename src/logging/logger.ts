@@ -5,7 +5,17 @@ import pino, { Logger } from 'pino';
  * Structured JSON logs. Writes are asynchronous and buffered so logging never
  * blocks the event loop on a slow stdout; the buffer is flushed on exit.
  */
+export interface AppLogger {
+  logger: Logger;
+  /** Writes out whatever is buffered; call before the process exits. */
+  flush(): void;
+}
+
 export function createLogger(level: string): Logger {
+  return createAppLogger(level).logger;
+}
+
+export function createAppLogger(level: string): AppLogger {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   const logger = pino(
     {
@@ -26,7 +36,7 @@ export function createLogger(level: string): Logger {
   };
   process.once('beforeExit', flush);
   process.once('exit', flush);
-  return logger;
+  return { logger, flush };
 }
 
 /** Nest's logger interface over pino, so framework and app logs share one format. */

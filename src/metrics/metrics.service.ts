@@ -9,16 +9,10 @@ export class MetricsService {
   readonly registry = new Registry();
   private readonly collectors: Collector[] = [];
 
-  readonly httpRequests = new Counter({
-    name: 'vmplane_http_requests_total',
-    help: 'HTTP requests served, by method, route pattern and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [this.registry],
-  });
-
+  /** Its `_count` series is the request count by method, route and status; no separate counter is kept. */
   readonly httpDuration = new Histogram({
     name: 'vmplane_http_request_duration_seconds',
-    help: 'HTTP request latency, by method, route pattern and status',
+    help: 'HTTP request latency (and, as _count, the number of requests), by method, route pattern and status',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
