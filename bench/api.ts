@@ -10,7 +10,7 @@
  */
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -26,6 +26,9 @@ const REPEATS = Number(args.get('repeats') ?? 3);
 const CONNECTIONS = (args.get('connections') ?? '16,64').split(',').map(Number);
 const SECRET = 'bench-secret-bench-secret-bench-secret';
 const ROOT = projectRoot(__dirname);
+/** The node flags `npm run start:prod` uses (package.json), so the benchmark measures the same process. */
+const SERVER_NODE_FLAGS: string[] =
+  (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod'].match(/--[\w-]+=\S+/g) ?? [];
 const ADMIN_PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 interface Measurement {
@@ -81,6 +84,7 @@ async function main(): Promise<void> {
     },
     vmplanePort,
     join(dir, 'vmplane.log'),
+    SERVER_NODE_FLAGS,
   );
   const baseline = await startChild(
     join(ROOT, 'dist', 'bench', 'baseline-server.js'),
