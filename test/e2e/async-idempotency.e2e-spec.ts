@@ -130,9 +130,10 @@ describe('asynchronous operations and idempotent retries (SDK_LATENCY_MS=300)', 
   it('keeps an idempotency key for at least 24 hours', async () => {
     const first = await request(server.url).post('/vms').set(bearer(token)).set('Idempotency-Key', 'key-ttl').send(vm());
     expect(first.status).toBe(201);
-    const row = new Database(`${server.dataDir}/vmplane.sqlite`, { readonly: true })
-      .prepare("SELECT created_at, expires_at FROM idempotency_keys WHERE key = 'key-ttl'")
-      .get() as { created_at: string; expires_at: string };
-    expect(Date.parse(`${row.expires_at.replace(' ', 'T')}Z`) - Date.parse(`${row.created_at.replace(' ', 'T')}Z`)).toBeGreaterThanOrEqual(24 * 3600 * 1000);
+    const [row] = await server.query<{ created_at: string | Date; expires_at: string | Date }>(
+      "SELECT created_at, expires_at FROM idempotency_keys WHERE key = 'key-ttl'",
+    );
+    const time = (v: string | Date) => (v instanceof Date ? v.getTime() : Date.parse(`${v.replace(' ', 'T')}Z`));
+    expect(time(row.expires_at) - time(row.created_at)).toBeGreaterThanOrEqual(24 * 3600 * 1000);
   });
 });

@@ -10,7 +10,7 @@ import { configureApp, createAdapter } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config/app-config';
 import { HYPERVISOR_CLIENT } from '../../src/hypervisor/hypervisor.constants';
 import { PinoNestLogger } from '../../src/logging/logger';
-import { TEST_JWT_SECRET } from './server-process';
+import { TEST_JWT_SECRET, e2eDatabase, postgresDatabaseFor } from './server-process';
 
 /**
  * The whole application in this process with the hypervisor Client replaced:
@@ -18,11 +18,12 @@ import { TEST_JWT_SECRET } from './server-process';
  */
 export async function startWithHypervisor(client: Client, env: Record<string, string> = {}): Promise<NestFastifyApplication> {
   const dir = mkdtempSync(join(tmpdir(), 'vmplane-inproc-'));
+  const databaseUrl = e2eDatabase() === 'postgres' ? await postgresDatabaseFor(dir) : `sqlite:${join(dir, 'vmplane.sqlite')}`;
   const config = loadConfig({
     VMPLANE_DEMO: '1',
     JWT_SECRET: TEST_JWT_SECRET,
     SDK_API_KEY: 'unused',
-    DATABASE_URL: `sqlite:${join(dir, 'vmplane.sqlite')}`,
+    DATABASE_URL: databaseUrl,
     SDK_STATE_PATH: join(dir, 'hypervisor.sqlite'),
     LOG_LEVEL: 'silent',
     RECONCILE_INTERVAL_MS: '0',

@@ -1,10 +1,42 @@
+import Database from 'better-sqlite3';
 import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { Client } from 'pg';
+import { createTestDatabase } from './postgres';
+
 export const ROOT = join(__dirname, '..', '..');
+
+/**
+ * Which database e2e servers use unless a test says otherwise: the e2e tier
+ * runs once on SQLite and once more (project e2e-postgres) on PostgreSQL.
+ */
+export function e2eDatabase(): 'sqlite' | 'postgres' {
+  return process.env.VMPLANE_E2E_DB === 'postgres' ? 'postgres' : 'sqlite';
+}
+
+/** One PostgreSQL database per data folder, so a server restarted on the same folder finds its data. */
+const databasesByDir = new Map<string, { url: string; drop: () => Promise<void> }>();
+
+/** The PostgreSQL database that belongs to a data folder, created on first use and dropped by dropCreatedDatabases(). */
+export async function postgresDatabaseFor(dataDir: string): Promise<string> {
+  let db = databasesByDir.get(dataDir);
+  if (!db) {
+    db = await createTestDatabase();
+    databasesByDir.set(dataDir, db);
+  }
+  return db.url;
+}
+
+/** Drops the databases this test file created (registered by test/support/e2e-postgres.ts). */
+export async function dropCreatedDatabases(): Promise<void> {
+  const all = [...databasesByDir.values()];
+  databasesByDir.clear();
+  await Promise.all(all.map((db) => db.drop().catch(() => undefined)));
+}
 export const TEST_JWT_SECRET = 'test-only-signing-key-0123456789abcdef';
 
 export interface ServerOptions {
@@ -22,12 +54,15 @@ export interface ServerHandle {
   port: number;
   dataDir: string;
   hypervisorStatePath: string;
+  databaseUrl: string;
   process: ChildProcess;
   logFile: string;
   /** Graceful stop (SIGTERM), waiting for exit. */
   stop(): Promise<number | null>;
   /** kill -9, waiting for exit. */
   kill(): Promise<void>;
+  /** Runs a read-only query against the server's own database (SQLite file or PostgreSQL). */
+  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
 }
 
 export function freePort(): Promise<number> {
@@ -70,7 +105,8 @@ export function serverEnv(options: ServerOptions, port: number, dataDir: string)
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'vmplane-e2e-'));
-  const env = serverEnv(options, port, dataDir);
+  const databaseUrl = options.databaseUrl ?? (e2eDatabase() === 'postgres' ? await postgresDatabaseFor(dataDir) : undefined);
+  const env = serverEnv({ ...options, databaseUrl }, port, dataDir);
   const logFile = join(dataDir, `server-${port}-${Date.now()}.log`);
   const log = createWriteStream(logFile);
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,6 +138,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
     port,
     dataDir,
     hypervisorStatePath: env.SDK_STATE_PATH!,
+    databaseUrl: env.DATABASE_URL!,
     process: child,
     logFile,
     stop: async () => {
@@ -112,7 +149,32 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
     },
+    query: (sql, params = []) => queryDatabase(env.DATABASE_URL!, sql, params),
   };
+}
+
+/** `sql` uses $1-style placeholders on both databases. */
+export async function queryDatabase<T>(databaseUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const db = new Database(databaseUrl.slice('sqlite:'.length), { readonly: true });
+    try {
+      const order: unknown[] = [];
+      const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
+        order.push(params[Number(n) - 1]);
+        return '?';
+      });
+      return db.prepare(text).all(...order) as T[];
+    } finally {
+      db.close();
+    }
+  }
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
 }
 
 /** Runs the server to completion (for start-up failures) and returns its exit code and output. */
