@@ -22,9 +22,13 @@ export function postgresAvailable(): boolean {
   return process.env.VMPLANE_TEST_POSTGRES === '1';
 }
 
-/** `describe` for suites that need PostgreSQL; skipped (and reported by the global setup) without it. */
+/**
+ * `describe` for suites that always run on PostgreSQL; skipped (and reported
+ * by the global setup) without it, and not repeated by the e2e-postgres project.
+ */
 export function describePostgres(name: string, body: () => void): void {
-  (postgresAvailable() ? describe : describe.skip)(name, body);
+  const repeat = process.env.VMPLANE_E2E_DB === 'postgres';
+  (postgresAvailable() && !repeat ? describe : describe.skip)(name, body);
 }
 
 /** Creates a fresh database and returns its URL and a function that drops it. */
