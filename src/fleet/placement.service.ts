@@ -28,9 +28,9 @@ export class PlacementConflictError extends Error {
 /**
  * Chooses a host (and GPUs) for a VM and claims them inside the caller's
  * transaction. Claims are conditional updates, so a stale plan can never
- * over-commit a host or bind a GPU twice; on PostgreSQL an advisory lock also
- * serialises placements so concurrent replicas do not keep colliding on the
- * same best host.
+ * over-commit a host or bind a GPU twice; on PostgreSQL an advisory lock can
+ * also serialise placements (GPU requests, and a CPU-only request's last
+ * attempt) so concurrent replicas do not keep colliding on the same best GPUs.
  */
 @Injectable()
 export class PlacementService {
@@ -44,8 +44,9 @@ export class PlacementService {
     this.policy = config.placementPolicy ? getPolicy(config.placementPolicy as PlacementPolicy['name']) : DEFAULT_POLICY;
   }
 
-  async plan(tx: Tx, request: PlacementRequest): Promise<PlacementPlan | null> {
-    if (tx.dialect.isPostgres) await tx.run('SELECT pg_advisory_xact_lock($1)', [PLACEMENT_LOCK_KEY]);
+  /** `serialise` takes the placement lock (PostgreSQL) for this transaction before reading the fleet. */
+  async plan(tx: Tx, request: PlacementRequest, serialise = true): Promise<PlacementPlan | null> {
+    if (serialise && tx.dialect.isPostgres) await tx.run('SELECT pg_advisory_xact_lock($1)', [PLACEMENT_LOCK_KEY]);
     const hosts = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
     const decision = schedule(hosts, request, this.policy, () => this.random.next());
     if (!decision) return null;

@@ -159,14 +159,27 @@ export class OperationsRepository {
     ]);
   }
 
-  async complete(tx: Tx, id: string, completion: Completion, now: Date): Promise<void> {
+  /**
+   * Records an operation's outcome. With `leaseOwner`, only while that worker
+   * still holds the lease (a fencing check): a worker that stalled past its
+   * lease must not overwrite the outcome of the worker that took over.
+   * Returns whether the row was updated.
+   */
+  async complete(tx: Tx, id: string, completion: Completion, now: Date, leaseOwner: string | null = null): Promise<boolean> {
     const ts = tx.dialect.ts(now);
-    await tx.run(
+    const params: unknown[] = [id, completion.status, completion.attempts, completion.errorCode ?? null, completion.errorMessage ?? null, ts];
+    let fence = '';
+    if (leaseOwner) {
+      params.push(leaseOwner);
+      fence = ` AND lease_owner = $${params.length} AND status IN ('pending', 'running')`;
+    }
+    const changed = await tx.run(
       `UPDATE operations SET status = $2, stage = 'done', attempts = $3, error_code = $4, error_message = $5,
          lease_owner = NULL, lease_expires_at = NULL, finished_at = $6, updated_at = $6
-       WHERE id = $1`,
-      [id, completion.status, completion.attempts, completion.errorCode ?? null, completion.errorMessage ?? null, ts],
+       WHERE id = $1${fence}`,
+      params,
     );
+    return changed === 1;
   }
 
   countOpen(tx: Tx): Promise<{ status: OperationStatus; count: number }[]> {

@@ -13,13 +13,23 @@ import { OperationAction, OperationStatus } from '../operations/operation.entity
 import type { OperationRecord } from '../operations/operation-record';
 import { OperationWaiter } from '../operations/operation-waiter';
 import { OperationHandler, OperationWorker } from '../operations/operation-worker';
-import { OperationsRepository } from '../operations/operations.repository';
+import { Completion, OperationsRepository } from '../operations/operations.repository';
 import { UsersRepository } from '../users/users.repository';
 import { VmStatus } from './vm.entity';
 import { toVmResponse } from './vm.mapper';
 import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome';
 import type { VmView } from './vm-view';
 import { VmsRepository } from './vms.repository';
+
+/** The worker lost its lease (it stalled past it) and another worker took the operation over. */
+class LeaseLostError extends Error {
+  constructor(operationId: string) {
+    super(`Lease on operation ${operationId} was lost; its outcome is left to the worker that holds it now`);
+  }
+}
+
+/** The VM left the state the outcome applies to; the transaction is rolled back and the operation superseded. */
+class OutcomeNotApplicable extends Error {}
 
 /** What a request hands to the operation it starts itself. */
 export interface ProvisionContext {
@@ -63,6 +73,11 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       else if (op.action === OperationAction.Delete) result = await this.delete(op, context);
       else result = await this.supersede(op, `operations of type ${op.action} are not run by workers`);
     } catch (error) {
+      if (error instanceof LeaseLostError) {
+        // Another worker owns the operation now and records its outcome; a waiting request reads it from the database.
+        this.logger.warn({ operationId: op.id }, error.message);
+        return;
+      }
       // The database failed under us: the operation keeps its lease, which lapses, and it is resumed.
       this.logger.error({ err: error, operationId: op.id }, 'operation could not be recorded; it will be resumed');
       result = { kind: 'fault', error };
@@ -76,7 +91,11 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     await this.returnResources(tx, vm, now);
   }
 
-  /** The giving back itself; callers have just set released_at (conditionally) themselves. */
+  /**
+   * The giving back itself; callers have just set released_at (conditionally) themselves.
+   * Lock order, as in VmsService.recordCreate: the host's row, its GPUs, then the user's row.
+   * Mixing orders deadlocked on PostgreSQL under concurrent creates and deletes by one user.
+   */
   private async returnResources(tx: Tx, vm: VmView, now: Date): Promise<void> {
     await this.placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, now);
     await this.users.release(tx, vm.ownerId, { vcpus: vm.cpuCores, memoryMib: vm.memory, gpus: vm.gpuCount, vms: 1 }, now);
@@ -134,6 +153,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const updated: VmView = { ...vm, status: VmStatus.Created, hypervisorId: created.id, updatedAt: laterThan(now, vm.updatedAt) };
     const body = toVmResponse(updated);
     const applied = await this.uow.transaction(async (tx) => {
+      await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts }, now);
       const moved = await this.vms.transition(
         tx,
         vm.id,
@@ -141,10 +161,12 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
         { status: VmStatus.Created, hypervisorId: created.id },
         updated.updatedAt,
       );
-      if (!moved) return false;
-      await this.ops.complete(tx, op.id, { status: OperationStatus.Succeeded, attempts }, now);
+      if (!moved) throw new OutcomeNotApplicable();
       if (mayHaveIdempotencyKey) await this.idempotency.recordResponse(tx, op.id, 201, body, now);
       return true;
+    }).catch((error: unknown) => {
+      if (error instanceof OutcomeNotApplicable) return false;
+      throw error;
     });
     // Someone else decided this VM's fate meanwhile; the reconciler removes the now-orphaned hypervisor VM.
     if (!applied) return this.supersede(op, 'the VM left provisioning while it was being created');
@@ -156,6 +178,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const code = errorCodeFor(error.classified.kind);
     const reason = `create failed after ${attempts} attempt(s): ${error.message}`;
     await this.uow.transaction(async (tx) => {
+      await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
       const moved = await this.vms.transition(
         tx,
         vm.id,
@@ -164,7 +187,6 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
         laterThan(now, vm.updatedAt),
       );
       if (moved) await this.returnResources(tx, vm, now);
-      await this.ops.complete(tx, op.id, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
       // A capacity refusal is worth retrying with the same key, so it is not replayed.
       if (code === 'insufficient_capacity') await this.idempotency.forget(tx, op.id);
     });
@@ -187,6 +209,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const now = this.clock.now();
     const updated: VmView = { ...vm, status: VmStatus.Deleted, deletedAt: now, updatedAt: laterThan(now, vm.updatedAt) };
     await this.uow.transaction(async (tx) => {
+      await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts: progress.attempts() }, now);
       // A deleting VM always holds its resources: released_at is set here, with the status, exactly once.
       const moved = await this.vms.transition(
         tx,
@@ -196,7 +219,6 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
         updated.updatedAt,
       );
       if (moved && !vm.releasedAt) await this.returnResources(tx, vm, now);
-      await this.ops.complete(tx, op.id, { status: OperationStatus.Succeeded, attempts: progress.attempts() }, now);
     });
     return { kind: 'succeeded', status: 200, vm: toVmResponse(updated) };
   }
@@ -206,6 +228,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const now = this.clock.now();
     const code = errorCodeFor(error.classified.kind);
     await this.uow.transaction(async (tx) => {
+      await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
       await this.vms.transition(
         tx,
         vm.id,
@@ -213,7 +236,6 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
         { status: VmStatus.Failed, statusReason: `delete failed after ${attempts} attempt(s): ${error.message}` },
         laterThan(now, vm.updatedAt),
       );
-      await this.ops.complete(tx, op.id, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
     });
     this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `delete failed: ${error.message}`);
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
@@ -222,14 +244,19 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
   private async supersede(op: OperationRecord, why: string): Promise<OperationResult> {
     const message = `Operation superseded: ${why}`;
     await this.uow.transaction((tx) =>
-      this.ops.complete(
+      this.completeOwn(
         tx,
-        op.id,
+        op,
         { status: OperationStatus.Failed, attempts: op.attempts, errorCode: 'operation_superseded', errorMessage: message },
         this.clock.now(),
       ),
     );
     return { kind: 'failed', error: errorFromOperation('operation_superseded', message, op.vmId) };
+  }
+
+  /** Completes the operation only while this worker still holds its lease; otherwise the whole outcome is dropped. */
+  private async completeOwn(tx: Tx, op: OperationRecord, completion: Completion, now: Date): Promise<void> {
+    if (!(await this.ops.complete(tx, op.id, completion, now, op.leaseOwner))) throw new LeaseLostError(op.id);
   }
 
   private async findOnHypervisor(vmId: string): Promise<VirtualMachine | null> {

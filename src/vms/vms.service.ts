@@ -54,6 +54,7 @@ const MAX_PLACEMENT_ATTEMPTS = 3;
 const DEFAULT_PAGE_SIZE = 50;
 
 type Started = { kind: 'started'; vm: VmView; op: OperationRecord; lease: Lease | null };
+type LeaseHolder = { lease: Lease | null };
 type CreateStep =
   | Started
   | { kind: 'refused'; vm: VmView; alternatives: CapacityAlternative[] }
@@ -99,17 +100,23 @@ export class VmsService {
     const hash = options.idempotencyKey ? fingerprint(dto) : null;
 
     for (let attempt = 1; ; attempt++) {
-      let lease: Lease | null = null;
+      const reserved: LeaseHolder = { lease: null };
       let step: CreateStep;
+      // GPU placements are serialised (identical requests would all pick the same best GPUs); CPU-only ones
+      // claim optimistically and are serialised only on their last attempt after losing races.
+      const serialise = request.gpuCount > 0 || attempt === MAX_PLACEMENT_ATTEMPTS;
       try {
-        step = await this.uow.transaction(async (tx) => {
-          const result = await this.recordCreate(tx, user, dto, request, hash, options);
-          if (result.kind === 'started') lease = result.lease;
-          return result;
-        });
+        step = await this.uow.transaction((tx) => this.recordCreate(tx, user, dto, request, hash, options, serialise, reserved));
       } catch (error) {
-        if (lease) this.worker.unreserve();
-        if (error instanceof PlacementConflictError && attempt < MAX_PLACEMENT_ATTEMPTS) continue;
+        if (reserved.lease) this.worker.unreserve();
+        if (error instanceof PlacementConflictError) {
+          if (attempt < MAX_PLACEMENT_ATTEMPTS) continue;
+          throw new InsufficientCapacityError(
+            `The capacity for ${describeRequest(request)} was taken by concurrent requests; retry`,
+            [],
+            CAPACITY_RETRY_AFTER_SECONDS,
+          );
+        }
         throw this.translateConstraint(error, dto);
       }
       if (step.kind === 'seen') return this.replayCreate(step.claim, options);
@@ -126,16 +133,12 @@ export class VmsService {
   }
 
   async delete(user: AuthUser, id: string, options: RequestOptions): Promise<VmOutcome> {
-    let lease: Lease | null = null;
+    const reserved: LeaseHolder = { lease: null };
     let step: DeleteStep;
     try {
-      step = await this.uow.transaction(async (tx) => {
-        const result = await this.recordDelete(tx, user, id, options);
-        if (result.kind === 'started') lease = result.lease;
-        return result;
-      });
+      step = await this.uow.transaction((tx) => this.recordDelete(tx, user, id, options, reserved));
     } catch (error) {
-      if (lease) this.worker.unreserve();
+      if (reserved.lease) this.worker.unreserve();
       throw error;
     }
     if (step.kind === 'done') return { kind: 'done', status: 200, vm: toVmResponse(step.vm), replayed: false };
@@ -184,6 +187,13 @@ export class VmsService {
     return toPage(rows, limit, toOperationResponse);
   }
 
+  /**
+   * The intent of a create, in one transaction. Statement order matters on
+   * PostgreSQL: the rows every create and delete touch (the host's counters,
+   * its GPUs, the user's usage) are locked last — hosts, then GPUs, then the
+   * user, the same order releases use — so they are held for the fewest round
+   * trips before COMMIT and no two transactions wait on each other in a cycle.
+   */
   private async recordCreate(
     tx: Tx,
     user: AuthUser,
@@ -191,6 +201,8 @@ export class VmsService {
     request: PlacementRequest,
     hash: string | null,
     options: RequestOptions,
+    serialise: boolean,
+    reserved: LeaseHolder,
   ): Promise<CreateStep> {
     const now = this.clock.now();
     let keyId: string | null = null;
@@ -203,9 +215,6 @@ export class VmsService {
       throw new ConflictError('public_ip_in_use', `The public IP ${dto.public_ip} is used by another live VM`, { field: 'public_ip' });
     }
     const amounts: ResourceAmounts = { vcpus: request.cpuCores, memoryMib: request.memoryMib, gpus: request.gpuCount, vms: 1 };
-    if (!(await this.users.tryConsume(tx, user.id, amounts, this.config.quotaDefaults, now))) {
-      throw await this.quotaError(tx, user.id, amounts);
-    }
 
     const vm: VmView = {
       id: this.ids.next(),
@@ -231,10 +240,12 @@ export class VmsService {
     };
     const op = this.newOperation(OperationAction.Create, vm.id, user.id, options.requestId, now);
 
-    const plan = await this.placement.plan(tx, request);
+    const plan = await this.placement.plan(tx, request, serialise);
     if (!plan) {
+      // Over quota is the more useful answer when both apply.
+      const quotaProblem = await this.quotaError(tx, user.id, amounts);
+      if (quotaProblem) throw quotaProblem;
       // Refusals are recorded too: a failed VM and a failed operation saying why.
-      await this.users.release(tx, user.id, amounts, now);
       const alternatives = await this.placement.alternatives(tx, request);
       vm.status = VmStatus.Failed;
       vm.statusReason = `insufficient capacity: no active host has room for ${describeRequest(request)}`;
@@ -257,14 +268,18 @@ export class VmsService {
     vm.gpuModel = plan.gpus[0]?.model ?? null;
     vm.gpus = plan.gpus;
     await this.vms.insert(tx, vm);
-    await this.placement.claim(tx, vm.id, plan, request, plan.gpus.map(() => this.ids.next()), now);
-    const lease = this.startOrQueue(op, now);
+    const lease = this.startOrQueue(op, now, reserved);
     await this.ops.insert(tx, op);
     if (keyId) await this.idempotency.attach(tx, keyId, vm.id, op.id);
+    // The contended rows last: from here to COMMIT other creates and deletes on this host or by this user wait.
+    await this.placement.claim(tx, vm.id, plan, request, plan.gpus.map(() => this.ids.next()), now);
+    if (!(await this.users.tryConsume(tx, user.id, amounts, this.config.quotaDefaults, now))) {
+      throw (await this.quotaError(tx, user.id, amounts)) ?? new ConflictError('request_in_progress', 'Quota changed meanwhile; retry');
+    }
     return { kind: 'started', vm, op, lease };
   }
 
-  private async recordDelete(tx: Tx, user: AuthUser, id: string, options: RequestOptions): Promise<DeleteStep> {
+  private async recordDelete(tx: Tx, user: AuthUser, id: string, options: RequestOptions, reserved: LeaseHolder): Promise<DeleteStep> {
     const vm = await this.provisioner.loadVm(tx, id);
     if (!vm || (vm.ownerId !== user.id && !isAdmin(user))) throw new NotFoundError('vm', id);
     const now = this.clock.now();
@@ -283,7 +298,7 @@ export class VmsService {
     await this.vms.transition(tx, vm.id, [vm.status], { status: VmStatus.Deleting }, updatedAt);
     const deleting: VmView = { ...vm, status: VmStatus.Deleting, updatedAt };
     const op = this.newOperation(OperationAction.Delete, vm.id, user.id, options.requestId, now);
-    const lease = this.startOrQueue(op, now);
+    const lease = this.startOrQueue(op, now, reserved);
     await this.ops.insert(tx, op);
     return { kind: 'started', vm: deleting, op, lease };
   }
@@ -300,9 +315,13 @@ export class VmsService {
     return { kind: 'done', vm: { ...vm, status: VmStatus.Deleted, deletedAt: now, updatedAt } };
   }
 
-  /** Starts the operation in this process if a worker slot is free now; otherwise it waits as pending. */
-  private startOrQueue(op: OperationRecord, now: Date): Lease | null {
+  /**
+   * Starts the operation in this process if a worker slot is free now; otherwise it waits as pending.
+   * The slot is noted in `reserved` at once, so the caller can give it back if the transaction fails.
+   */
+  private startOrQueue(op: OperationRecord, now: Date, reserved: LeaseHolder): Lease | null {
     const lease = this.worker.tryReserve(now);
+    reserved.lease = lease;
     if (lease) {
       op.status = OperationStatus.Running;
       op.stage = 'calling_hypervisor';
@@ -372,7 +391,8 @@ export class VmsService {
     return this.awaitOperation(claim.operationId, vm!, options, true);
   }
 
-  private async quotaError(tx: Tx, userId: string, amounts: ResourceAmounts): Promise<DomainError> {
+  /** The quota this request would exceed, as a 403, or null if it fits. */
+  private async quotaError(tx: Tx, userId: string, amounts: ResourceAmounts): Promise<DomainError | null> {
     const user = await this.users.findById(tx, userId);
     if (!user) return new NotFoundError('user', userId);
     const quota = effectiveQuota(user, this.config.quotaDefaults);
@@ -382,8 +402,8 @@ export class VmsService {
       ['memory_mib', quota.memoryMib, user.usedMemoryMib, amounts.memoryMib],
       ['gpus', quota.gpus, user.usedGpus, amounts.gpus],
     ];
-    const [limit, allowed, used, requested] = checks.find(([, q, u, r]) => u + r > q) ?? checks[0];
-    return new QuotaExceededError(limit, allowed, used, requested);
+    const over = checks.find(([, q, u, r]) => u + r > q);
+    return over ? new QuotaExceededError(over[0], over[1], over[2], over[3]) : null;
   }
 
   private translateConstraint(error: unknown, dto: CreateVmDto): unknown {

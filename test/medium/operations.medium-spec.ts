@@ -102,6 +102,26 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
     });
   });
 
+  it('complete() with a lease owner is fenced: the worker that lost its lease cannot record an outcome', async () => {
+    const [op] = await pending(1);
+    await claim('worker-a', at(1_000), 10, at(2_000));
+    await claim('worker-b', at(3_000));
+    const stale = await db().uow.transaction((tx) =>
+      ops.complete(tx, op.id, { status: OperationStatus.Failed, attempts: 1, errorCode: 'x' }, at(4_000), 'worker-a'),
+    );
+    expect(stale).toBe(false);
+    expect(await db().uow.read((tx) => ops.findById(tx, op.id))).toMatchObject({ status: 'running', leaseOwner: 'worker-b' });
+    const current = await db().uow.transaction((tx) =>
+      ops.complete(tx, op.id, { status: OperationStatus.Succeeded, attempts: 2 }, at(5_000), 'worker-b'),
+    );
+    expect(current).toBe(true);
+    expect(await db().uow.read((tx) => ops.findById(tx, op.id))).toMatchObject({ status: 'succeeded', leaseOwner: null, attempts: 2 });
+    // Once finished, not even the owner can record a second outcome.
+    expect(
+      await db().uow.transaction((tx) => ops.complete(tx, op.id, { status: OperationStatus.Failed, attempts: 3 }, at(6_000), 'worker-b')),
+    ).toBe(false);
+  });
+
   it("renewLeases extends only this owner's running leases", async () => {
     const created = await pending(3);
     const now = at(1_000);
