@@ -14,11 +14,21 @@ export interface Tx {
   run(sql: string, params?: unknown[]): Promise<number>;
 }
 
-/** PostgreSQL: SQL through TypeORM's query runner, one pooled connection per transaction. */
-class QueryRunnerTx implements Tx {
+interface PgClient {
+  query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
+/**
+ * PostgreSQL: SQL straight on the pooled node-postgres client under a TypeORM
+ * query runner (which owns the connection and the transaction, and whose
+ * entity manager runs on the same client). As on SQLite, TypeORM's
+ * per-statement machinery is skipped on the hot paths.
+ */
+class PostgresTx implements Tx {
   constructor(
     readonly dialect: SqlDialect,
     private readonly runner: QueryRunner,
+    private readonly client: PgClient,
   ) {}
 
   get manager(): EntityManager {
@@ -26,9 +36,11 @@ class QueryRunnerTx implements Tx {
   }
 
   async rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const [text, values] = this.dialect.bind(sql, params);
-    const result = await this.runner.query(text, values, true);
-    return (result.records ?? []) as T[];
+    try {
+      return (await this.client.query(sql, params)).rows as T[];
+    } catch (error) {
+      throw asQueryError(error, sql);
+    }
   }
 
   async one<T>(sql: string, params: unknown[] = []): Promise<T | undefined> {
@@ -36,9 +48,12 @@ class QueryRunnerTx implements Tx {
   }
 
   async run(sql: string, params: unknown[] = []): Promise<number> {
-    const [text, values] = this.dialect.bind(sql, params);
-    const result = await this.runner.query(text, values, true);
-    return result.affected ?? result.records?.length ?? 0;
+    try {
+      const result = await this.client.query(sql, params);
+      return result.rowCount ?? result.rows.length;
+    } catch (error) {
+      throw asQueryError(error, sql);
+    }
   }
 }
 
@@ -134,16 +149,14 @@ export class UnitOfWork {
   ) {}
 
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    if (this.dialect.isPostgres) {
-      return this.dataSource.transaction((manager) => work(new QueryRunnerTx(this.dialect, manager.queryRunner!)));
-    }
+    if (this.dialect.isPostgres) return this.postgres(work, true);
     return this.enqueue(work, true);
   }
 
   /** Reads outside a transaction (PostgreSQL: autocommit on a pooled connection). */
   read<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     if (!this.dialect.isPostgres) return this.enqueue(work, false);
-    return this.withPooledRunner(work);
+    return this.postgres(work, false);
   }
 
   /**
@@ -228,12 +241,25 @@ export class UnitOfWork {
     return new SqliteTx(this.dialect, db, this.statements, this.dataSource.manager);
   }
 
-  private async withPooledRunner<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  /** A pooled connection for the unit of work; in a transaction when it writes. */
+  private async postgres<T>(work: (tx: Tx) => Promise<T>, write: boolean): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      return await work(new QueryRunnerTx(this.dialect, runner));
+      const client = (await runner.connect()) as PgClient;
+      const tx = new PostgresTx(this.dialect, runner, client);
+      if (!write) return await work(tx);
+      await runner.startTransaction();
+      try {
+        const result = await work(tx);
+        await runner.commitTransaction();
+        return result;
+      } catch (error) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        throw error;
+      }
     } finally {
       await runner.release();
     }
   }
+
 }
