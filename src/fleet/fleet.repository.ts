@@ -34,6 +34,24 @@ interface HostRow {
 }
 
 
+interface GpuDetailRow {
+  id: string;
+  host_id: string;
+  index: number;
+  model: string;
+  memory_mib: number;
+  pci_address: string;
+  uuid: string;
+}
+
+function toGpuDetail(r: GpuDetailRow): GpuDetail {
+  return { id: r.id, hostId: r.host_id, index: r.index, model: r.model, memoryMib: r.memory_mib, pciAddress: r.pci_address, uuid: r.uuid };
+}
+
+function placeholders(count: number, from = 1): string {
+  return Array.from({ length: count }, (_, i) => `$${i + from}`).join(', ');
+}
+
 const FITTING_HOSTS = `h.state = 'active'
   AND h.cpu_cores - h.used_cpu_cores >= $1 AND h.memory_mib - h.used_memory_mib >= $2 AND h.disk_gib - h.used_disk_gib >= $3
   AND ($4 = '' OR h.region = $4)`;
@@ -124,8 +142,7 @@ export class FleetRepository {
   async bindGpus(tx: Tx, vmId: string, hostId: string, gpuIds: string[], now: Date): Promise<number> {
     let sql = this.bindSql.get(gpuIds.length);
     if (!sql) {
-      const list = gpuIds.map((_, i) => `$${i + 4}`).join(', ');
-      sql = `UPDATE gpus SET vm_id = $1, updated_at = $2 WHERE host_id = $3 AND vm_id IS NULL AND id IN (${list})`;
+      sql = `UPDATE gpus SET vm_id = $1, updated_at = $2 WHERE host_id = $3 AND vm_id IS NULL AND id IN (${placeholders(gpuIds.length, 4)})`;
       this.bindSql.set(gpuIds.length, sql);
     }
     return tx.run(sql, [vmId, tx.dialect.ts(now), hostId, ...gpuIds]);
@@ -162,52 +179,25 @@ export class FleetRepository {
   async gpusOfVms(tx: Tx, vmIds: string[]): Promise<Map<string, GpuDetail[]>> {
     const result = new Map<string, GpuDetail[]>();
     if (vmIds.length === 0) return result;
-    const list = vmIds.map((_, i) => `$${i + 1}`).join(', ');
-    const rows = await tx.rows<{
-      vm_id: string;
-      id: string;
-      host_id: string;
-      index: number;
-      model: string;
-      memory_mib: number;
-      pci_address: string;
-      uuid: string;
-    }>(
+    const rows = await tx.rows<GpuDetailRow & { vm_id: string }>(
       `SELECT a.vm_id, g.id, g.host_id, g."index", g.model, g.memory_mib, g.pci_address, g.uuid
-       FROM gpu_allocations a JOIN gpus g ON g.id = a.gpu_id WHERE a.vm_id IN (${list}) ORDER BY a.vm_id, g."index"`,
+       FROM gpu_allocations a JOIN gpus g ON g.id = a.gpu_id WHERE a.vm_id IN (${placeholders(vmIds.length)}) ORDER BY a.vm_id, g."index"`,
       vmIds,
     );
     for (const r of rows) {
       const list = result.get(r.vm_id) ?? [];
-      list.push({
-        id: r.id,
-        hostId: r.host_id,
-        index: r.index,
-        model: r.model,
-        memoryMib: r.memory_mib,
-        pciAddress: r.pci_address,
-        uuid: r.uuid,
-      });
+      list.push(toGpuDetail(r));
       result.set(r.vm_id, list);
     }
     return result;
   }
 
   async gpuDetails(tx: Tx, gpuIds: string[]): Promise<GpuDetail[]> {
-    const list = gpuIds.map((_, i) => `$${i + 1}`).join(', ');
-    const rows = await tx.rows<{ id: string; host_id: string; index: number; model: string; memory_mib: number; pci_address: string; uuid: string }>(
-      `SELECT id, host_id, "index", model, memory_mib, pci_address, uuid FROM gpus WHERE id IN (${list}) ORDER BY "index"`,
+    const rows = await tx.rows<GpuDetailRow>(
+      `SELECT id, host_id, "index", model, memory_mib, pci_address, uuid FROM gpus WHERE id IN (${placeholders(gpuIds.length)}) ORDER BY "index"`,
       gpuIds,
     );
-    return rows.map((r) => ({
-      id: r.id,
-      hostId: r.host_id,
-      index: r.index,
-      model: r.model,
-      memoryMib: r.memory_mib,
-      pciAddress: r.pci_address,
-      uuid: r.uuid,
-    }));
+    return rows.map(toGpuDetail);
   }
 
   /** Per (region, model): totals, allocated, free on active hosts, and free on other hosts. */

@@ -1777,13 +1777,13 @@ export interface operations {
     listVms: {
         parameters: {
             query?: {
+                limit?: number;
+                /** @description The next_cursor of the previous page */
+                cursor?: string;
                 /** @description Only VMs in this status; deleted VMs are listed only when asked for */
                 status?: components["schemas"]["VmStatus"];
                 /** @description Only VMs carrying this label */
                 label?: string;
-                limit?: number;
-                /** @description The next_cursor of the previous page */
-                cursor?: string;
             };
             header?: never;
             path?: never;

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsOptional, IsUUID } from 'class-validator';
+import { PageQueryDto } from '../../common/page-query.dto';
 import { OperationAction, OperationStatus } from '../operation.entity';
 
 export class OperationErrorDto {
@@ -71,22 +71,6 @@ export class OperationPageDto {
 
   @ApiProperty({ nullable: true, type: String, example: null, description: 'Pass as ?cursor= for the next page; null on the last page' })
   next_cursor: string | null;
-}
-
-export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'The next_cursor of the previous page' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
-  cursor?: string;
 }
 
 export class ListOperationsQueryDto extends PageQueryDto {

@@ -1,9 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsEnum, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsEnum, IsOptional, IsString, MaxLength } from 'class-validator';
+import { PageQueryDto } from '../../common/page-query.dto';
 import { VmStatus } from '../vm.entity';
 
-export class ListVmsQueryDto {
+export class ListVmsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ enum: VmStatus, enumName: 'VmStatus', description: 'Only VMs in this status; deleted VMs are listed only when asked for' })
   @IsOptional()
   @IsEnum(VmStatus)
@@ -15,17 +15,4 @@ export class ListVmsQueryDto {
   @MaxLength(63)
   label?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'The next_cursor of the previous page' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
-  cursor?: string;
 }
