@@ -24,16 +24,17 @@ export class FleetModule implements OnModuleInit {
     this.metrics.addCollector(async () => {
       const counts = await this.uow.read((tx) => this.fleet.gpuCounts(tx));
       this.metrics.gpus.reset();
-      const byModel = new Map<string, { allocated: number; free: number }>();
+      // The same three states GET /capacity reports: free means placeable now (on an active host).
+      const byModel = new Map<string, { allocated: number; free: number; unavailable: number }>();
       for (const c of counts) {
-        const entry = byModel.get(c.model) ?? { allocated: 0, free: 0 };
+        const entry = byModel.get(c.model) ?? { allocated: 0, free: 0, unavailable: 0 };
         entry.allocated += c.allocated;
-        entry.free += c.total - c.allocated;
+        entry.free += c.free;
+        entry.unavailable += c.unavailable;
         byModel.set(c.model, entry);
       }
-      for (const [model, { allocated, free }] of byModel) {
-        this.metrics.gpus.set({ model, state: 'allocated' }, allocated);
-        this.metrics.gpus.set({ model, state: 'free' }, free);
+      for (const [model, counts] of byModel) {
+        for (const [state, value] of Object.entries(counts)) this.metrics.gpus.set({ model, state }, value);
       }
     });
   }

@@ -42,7 +42,7 @@ export class MetricsService {
 
   readonly gpus = new Gauge({
     name: 'vmplane_gpus',
-    help: 'GPUs by model and state (allocated or free)',
+    help: 'GPUs by model and state: allocated, free (unbound on an active host) or unavailable (unbound on a draining or down host)',
     labelNames: ['model', 'state'] as const,
     registers: [this.registry],
   });

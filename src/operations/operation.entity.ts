@@ -30,7 +30,7 @@ export class OperationEntity {
   @Column({ type: 'varchar', length: 16 })
   status: OperationStatus;
 
-  /** Where the work is: queued, calling_hypervisor, backoff, recording, done. */
+  /** Where the work is: queued, calling_hypervisor, backoff (waiting to retry), done. */
   @Column({ type: 'varchar', length: 32 })
   stage: string;
 

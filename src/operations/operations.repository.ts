@@ -115,7 +115,7 @@ export class OperationsRepository {
   async claim(tx: Tx, owner: string, now: Date, leaseUntil: Date, limit: number): Promise<OperationRecord[]> {
     const d = tx.dialect;
     const rows = await tx.rows<OperationRow>(
-      `UPDATE operations SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1,
+      `UPDATE operations SET status = 'running', stage = 'calling_hypervisor', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1,
          started_at = COALESCE(started_at, $3), updated_at = $3
        WHERE id IN (
          SELECT id FROM operations

@@ -163,6 +163,8 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       if (!owner && labelled && liveById.get(labelled)?.status === VmStatus.Provisioning) continue;
 
       const failedHolder = owner && owner.status === VmStatus.Failed ? owner : null;
+      // A delete may have finished since the list was taken: only what is still there is an orphan.
+      if (!(await this.gateway.getVm(hv.id))) continue;
       run.orphansFound++;
       const removed = await this.removeFromHypervisor(hv.id);
       if (removed) run.orphansRemoved++;

@@ -219,6 +219,10 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
         updated.updatedAt,
       );
       if (moved && !vm.releasedAt) await this.returnResources(tx, vm, now);
+      // The reconciler may have released the resources meanwhile (a failed VM found gone); finish the delete anyway.
+      if (!moved && !vm.releasedAt) {
+        await this.vms.transition(tx, vm.id, [VmStatus.Deleting], { status: VmStatus.Deleted, deletedAt: now }, updated.updatedAt);
+      }
     });
     return { kind: 'succeeded', status: 200, vm: toVmResponse(updated) };
   }

@@ -96,6 +96,7 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
       id: op.id,
       leaseOwner: 'worker-b',
       attempts: 2,
+      stage: 'calling_hypervisor',
       startedAt: firstNow, // the first start is kept
       updatedAt: later,
       leaseExpiresAt: new Date(later.getTime() + LEASE_MS),

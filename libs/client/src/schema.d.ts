@@ -540,7 +540,7 @@ export interface components {
             action: components["schemas"]["OperationAction"];
             status: components["schemas"]["OperationStatus"];
             /**
-             * @description queued, calling_hypervisor, backoff, recording or done
+             * @description queued, calling_hypervisor, backoff (waiting to retry) or done
              * @example calling_hypervisor
              */
             stage: string;

@@ -25,7 +25,7 @@ export class OperationResponseDto {
   @ApiProperty({ enum: OperationStatus, enumName: 'OperationStatus' })
   status: OperationStatus;
 
-  @ApiProperty({ example: 'calling_hypervisor', description: 'queued, calling_hypervisor, backoff, recording or done' })
+  @ApiProperty({ example: 'calling_hypervisor', description: 'queued, calling_hypervisor, backoff (waiting to retry) or done' })
   stage: string;
 
   @ApiProperty({ example: 1, description: 'Hypervisor call attempts, including retries and resumptions after a crash' })
