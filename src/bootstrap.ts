@@ -1,4 +1,3 @@
-import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
@@ -36,7 +35,6 @@ export function createAdapter(logger: PinoLogger): FastifyAdapter {
 export async function configureApp(app: NestFastifyApplication, config: AppConfig): Promise<OpenAPIObject> {
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
   const metrics = app.get(MetricsService);
-  const httpLogger = new Logger('HTTP');
 
   fastify.addContentTypeParser(['application/xml', 'text/xml'], { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) =>
     done(null, body),

@@ -1,6 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
-import { ProblemDetailsDto } from './problem-details.dto';
 
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid request (validation_failed); the errors member names each field',

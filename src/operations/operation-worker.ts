@@ -60,10 +60,6 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
     this.handler = handler;
   }
 
-  get activeCount(): number {
-    return this.inFlight.size;
-  }
-
   async onApplicationBootstrap(): Promise<void> {
     if (!this.uow.dialect.isPostgres) {
       // SQLite serves one process: whatever the previous process held, nobody holds now.

@@ -4,7 +4,7 @@ import { Clock, laterThan } from '../common/clock';
 import { IdGenerator } from '../common/id-generator';
 import { NotFoundError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
-import { UnitOfWork } from '../database/unit-of-work';
+import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
 import { platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
 import { HypervisorGateway } from '../hypervisor/hypervisor.gateway';
@@ -171,9 +171,11 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       const now = this.clock.now();
       await this.uow.transaction(async (tx) => {
         if (failedHolder && removed) await this.provisioner.releaseResources(tx, failedHolder, now);
+        // The operation points at the platform VM when there is one (a label may name a VM that never existed).
+        const vmId = failedHolder?.id ?? (labelled && (await this.vmExists(tx, labelled)) ? labelled : null);
         await this.ops.insert(
           tx,
-          this.operation(OperationAction.CleanupOrphan, failedHolder?.id ?? (labelled && (await this.vmExists(tx, labelled)) ? labelled : null), hv.id, now, {
+          this.operation(OperationAction.CleanupOrphan, vmId, hv.id, now, {
             status: removed ? OperationStatus.Succeeded : OperationStatus.Failed,
             message: failedHolder
               ? `VM ${failedHolder.id} failed but was still on the hypervisor; ${removed ? 'deleted it and released its resources' : 'delete failed'}`
@@ -229,7 +231,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     }
   }
 
-  private async vmExists(tx: Parameters<Parameters<UnitOfWork['transaction']>[0]>[0], id: string): Promise<boolean> {
+  private async vmExists(tx: Tx, id: string): Promise<boolean> {
     return (await tx.one('SELECT 1 AS one FROM vms WHERE id = $1', [id])) !== undefined;
   }
 

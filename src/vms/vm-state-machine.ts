@@ -15,8 +15,6 @@ const TRANSITIONS: Readonly<Record<VmStatus, readonly VmStatus[]>> = {
   [VmStatus.Deleted]: [],
 };
 
-export const FINAL_STATUSES: readonly VmStatus[] = [VmStatus.Created, VmStatus.Deleted, VmStatus.Failed];
-
 export function canTransition(from: VmStatus, to: VmStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }

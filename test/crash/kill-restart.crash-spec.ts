@@ -6,7 +6,7 @@ import request from 'supertest';
 import { seededRandom } from '../../libs/sdk/src/seeded-random';
 import { bearer, eventually, login } from '../support/api';
 import { writeFleetFile } from '../support/fleet';
-import { ServerHandle, startServer } from '../support/server-process';
+import { startServer } from '../support/server-process';
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 24);
 const SEED = process.env.CRASH_SEED ?? String(Date.now());
