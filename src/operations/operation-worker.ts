@@ -44,6 +44,14 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
   private stopping = false;
   private wake: (() => void) | null = null;
   private kicked = false;
+  /**
+   * Set when pending work may be waiting for a slot here (a request found no
+   * free slot, or a claim filled every free one). A finished operation looks
+   * for more only then: otherwise every fast-path finish would cost a claim
+   * query that finds nothing (6 % of the server's CPU under load). Work
+   * recorded by other replicas, or whose lease lapsed, is found by polling.
+   */
+  private backlog = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
@@ -104,13 +112,14 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
       .finally(() => {
         this.slots.release();
         this.inFlight.delete(run);
-        this.kick();
+        if (this.backlog) this.kick();
       });
     this.inFlight.add(run);
   }
 
   /** Asks the loop to look for pending work now rather than at the next poll. */
   kick(): void {
+    this.backlog = true;
     this.kicked = true;
     this.wake?.();
   }
@@ -132,7 +141,10 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
     if (free <= 0 || !this.handler) return;
     const now = this.clock.now();
     const leaseUntil = new Date(now.getTime() + this.config.operationLeaseMs);
+    // Cleared before the query, so a kick that arrives while it runs is kept.
+    this.backlog = false;
     const claimed = await this.uow.transaction((tx) => this.ops.claim(tx, this.id, now, leaseUntil, free));
+    if (claimed.length === free) this.backlog = true;
     for (const op of claimed) {
       // Slots may have gone to fast-path requests meanwhile; the lease keeps the claim while we wait.
       await this.slots.acquire();
