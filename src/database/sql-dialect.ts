@@ -4,6 +4,8 @@
  */
 export class SqlDialect {
   private readonly converted = new Map<string, { text: string; order: number[] }>();
+  private lastTsMs = Number.NaN;
+  private lastTs = '';
 
   constructor(readonly kind: 'sqlite' | 'postgres') {}
 
@@ -33,7 +35,15 @@ export class SqlDialect {
 
   /** A timestamp as a query parameter: a Date for PostgreSQL, TypeORM's UTC datetime text for SQLite. */
   ts(date: Date): Date | string {
-    return this.kind === 'postgres' ? date : date.toISOString().replace('T', ' ').slice(0, 23);
+    if (this.kind === 'postgres') return date;
+    // A request formats the same instant several times (created_at, updated_at, lease…): keep the last one.
+    const ms = date.getTime();
+    if (ms !== this.lastTsMs) {
+      const iso = date.toISOString();
+      this.lastTs = `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+      this.lastTsMs = ms;
+    }
+    return this.lastTs;
   }
 
   tsOrNull(date: Date | null | undefined): Date | string | null {
