@@ -82,6 +82,29 @@ describe(Client.name, () => {
     await expect(client.createVm({ ...spec, host: 'h1', gpus: ['gpu-b'] })).resolves.toMatchObject({ gpus: ['gpu-b'] });
   });
 
+
+  it('commits concurrent writes together without letting one device go to two VMs, or one failure undo the others', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'sdk-')), 'hv.sqlite');
+    const client = new Client('key', { statePath: path, failureRate: 0 });
+    client.authenticate();
+    const doomed = await client.createVm({ ...spec, name: 'doomed' });
+    // All of these are issued in one turn of the event loop, so they share a commit.
+    const results = await Promise.allSettled([
+      client.createVm({ ...spec, name: 'a', gpus: ['g0'] }),
+      client.createVm({ ...spec, name: 'b', gpus: ['g0', 'g1'] }),
+      client.createVm({ ...spec, name: 'c', gpus: ['g1'] }),
+      client.deleteVm(doomed.id),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toEqual(new DeviceBusyError(['g0']));
+    client.close();
+    const raw = new Database(path, { readonly: true });
+    expect(raw.prepare('SELECT name, gpus FROM vms ORDER BY name').all()).toEqual([
+      { name: 'a', gpus: '["g0"]' },
+      { name: 'c', gpus: '["g1"]' },
+    ]);
+    raw.close();
+  });
   it('keeps its state in a SQLite file with one row per live VM, shared between clients', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'sdk-')), 'hv.sqlite');
     const a = new Client('key', { statePath: path, failureRate: 0 });

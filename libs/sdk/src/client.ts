@@ -68,7 +68,7 @@ export class Client {
       gpus: [...(request.gpus ?? [])],
       created_at: this.now().toISOString(),
     };
-    this.state.add(vm);
+    await this.state.add(vm);
     return vm;
   }
 
@@ -76,7 +76,7 @@ export class Client {
   async deleteVm(vmId: string): Promise<boolean> {
     this.requireAuthentication();
     await this.delay();
-    this.state.remove(vmId);
+    await this.state.remove(vmId);
     return true;
   }
 

@@ -17,10 +17,20 @@ interface VmRow {
   created_at: string;
 }
 
+interface QueuedWrite {
+  write: () => boolean | void;
+  resolve: (value: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
 /**
  * The simulated hypervisor's own durable state: one row per VM that exists on
  * the hypervisor, in its own SQLite file, separate from the platform's
  * database. Several processes may share one file (WAL + busy timeout).
+ *
+ * Writes that arrive in the same turn of the event loop share one commit,
+ * each in its own savepoint, and none is acknowledged before that commit:
+ * a commit per VM was a fifth of the simulator's cost under load.
  */
 export class HypervisorState {
   private readonly db: Database.Database;
@@ -28,6 +38,8 @@ export class HypervisorState {
   private readonly deleteStmt: Database.Statement<[string]>;
   private readonly getStmt: Database.Statement<[string], VmRow>;
   private readonly listStmt: Database.Statement<[], VmRow>;
+  private readonly commitGroup: (writes: QueuedWrite[]) => { ok: boolean; value: unknown }[];
+  private queue: QueuedWrite[] = [];
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -62,19 +74,52 @@ export class HypervisorState {
       }
       insert.run({ ...vm, gpus: JSON.stringify(vm.gpus), labels: JSON.stringify(vm.labels) });
     });
-    this.insertVm = (vm) => tx.immediate(vm);
+    this.insertVm = (vm) => tx(vm);
     this.deleteStmt = this.db.prepare('DELETE FROM vms WHERE id = ?');
+    // Inside the group's transaction, each write's own transaction() call runs as a savepoint.
+    const each = this.db.transaction((write: QueuedWrite) => write.write());
+    const group = this.db.transaction((writes: QueuedWrite[]) =>
+      writes.map((write) => {
+        try {
+          return { ok: true, value: each(write) };
+        } catch (error) {
+          return { ok: false, value: error };
+        }
+      }),
+    );
+    this.commitGroup = (writes) => group.immediate(writes);
     this.getStmt = this.db.prepare('SELECT * FROM vms WHERE id = ?');
     this.listStmt = this.db.prepare('SELECT * FROM vms ORDER BY created_at, id');
   }
 
-  /** Inserts the VM; throws DeviceBusyError if one of its devices is attached to a live VM. */
-  add(vm: VirtualMachine): void {
-    this.insertVm(vm);
+  /** Inserts the VM; rejects with DeviceBusyError if one of its devices is attached to a live VM. */
+  add(vm: VirtualMachine): Promise<void> {
+    return this.enqueue(() => this.insertVm(vm)).then(() => undefined);
   }
 
-  remove(id: string): boolean {
-    return this.deleteStmt.run(id).changes > 0;
+  remove(id: string): Promise<boolean> {
+    return this.enqueue(() => this.deleteStmt.run(id).changes > 0);
+  }
+
+  private enqueue(write: () => boolean | void): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ write, resolve: resolve as (value: boolean) => void, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const writes = this.queue;
+    this.queue = [];
+    let outcomes: { ok: boolean; value: unknown }[];
+    try {
+      outcomes = this.commitGroup(writes);
+    } catch (error) {
+      // The commit itself failed (e.g. the database is busy past its timeout): nothing in the group happened.
+      for (const write of writes) write.reject(error);
+      return;
+    }
+    writes.forEach((write, i) => (outcomes[i].ok ? write.resolve(outcomes[i].value as boolean) : write.reject(outcomes[i].value)));
   }
 
   get(id: string): VirtualMachine | null {
@@ -87,6 +132,7 @@ export class HypervisorState {
   }
 
   close(): void {
+    if (this.queue.length > 0 && this.db.open) this.flush();
     if (this.db.open) this.db.close();
   }
 }
