@@ -24,6 +24,10 @@ const DB = args.get('db') ?? 'sqlite';
 const DURATION = Number(args.get('duration') ?? 8);
 const REPEATS = Number(args.get('repeats') ?? 3);
 const CONNECTIONS = (args.get('connections') ?? '16,64').split(',').map(Number);
+/** `--scenarios pairs,get` runs a subset for a quick look; only a full run rewrites docs/benchmarks.md. */
+const ALL_SCENARIOS = ['pairs', 'get', 'list', 'scaling'];
+const SCENARIOS = new Set((args.get('scenarios') ?? ALL_SCENARIOS.join(',')).split(','));
+const FULL_RUN = ALL_SCENARIOS.every((s) => SCENARIOS.has(s)) && ['duration', 'repeats', 'connections'].every((k) => !args.has(k));
 const SECRET = 'bench-secret-bench-secret-bench-secret';
 const ROOT = projectRoot(__dirname);
 /** The node flags `npm run start:prod` uses (package.json), so the benchmark measures the same process. */
@@ -84,7 +88,8 @@ async function main(): Promise<void> {
     },
     vmplanePort,
     join(dir, 'vmplane.log'),
-    SERVER_NODE_FLAGS,
+    // BENCH_SERVER_NODE_FLAGS adds flags for a look inside, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    [...SERVER_NODE_FLAGS, ...(process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])],
   );
   const baseline = await startChild(
     join(ROOT, 'dist', 'bench', 'baseline-server.js'),
@@ -100,7 +105,7 @@ async function main(): Promise<void> {
       { name: 'baseline', child: baseline, token, vmId: await createVm(baseline.url, token), listToken: {} },
     ];
     const listSizes = [1_000, 10_000, 100_000];
-    for (const size of listSizes) await seedLister(vmplane.url, targets, size, databases);
+    if (SCENARIOS.has('list') || SCENARIOS.has('scaling')) for (const size of listSizes) await seedLister(vmplane.url, targets, size, databases);
 
     const rows: string[] = [];
     const failures: string[] = [];
@@ -113,15 +118,21 @@ async function main(): Promise<void> {
     const rssRuns: number[] = [];
 
     for (const connections of CONNECTIONS) {
-      const pairs = await alternate(targets, (t) => createDeletePairs(t, connections), rssRuns);
-      record('POST /vms + DELETE (pairs)', connections, pairs.vmplane, pairs.baseline, 'pairs/s', 2);
-      const get = await alternate(targets, (t) => getOne(t, connections), rssRuns);
-      record('GET /vms/{id}', connections, get.vmplane, get.baseline);
-      const list = await alternate(targets, (t) => listPage(t, connections, 10_000), rssRuns);
-      record('GET /vms?limit=50 (10,000 VMs)', connections, list.vmplane, list.baseline);
+      if (SCENARIOS.has('pairs')) {
+        const pairs = await alternate(targets, (t) => createDeletePairs(t, connections), rssRuns);
+        record('POST /vms + DELETE (pairs)', connections, pairs.vmplane, pairs.baseline, 'pairs/s', 2);
+      }
+      if (SCENARIOS.has('get')) {
+        const get = await alternate(targets, (t) => getOne(t, connections), rssRuns);
+        record('GET /vms/{id}', connections, get.vmplane, get.baseline);
+      }
+      if (SCENARIOS.has('list')) {
+        const list = await alternate(targets, (t) => listPage(t, connections, 10_000), rssRuns);
+        record('GET /vms?limit=50 (10,000 VMs)', connections, list.vmplane, list.baseline);
+      }
     }
     const scaling: string[] = [];
-    for (const size of listSizes) {
+    for (const size of SCENARIOS.has('scaling') ? listSizes : []) {
       const m = await alternate(targets, (t) => listPage(t, 16, size), rssRuns);
       scaling.push(`| ${size.toLocaleString('en-US')} | ${fmt(m.vmplane.rps)} | ${fmt(m.vmplane.p50)} / ${fmt(m.vmplane.p99)} ms | ${fmt(m.baseline.p50)} / ${fmt(m.baseline.p99)} ms |`);
       if (m.vmplane.unexpected > 0) failures.push(`list @${size}: ${m.vmplane.unexpected} unexpected statuses`);
@@ -148,7 +159,8 @@ async function main(): Promise<void> {
       failures.length ? `\n**Unexpected statuses:** ${failures.join('; ')}` : '\nEvery request got the status it should (201/200 for pairs, 200 for reads).',
     ].join('\n');
     process.stdout.write(`\n${body}\n`);
-    writeMarkdownSection(join(ROOT, 'docs', 'benchmarks.md'), `api-${DB}`, body);
+    if (FULL_RUN) writeMarkdownSection(join(ROOT, 'docs', 'benchmarks.md'), `api-${DB}`, body);
+    else process.stdout.write('\n(a partial or non-default run: docs/benchmarks.md left as it was)\n');
     if (failures.length) {
       process.exitCode = 1;
     }
