@@ -1,3 +1,5 @@
+import { isoTime, parseSqlUtc } from '../common/iso-time';
+
 /**
  * The few differences between SQLite and PostgreSQL that hand-written SQL has
  * to care about. SQL is written once with $1-style placeholders.
@@ -39,7 +41,7 @@ export class SqlDialect {
     // A request formats the same instant several times (created_at, updated_at, lease…): keep the last one.
     const ms = date.getTime();
     if (ms !== this.lastTsMs) {
-      const iso = date.toISOString();
+      const iso = isoTime(date);
       this.lastTs = `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
       this.lastTsMs = ms;
     }
@@ -53,9 +55,7 @@ export class SqlDialect {
   /** Reads a timestamp column from a raw row. */
   date(value: unknown): Date {
     if (value instanceof Date) return value;
-    if (typeof value === 'string') {
-      return new Date(value.length === 23 && value[10] === ' ' ? `${value.replace(' ', 'T')}Z` : value);
-    }
+    if (typeof value === 'string') return parseSqlUtc(value) ?? new Date(value);
     throw new TypeError(`Not a timestamp: ${String(value)}`);
   }
 

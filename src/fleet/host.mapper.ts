@@ -1,3 +1,4 @@
+import { isoTime } from '../common/iso-time';
 import { GpuResponseDto, HostResponseDto, MigMode } from './dto/host.dto';
 import { GpuEntity } from './gpu.entity';
 import { HostEntity } from './host.entity';
@@ -27,7 +28,7 @@ export function toHostResponse(host: HostEntity): HostResponseDto {
     disk_gib: host.diskGib,
     used: { cpu_cores: host.usedCpuCores, memory_mib: host.usedMemoryMib, disk_gib: host.usedDiskGib },
     gpus: (host.gpus ?? []).map(toGpuResponse),
-    created_at: host.createdAt.toISOString(),
-    updated_at: host.updatedAt.toISOString(),
+    created_at: isoTime(host.createdAt),
+    updated_at: isoTime(host.updatedAt),
   };
 }

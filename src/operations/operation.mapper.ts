@@ -1,3 +1,4 @@
+import { isoTime } from '../common/iso-time';
 import { statusForCode } from '../common/problem-details';
 import { OperationResponseDto } from './dto/operation.dto';
 import type { OperationRecord } from './operation-record';
@@ -17,9 +18,9 @@ export function toOperationResponse(op: OperationRecord): OperationResponseDto {
     request_id: op.requestId,
     self_link: `/operations/${op.id}`,
     target_link: op.vmId ? `/vms/${op.vmId}` : null,
-    created_at: op.createdAt.toISOString(),
-    updated_at: op.updatedAt.toISOString(),
-    started_at: op.startedAt ? op.startedAt.toISOString() : null,
-    finished_at: op.finishedAt ? op.finishedAt.toISOString() : null,
+    created_at: isoTime(op.createdAt),
+    updated_at: isoTime(op.updatedAt),
+    started_at: op.startedAt ? isoTime(op.startedAt) : null,
+    finished_at: op.finishedAt ? isoTime(op.finishedAt) : null,
   };
 }

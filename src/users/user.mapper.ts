@@ -1,3 +1,4 @@
+import { isoTime } from '../common/iso-time';
 import type { ResourceAmounts } from './users.repository';
 import { UserResponseDto } from './dto/user.dto';
 import { UserEntity } from './user.entity';
@@ -19,7 +20,7 @@ export function toUserResponse(user: UserEntity, defaults: ResourceAmounts): Use
     role: user.role,
     quota: { vcpus: quota.vcpus, memory_mib: quota.memoryMib, gpus: quota.gpus, vms: quota.vms },
     usage: { vcpus: user.usedVcpus, memory_mib: user.usedMemoryMib, gpus: user.usedGpus, vms: user.usedVms },
-    created_at: user.createdAt.toISOString(),
-    updated_at: user.updatedAt.toISOString(),
+    created_at: isoTime(user.createdAt),
+    updated_at: isoTime(user.updatedAt),
   };
 }

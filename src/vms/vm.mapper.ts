@@ -1,3 +1,4 @@
+import { isoTime } from '../common/iso-time';
 import { VmResponseDto } from './dto/vm-response.dto';
 import type { VmView } from './vm-view';
 
@@ -19,8 +20,8 @@ export function toVmResponse(vm: VmView): VmResponseDto {
     gpu_count: vm.gpuCount,
     gpu_model: vm.gpuModel,
     gpus: (vm.gpus ?? []).map((g) => ({ id: g.id, model: g.model, memory_mib: g.memoryMib, pci_address: g.pciAddress })),
-    created_at: vm.createdAt.toISOString(),
-    updated_at: vm.updatedAt.toISOString(),
-    deleted_at: vm.deletedAt ? vm.deletedAt.toISOString() : null,
+    created_at: isoTime(vm.createdAt),
+    updated_at: isoTime(vm.updatedAt),
+    deleted_at: vm.deletedAt ? isoTime(vm.deletedAt) : null,
   };
 }
