@@ -30,9 +30,10 @@ const SCENARIOS = new Set((args.get('scenarios') ?? ALL_SCENARIOS.join(',')).spl
 const FULL_RUN = ALL_SCENARIOS.every((s) => SCENARIOS.has(s)) && ['duration', 'repeats', 'connections'].every((k) => !args.has(k));
 const SECRET = 'bench-secret-bench-secret-bench-secret';
 const ROOT = projectRoot(__dirname);
-/** The node flags `npm run start:prod` uses (package.json), so the benchmark measures the same process. */
-const SERVER_NODE_FLAGS: string[] =
-  (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod'].match(/--[\w-]+=\S+/g) ?? [];
+/** The node flags and environment settings `npm run start:prod` uses (package.json), so the benchmark measures the same process. */
+const START_PROD: string = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod'];
+const SERVER_NODE_FLAGS: string[] = START_PROD.match(/--[\w-]+=\S+/g) ?? [];
+const SERVER_ENV: Record<string, string> = Object.fromEntries([...START_PROD.matchAll(/(?:^|\s)([A-Z_]+)=(\S+)/g)].map((m) => [m[1], m[2]]));
 const ADMIN_PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 interface Measurement {
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     join(ROOT, 'dist', 'src', 'main.js'),
     {
       ...common,
+      ...SERVER_ENV,
       VMPLANE_DEMO: '1',
       SDK_API_KEY: 'bench',
       SDK_LATENCY_MS: '0',
