@@ -15,7 +15,23 @@ export interface Tx {
 }
 
 interface PgClient {
-  query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
+/**
+ * Statement names for node-postgres: a named statement is parsed and planned
+ * once per connection and then only bound and executed, where an unnamed one
+ * is parsed and planned on every call. The SQL here is a fixed set of texts.
+ */
+const pgStatementNames = new Map<string, string>();
+
+function pgQuery(sql: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
+  let name = pgStatementNames.get(sql);
+  if (name === undefined) {
+    name = `vmplane_${pgStatementNames.size + 1}`;
+    pgStatementNames.set(sql, name);
+  }
+  return { name, text: sql, values };
 }
 
 /**
@@ -37,7 +53,7 @@ class PostgresTx implements Tx {
 
   async rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
     try {
-      return (await this.client.query(sql, params)).rows as T[];
+      return (await this.client.query(pgQuery(sql, params))).rows as T[];
     } catch (error) {
       throw asQueryError(error, sql);
     }
@@ -49,7 +65,7 @@ class PostgresTx implements Tx {
 
   async run(sql: string, params: unknown[] = []): Promise<number> {
     try {
-      const result = await this.client.query(sql, params);
+      const result = await this.client.query(pgQuery(sql, params));
       return result.rowCount ?? result.rows.length;
     } catch (error) {
       throw asQueryError(error, sql);
