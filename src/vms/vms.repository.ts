@@ -15,8 +15,6 @@ interface VmRow {
   status: VmStatus;
   status_reason: string | null;
   host_id: string | null;
-  host_name: string | null;
-  region: string | null;
   gpu_count: number;
   gpu_model: string | null;
   hypervisor_id: string | null;
@@ -44,8 +42,12 @@ export interface VmChanges {
 }
 
 const VIEW_COLUMNS = `v.id, v.owner_id, v.name, v.cpu_cores, v.memory, v.disk_size, v.public_ip, v.labels, v.status,
-  v.status_reason, v.host_id, h.name AS host_name, h.region AS region, v.gpu_count, v.gpu_model, v.hypervisor_id,
-  v.released_at, v.deleted_at, v.created_at, v.updated_at`;
+  v.status_reason, v.host_id, v.gpu_count, v.gpu_model, v.hypervisor_id, v.released_at, v.deleted_at, v.created_at, v.updated_at`;
+
+interface HostLabel {
+  name: string;
+  region: string;
+}
 
 /**
  * VM rows in plain SQL: these are the API's hot paths, so rows are read
@@ -55,6 +57,14 @@ const VIEW_COLUMNS = `v.id, v.owner_id, v.name, v.cpu_cores, v.memory, v.disk_si
 @Injectable()
 export class VmsRepository {
   private readonly listSql = new Map<string, string>();
+  /**
+   * Host name and region by id. Both are fixed when a host is registered
+   * (only its state can change), so every replica may keep them. Joining
+   * `hosts` instead made each VM read scan that table, whose rows are
+   * rewritten by every create and delete: on PostgreSQL it bloats between
+   * vacuums and GET /vms/{id} fell to a third of its speed after a burst of writes.
+   */
+  private readonly hostLabels = new Map<string, HostLabel>();
 
   async insert(tx: Tx, vm: VmView): Promise<void> {
     const d = tx.dialect;
@@ -89,15 +99,15 @@ export class VmsRepository {
   }
 
   async findById(tx: Tx, id: string): Promise<VmView | null> {
-    const row = await tx.one<VmRow>(`SELECT ${VIEW_COLUMNS} FROM vms v LEFT JOIN hosts h ON h.id = v.host_id WHERE v.id = $1`, [id]);
-    return row ? this.toView(tx, row) : null;
+    const row = await tx.one<VmRow>(`SELECT ${VIEW_COLUMNS} FROM vms v WHERE v.id = $1`, [id]);
+    return row ? (await this.toViews(tx, [row]))[0] : null;
   }
 
   async findByIds(tx: Tx, ids: string[]): Promise<VmView[]> {
     if (ids.length === 0) return [];
     const list = ids.map((_, i) => `$${i + 1}`).join(', ');
-    const rows = await tx.rows<VmRow>(`SELECT ${VIEW_COLUMNS} FROM vms v LEFT JOIN hosts h ON h.id = v.host_id WHERE v.id IN (${list})`, ids);
-    return rows.map((r) => this.toView(tx, r));
+    const rows = await tx.rows<VmRow>(`SELECT ${VIEW_COLUMNS} FROM vms v WHERE v.id IN (${list})`, ids);
+    return this.toViews(tx, rows);
   }
 
   /** Newest first, by id (UUIDv7 ids are time-ordered); keyset pagination with `beforeId`. */
@@ -117,11 +127,10 @@ export class VmsRepository {
     const shape = where.join(' AND ');
     let sql = this.listSql.get(shape);
     if (!sql) {
-      sql = `SELECT ${VIEW_COLUMNS} FROM vms v LEFT JOIN hosts h ON h.id = v.host_id WHERE ${shape} ORDER BY v.id DESC LIMIT $${params.length}`;
+      sql = `SELECT ${VIEW_COLUMNS} FROM vms v WHERE ${shape} ORDER BY v.id DESC LIMIT $${params.length}`;
       this.listSql.set(shape, sql);
     }
-    const rows = await tx.rows<VmRow>(sql, params);
-    return rows.map((r) => this.toView(tx, r));
+    return this.toViews(tx, await tx.rows<VmRow>(sql, params));
   }
 
   async publicIpInUse(tx: Tx, publicIp: string): Promise<boolean> {
@@ -172,14 +181,28 @@ export class VmsRepository {
   /** VMs that hold resources or have work in flight: what the reconciler compares with the hypervisor. */
   async listLive(tx: Tx): Promise<VmView[]> {
     const rows = await tx.rows<VmRow>(
-      `SELECT ${VIEW_COLUMNS} FROM vms v LEFT JOIN hosts h ON h.id = v.host_id
-       WHERE v.released_at IS NULL OR v.status IN ('provisioning', 'deleting')`,
+      `SELECT ${VIEW_COLUMNS} FROM vms v WHERE v.released_at IS NULL OR v.status IN ('provisioning', 'deleting')`,
     );
+    return this.toViews(tx, rows);
+  }
+
+  private async toViews(tx: Tx, rows: VmRow[]): Promise<VmView[]> {
+    const unknown = new Set<string>();
+    for (const r of rows) if (r.host_id !== null && !this.hostLabels.has(r.host_id)) unknown.add(r.host_id);
+    if (unknown.size > 0) {
+      const ids = [...unknown];
+      const found = await tx.rows<{ id: string; name: string; region: string }>(
+        `SELECT id, name, region FROM hosts WHERE id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})`,
+        ids,
+      );
+      for (const h of found) this.hostLabels.set(h.id, { name: h.name, region: h.region });
+    }
     return rows.map((r) => this.toView(tx, r));
   }
 
   private toView(tx: Tx, r: VmRow): VmView {
     const d = tx.dialect;
+    const host = r.host_id === null ? undefined : this.hostLabels.get(r.host_id);
     return {
       id: r.id,
       ownerId: r.owner_id,
@@ -192,8 +215,8 @@ export class VmsRepository {
       status: r.status,
       statusReason: r.status_reason,
       hostId: r.host_id,
-      hostName: r.host_name,
-      region: r.region,
+      hostName: host?.name ?? null,
+      region: host?.region ?? null,
       gpuCount: r.gpu_count,
       gpuModel: r.gpu_model,
       hypervisorId: r.hypervisor_id,
