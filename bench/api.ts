@@ -1,5 +1,9 @@
 /**
- * `npm run bench:api [-- --db postgres] [-- --duration 8 --repeats 3]`
+ * `npm run bench:api [-- --db postgres] [-- --duration 8 --repeats 3 --connections 16,64 --scenarios pairs,get,list,scaling]`
+ *
+ * Only a run with the default duration, repeats, connections and scenarios
+ * rewrites its section of docs/benchmarks.md. BENCH_SERVER_NODE_FLAGS adds
+ * node flags to the server it starts (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
  *
  * Starts vmplane (the real server, as a child process) and a minimal baseline
  * server (bench/baseline-server.ts: Fastify + jsonwebtoken + better-sqlite3 or
