@@ -1,7 +1,7 @@
 /**
- * `npm run bench:api [-- --db postgres] [-- --duration 8 --repeats 3 --connections 16,64 --scenarios pairs,get,list,scaling]`
+ * `npm run bench:api [-- --db postgres] [-- --duration 8 --repeats 3 --warmup 3 --connections 16,64 --scenarios pairs,get,list,scaling]`
  *
- * Only a run with the default duration, repeats, connections and scenarios
+ * Only a run with the default duration, repeats, warm-up, connections and scenarios
  * rewrites its section of docs/benchmarks.md. BENCH_SERVER_NODE_FLAGS adds
  * node flags to the server it starts (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
  *
@@ -26,12 +26,15 @@ const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
 const DB = args.get('db') ?? 'sqlite';
 const DURATION = Number(args.get('duration') ?? 8);
+/** Seconds of each scenario both servers run once, unrecorded, before the first measurement (JIT, caches, heap sizing). */
+const WARMUP = Number(args.get('warmup') ?? 3);
+let cannonDuration = DURATION;
 const REPEATS = Number(args.get('repeats') ?? 3);
 const CONNECTIONS = (args.get('connections') ?? '16,64').split(',').map(Number);
 /** `--scenarios pairs,get` runs a subset for a quick look; only a full run rewrites docs/benchmarks.md. */
 const ALL_SCENARIOS = ['pairs', 'get', 'list', 'scaling'];
 const SCENARIOS = new Set((args.get('scenarios') ?? ALL_SCENARIOS.join(',')).split(','));
-const FULL_RUN = ALL_SCENARIOS.every((s) => SCENARIOS.has(s)) && ['duration', 'repeats', 'connections'].every((k) => !args.has(k));
+const FULL_RUN = ALL_SCENARIOS.every((s) => SCENARIOS.has(s)) && ['duration', 'repeats', 'connections', 'warmup'].every((k) => !args.has(k));
 const SECRET = 'bench-secret-bench-secret-bench-secret';
 const ROOT = projectRoot(__dirname);
 /** The node flags and environment settings `npm run start:prod` uses (package.json), so the benchmark measures the same process. */
@@ -122,6 +125,18 @@ async function main(): Promise<void> {
       if (v.unexpected + b.unexpected > 0) failures.push(`${scenario} @${connections}: ${v.unexpected} vmplane and ${b.unexpected} baseline responses with an unexpected status`);
     };
     const rssRuns: number[] = [];
+    if (WARMUP > 0) {
+      cannonDuration = WARMUP;
+      for (const t of targets) {
+        const warm: Measurement[] = [];
+        if (SCENARIOS.has('pairs')) warm.push(await createDeletePairs(t, CONNECTIONS[0]));
+        if (SCENARIOS.has('get')) warm.push(await getOne(t, CONNECTIONS[0]));
+        if (SCENARIOS.has('list') || SCENARIOS.has('scaling')) warm.push(await listPage(t, CONNECTIONS[0], 10_000));
+        const unexpected = warm.reduce((n, m) => n + m.unexpected, 0);
+        if (unexpected > 0) throw new Error(`warm-up: ${unexpected} responses from ${t.name} with an unexpected status`);
+      }
+      cannonDuration = DURATION;
+    }
 
     for (const connections of CONNECTIONS) {
       if (SCENARIOS.has('pairs')) {
@@ -149,7 +164,7 @@ async function main(): Promise<void> {
       `### HTTP API on ${DB === 'postgres' ? 'PostgreSQL' : 'SQLite'}`,
       '',
       `\`${command}\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), autocannon in the same process tree on the same cores. ` +
-        `Each cell is the median of ${REPEATS} runs of ${DURATION} s, vmplane and the baseline alternating. SDK_LATENCY_MS=0, SDK_FAILURE_RATE=0; vmplane logs every request (pino, info).`,
+        `Each cell is the median of ${REPEATS} runs of ${DURATION} s, vmplane and the baseline alternating, after ${WARMUP} s of each scenario on both, unrecorded. SDK_LATENCY_MS=0, SDK_FAILURE_RATE=0; vmplane logs every request (pino, info).`,
       '',
       '| scenario | connections | vmplane | vmplane p50 / p99 | baseline | baseline p50 / p99 | throughput vs baseline | p99 vs baseline | vmplane peak RSS |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -295,7 +310,7 @@ async function alternate(
 
 /** Runs autocannon; transport errors and timeouts count as unexpected, like wrong statuses seen in onResponse. */
 async function cannon(options: autocannon.Options, count: { unexpected: number }): Promise<Measurement> {
-  const result = await autocannon({ ...options, duration: DURATION });
+  const result = await autocannon({ ...options, duration: cannonDuration });
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, unexpected: count.unexpected + result.errors + result.timeouts, rssKb: 0 };
 }
 
