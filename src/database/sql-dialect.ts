@@ -69,6 +69,11 @@ export class SqlDialect {
   }
 }
 
+/** `$from, $from+1, …` for `count` values, as in `IN (…)` lists. */
+export function placeholders(count: number, from = 1): string {
+  return Array.from({ length: count }, (_, i) => `$${i + from}`).join(', ');
+}
+
 export interface ConstraintViolation {
   kind: 'unique' | 'check' | 'foreign_key';
   /** The constraint or index name (PostgreSQL) or the columns (SQLite's message). */

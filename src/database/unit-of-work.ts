@@ -84,14 +84,13 @@ class SqliteTx implements Tx {
   constructor(
     readonly dialect: SqlDialect,
     private readonly db: BetterSqlite3.Database,
-    private readonly statements: Map<string, BetterSqlite3.Statement>,
+    private readonly statements: Map<string, Prepared>,
     readonly manager: EntityManager,
   ) {}
 
   rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
     try {
-      const [statement, values] = this.prepare(sql, params);
-      const rowOf = statement.reader ? rowFactory(statement) : null;
+      const [{ statement, rowOf }, values] = this.prepare(sql, params);
       return Promise.resolve((rowOf ? (statement.all(...values) as unknown[][]).map(rowOf) : statement.all(...values)) as T[]);
     } catch (error) {
       return Promise.reject(asQueryError(error, sql));
@@ -104,25 +103,30 @@ class SqliteTx implements Tx {
 
   run(sql: string, params: unknown[] = []): Promise<number> {
     try {
-      const [statement, values] = this.prepare(sql, params);
+      const [{ statement }, values] = this.prepare(sql, params);
       return Promise.resolve(statement.reader ? statement.all(...values).length : statement.run(...values).changes);
     } catch (error) {
       return Promise.reject(asQueryError(error, sql));
     }
   }
 
-  private prepare(sql: string, params: unknown[]): [BetterSqlite3.Statement, unknown[]] {
+  private prepare(sql: string, params: unknown[]): [Prepared, unknown[]] {
     const [text, values] = this.dialect.bind(sql, params);
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = this.db.prepare(text);
-      this.statements.set(text, statement);
+    let prepared = this.statements.get(text);
+    if (!prepared) {
+      const statement = this.db.prepare(text);
+      prepared = { statement, rowOf: statement.reader ? rowFactory(statement) : null };
+      this.statements.set(text, prepared);
     }
-    return [statement, values];
+    return [prepared, values];
   }
 }
 
-const rowFactories = new WeakMap<BetterSqlite3.Statement, (values: unknown[]) => Record<string, unknown>>();
+/** A cached statement; a reader also has the factory that builds its row objects. */
+interface Prepared {
+  statement: BetterSqlite3.Statement;
+  rowOf: ((values: unknown[]) => Record<string, unknown>) | null;
+}
 
 /**
  * Reads rows as arrays and builds each object with one literal whose shape
@@ -132,14 +136,9 @@ const rowFactories = new WeakMap<BetterSqlite3.Statement, (values: unknown[]) =>
  * they do in better-sqlite3's own objects. Column names come from our SQL.
  */
 function rowFactory(statement: BetterSqlite3.Statement): (values: unknown[]) => Record<string, unknown> {
-  let factory = rowFactories.get(statement);
-  if (!factory) {
-    statement.raw(true);
-    const fields = statement.columns().map((column, i) => `${JSON.stringify(column.name)}: v[${i}]`);
-    factory = new Function('v', `return { ${fields.join(', ')} };`) as (values: unknown[]) => Record<string, unknown>;
-    rowFactories.set(statement, factory);
-  }
-  return factory;
+  statement.raw(true);
+  const fields = statement.columns().map((column, i) => `${JSON.stringify(column.name)}: v[${i}]`);
+  return new Function('v', `return { ${fields.join(', ')} };`) as (values: unknown[]) => Record<string, unknown>;
 }
 
 /** Gives raw driver errors the `driverError` shape TypeORM's QueryFailedError has, so constraintViolation() reads both. */
@@ -189,7 +188,7 @@ const MAX_GROUP = 64;
  */
 @Injectable()
 export class UnitOfWork {
-  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  private readonly statements = new Map<string, Prepared>();
   private readonly queue: QueuedUnit[] = [];
   private control: ControlStatements | null = null;
   private draining = false;

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Tx } from '../database/unit-of-work';
+import { placeholders } from '../database/sql-dialect';
 import type { SchedulerHost } from '../scheduler/scheduler.types';
 import { GpuEntity } from './gpu.entity';
 import { HostEntity, HostState } from './host.entity';
@@ -46,10 +47,6 @@ interface GpuDetailRow {
 
 function toGpuDetail(r: GpuDetailRow): GpuDetail {
   return { id: r.id, hostId: r.host_id, index: r.index, model: r.model, memoryMib: r.memory_mib, pciAddress: r.pci_address, uuid: r.uuid };
-}
-
-function placeholders(count: number, from = 1): string {
-  return Array.from({ length: count }, (_, i) => `$${i + from}`).join(', ');
 }
 
 const FITTING_HOSTS = `h.state = 'active'

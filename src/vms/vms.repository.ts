@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Tx } from '../database/unit-of-work';
+import { placeholders } from '../database/sql-dialect';
 import { VmStatus } from './vm.entity';
 import type { VmView } from './vm-view';
 
@@ -105,8 +106,7 @@ export class VmsRepository {
 
   async findByIds(tx: Tx, ids: string[]): Promise<VmView[]> {
     if (ids.length === 0) return [];
-    const list = ids.map((_, i) => `$${i + 1}`).join(', ');
-    const rows = await tx.rows<VmRow>(`SELECT ${VIEW_COLUMNS} FROM vms v WHERE v.id IN (${list})`, ids);
+    const rows = await tx.rows<VmRow>(`SELECT ${VIEW_COLUMNS} FROM vms v WHERE v.id IN (${placeholders(ids.length)})`, ids);
     return this.toViews(tx, rows);
   }
 
@@ -192,7 +192,7 @@ export class VmsRepository {
     if (unknown.size > 0) {
       const ids = [...unknown];
       const found = await tx.rows<{ id: string; name: string; region: string }>(
-        `SELECT id, name, region FROM hosts WHERE id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})`,
+        `SELECT id, name, region FROM hosts WHERE id IN (${placeholders(ids.length)})`,
         ids,
       );
       for (const h of found) this.hostLabels.set(h.id, { name: h.name, region: h.region });

@@ -29,7 +29,7 @@ interface QueuedWrite {
  * database. Several processes may share one file (WAL + busy timeout).
  *
  * Writes that arrive in the same turn of the event loop share one commit,
- * each in its own savepoint, and none is acknowledged before that commit:
+ * and none is acknowledged before that commit:
  * a commit per VM was a fifth of the simulator's cost under load.
  */
 export class HypervisorState {
@@ -76,12 +76,11 @@ export class HypervisorState {
     });
     this.insertVm = (vm) => tx(vm);
     this.deleteStmt = this.db.prepare('DELETE FROM vms WHERE id = ?');
-    // Inside the group's transaction, each write's own transaction() call runs as a savepoint.
-    const each = this.db.transaction((write: QueuedWrite) => write.write());
+    // A refused insert is undone alone: inside the group, insertVm's own transaction runs as a savepoint; a delete is one statement.
     const group = this.db.transaction((writes: QueuedWrite[]) =>
       writes.map((write) => {
         try {
-          return { ok: true, value: each(write) };
+          return { ok: true, value: write.write() };
         } catch (error) {
           return { ok: false, value: error };
         }
