@@ -1,4 +1,4 @@
-import { UserRole } from '../users/user.entity';
+import { UserRole } from '../common/user-role';
 
 /** The authenticated caller, taken from a verified token. */
 export interface AuthUser {

@@ -1,5 +1,5 @@
 import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
-import { UserRole } from '../users/user.entity';
+import { UserRole } from '../common/user-role';
 import type { AuthUser } from './auth-user';
 
 export const IS_PUBLIC = 'vmplane:public';

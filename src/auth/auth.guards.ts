@@ -2,7 +2,7 @@ import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { ForbiddenError, UnauthenticatedError } from '../common/domain-errors';
-import { UserRole } from '../users/user.entity';
+import { UserRole } from '../common/user-role';
 import type { AuthUser } from './auth-user';
 import { IS_PUBLIC, REQUIRED_ROLE } from './auth.decorators';
 

@@ -3,7 +3,8 @@ import { InvalidCredentialsError, TooManyLoginAttemptsError } from '../common/do
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
 import { PasswordHasher } from '../users/password-hasher';
-import { UserEntity, UserRole } from '../users/user.entity';
+import { UserRole } from '../common/user-role';
+import { UserEntity } from '../users/user.entity';
 import { UsersRepository } from '../users/users.repository';
 import { AuthService } from './auth.service';
 import { LoginThrottle } from './login-throttle';

@@ -3,7 +3,7 @@ import { createSecretKey } from 'node:crypto';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { AppConfig } from '../config/app-config';
-import { UserRole } from '../users/user.entity';
+import { UserRole } from '../common/user-role';
 import type { AuthUser } from './auth-user';
 
 interface TokenClaims {

@@ -12,6 +12,7 @@ import { UserEntity } from '../users/user.entity';
 import { VmLabelEntity } from '../vms/vm-label.entity';
 import { VmEntity } from '../vms/vm.entity';
 import { InitialSchema1764190000000 } from './migrations/1764190000000-initial-schema';
+import { VmRegionOneOpenOperation1764950000000 } from './migrations/1764950000000-vm-region-one-open-operation';
 
 export const ENTITIES = [
   UserEntity,
@@ -25,7 +26,7 @@ export const ENTITIES = [
   ReconciliationRunEntity,
 ];
 
-export const MIGRATIONS = [InitialSchema1764190000000];
+export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000];
 
 /** TypeORM options for either database. Migrations are run by MigrationRunner, never synchronize. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {

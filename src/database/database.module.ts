@@ -3,7 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 import { MigrationRunner } from './migration-runner';
-import { SqlDialect } from './sql-dialect';
+import { TimestampSubscriber } from './timestamp.subscriber';
 import { UnitOfWork } from './unit-of-work';
 
 @Global()
@@ -14,11 +14,7 @@ import { UnitOfWork } from './unit-of-work';
       useFactory: (config: AppConfig) => dataSourceOptions(config.database),
     }),
   ],
-  providers: [
-    { provide: SqlDialect, inject: [AppConfig], useFactory: (config: AppConfig) => new SqlDialect(config.database.kind) },
-    UnitOfWork,
-    MigrationRunner,
-  ],
-  exports: [SqlDialect, UnitOfWork],
+  providers: [UnitOfWork, MigrationRunner, TimestampSubscriber],
+  exports: [UnitOfWork],
 })
 export class DatabaseModule {}

@@ -1,6 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { SqlDialect } from './sql-dialect';
 
 /** Any 64-bit constant works; it only has to be the same in every replica. */
 const MIGRATION_LOCK_KEY = 740_421_977;
@@ -14,13 +13,10 @@ const MIGRATION_LOCK_KEY = 740_421_977;
 export class MigrationRunner implements OnModuleInit {
   private readonly logger = new Logger(MigrationRunner.name);
 
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly dialect: SqlDialect,
-  ) {}
+  constructor(private readonly dataSource: DataSource) {}
 
   async onModuleInit(): Promise<void> {
-    if (!this.dialect.isPostgres) {
+    if (this.dataSource.options.type !== 'postgres') {
       await this.migrate();
       return;
     }

@@ -1,152 +1,16 @@
 import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { SqlDialect } from './sql-dialect';
-
-/** A transaction (or a read) as repositories see it. */
-export interface Tx {
-  readonly dialect: SqlDialect;
-  /** TypeORM's entity manager on the same connection, for the non-hot paths that use entities. */
-  readonly manager: EntityManager;
-  rows<T>(sql: string, params?: unknown[]): Promise<T[]>;
-  one<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
-  /** Runs a write and returns the number of rows it changed. */
-  run(sql: string, params?: unknown[]): Promise<number>;
-}
-
-interface PgClient {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
-}
 
 /**
- * Statement names for node-postgres: a named statement is parsed and planned
- * once per connection and then only bound and executed, where an unnamed one
- * is parsed and planned on every call. The SQL here is a fixed set of texts.
+ * A transaction, or a read, as repositories see it: TypeORM's entity manager
+ * on the unit's connection. Repositories take it explicitly, so the same
+ * query serves a read and a write transaction.
  */
-const pgStatementNames = new Map<string, string>();
+export type Tx = EntityManager;
 
-function pgQuery(sql: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
-  let name = pgStatementNames.get(sql);
-  if (name === undefined) {
-    name = `vmplane_${pgStatementNames.size + 1}`;
-    pgStatementNames.set(sql, name);
-  }
-  return { name, text: sql, values };
-}
-
-/**
- * PostgreSQL: SQL straight on the pooled node-postgres client under a TypeORM
- * query runner (which owns the connection and the transaction, and whose
- * entity manager runs on the same client). As on SQLite, TypeORM's
- * per-statement machinery is skipped on the hot paths.
- */
-class PostgresTx implements Tx {
-  constructor(
-    readonly dialect: SqlDialect,
-    private readonly runner: QueryRunner,
-    private readonly client: PgClient,
-  ) {}
-
-  get manager(): EntityManager {
-    return this.runner.manager;
-  }
-
-  async rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    try {
-      return (await this.client.query(pgQuery(sql, params))).rows as T[];
-    } catch (error) {
-      throw asQueryError(error, sql);
-    }
-  }
-
-  async one<T>(sql: string, params: unknown[] = []): Promise<T | undefined> {
-    return (await this.rows<T>(sql, params))[0];
-  }
-
-  async run(sql: string, params: unknown[] = []): Promise<number> {
-    try {
-      const result = await this.client.query(pgQuery(sql, params));
-      return result.rowCount ?? result.rows.length;
-    } catch (error) {
-      throw asQueryError(error, sql);
-    }
-  }
-}
-
-/**
- * SQLite: SQL straight on the better-sqlite3 connection TypeORM opened, with
- * prepared statements cached by text. Profiling showed TypeORM's per-query
- * machinery (subscriber broadcasts, several awaits per statement) costing more
- * than SQLite itself on the create/delete path; the connection, schema and
- * entities are still TypeORM's.
- */
-class SqliteTx implements Tx {
-  constructor(
-    readonly dialect: SqlDialect,
-    private readonly db: BetterSqlite3.Database,
-    private readonly statements: Map<string, Prepared>,
-    readonly manager: EntityManager,
-  ) {}
-
-  rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    try {
-      const [{ statement, rowOf }, values] = this.prepare(sql, params);
-      return Promise.resolve((rowOf ? (statement.all(...values) as unknown[][]).map(rowOf) : statement.all(...values)) as T[]);
-    } catch (error) {
-      return Promise.reject(asQueryError(error, sql));
-    }
-  }
-
-  async one<T>(sql: string, params: unknown[] = []): Promise<T | undefined> {
-    return (await this.rows<T>(sql, params))[0];
-  }
-
-  run(sql: string, params: unknown[] = []): Promise<number> {
-    try {
-      const [{ statement }, values] = this.prepare(sql, params);
-      return Promise.resolve(statement.reader ? statement.all(...values).length : statement.run(...values).changes);
-    } catch (error) {
-      return Promise.reject(asQueryError(error, sql));
-    }
-  }
-
-  private prepare(sql: string, params: unknown[]): [Prepared, unknown[]] {
-    const [text, values] = this.dialect.bind(sql, params);
-    let prepared = this.statements.get(text);
-    if (!prepared) {
-      const statement = this.db.prepare(text);
-      prepared = { statement, rowOf: statement.reader ? rowFactory(statement) : null };
-      this.statements.set(text, prepared);
-    }
-    return [prepared, values];
-  }
-}
-
-/** A cached statement; a reader also has the factory that builds its row objects. */
-interface Prepared {
-  statement: BetterSqlite3.Statement;
-  rowOf: ((values: unknown[]) => Record<string, unknown>) | null;
-}
-
-/**
- * Reads rows as arrays and builds each object with one literal whose shape
- * V8 compiles once per statement. better-sqlite3 builds row objects a
- * property at a time: on a 50-row page of VMs that was two thirds of the
- * query's cost (488 µs against 158 µs). Later duplicate column names win, as
- * they do in better-sqlite3's own objects. Column names come from our SQL.
- */
-function rowFactory(statement: BetterSqlite3.Statement): (values: unknown[]) => Record<string, unknown> {
-  statement.raw(true);
-  const fields = statement.columns().map((column, i) => `${JSON.stringify(column.name)}: v[${i}]`);
-  return new Function('v', `return { ${fields.join(', ')} };`) as (values: unknown[]) => Record<string, unknown>;
-}
-
-/** Gives raw driver errors the `driverError` shape TypeORM's QueryFailedError has, so constraintViolation() reads both. */
-function asQueryError(error: unknown, sql: string): Error {
-  const wrapped = new Error(`${(error as Error)?.message ?? String(error)} (in: ${sql.trim().split(/\s+/).slice(0, 6).join(' ')} …)`);
-  Object.assign(wrapped, { name: 'QueryFailedError', driverError: error });
-  return wrapped;
-}
+export type DatabaseKind = 'sqlite' | 'postgres';
 
 interface QueuedUnit {
   work: (tx: Tx) => Promise<unknown>;
@@ -155,58 +19,48 @@ interface QueuedUnit {
   reject: (error: unknown) => void;
 }
 
-type ControlStatements = Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', BetterSqlite3.Statement>;
-
-function controlStatements(db: BetterSqlite3.Database): ControlStatements {
-  return {
-    begin: db.prepare('BEGIN'),
-    commit: db.prepare('COMMIT'),
-    rollback: db.prepare('ROLLBACK'),
-    savepoint: db.prepare('SAVEPOINT unit'),
-    release: db.prepare('RELEASE unit'),
-    rollbackTo: db.prepare('ROLLBACK TO unit'),
-  };
-}
-
 /** At most this many units share one SQLite commit. */
 const MAX_GROUP = 64;
 
 /**
- * One transaction per request or job.
+ * One transaction per request or job, always TypeORM's.
  *
- * PostgreSQL: each unit gets a pooled connection and its own transaction; row
- * locks do the rest.
+ * PostgreSQL: each unit is `DataSource.transaction()` on a pooled connection;
+ * row locks do the rest.
  *
- * SQLite: there is one connection, so units run one at a time, and units
- * that are waiting together share a commit (group commit): the group runs in
- * one BEGIN … COMMIT, each unit inside its own SAVEPOINT so a unit that
- * throws is rolled back alone, and no unit's result is handed back before the
- * COMMIT that makes it durable. A commit writes every page the group
- * touched once, instead of once per unit, which is most of the cost of a
- * write on SQLite. Reads join the same queue so they never see another unit's
- * uncommitted changes.
+ * SQLite has one connection (TypeORM's better-sqlite3 driver hands out a
+ * single query runner), so units run one at a time, and units waiting
+ * together share one commit (group commit): one transaction on the query
+ * runner, each write unit inside its own nested TypeORM transaction (a
+ * SAVEPOINT), so a unit that throws is rolled back alone, and no unit's
+ * result is handed back before the COMMIT that makes it durable. A commit
+ * writes every page the group touched once instead of once per unit, which
+ * is most of the cost of a write on SQLite. Reads join the same queue so they
+ * never see another unit's uncommitted changes.
  */
 @Injectable()
 export class UnitOfWork {
-  private readonly statements = new Map<string, Prepared>();
+  readonly kind: DatabaseKind;
   private readonly queue: QueuedUnit[] = [];
-  private control: ControlStatements | null = null;
   private draining = false;
 
-  constructor(
-    private readonly dataSource: DataSource,
-    readonly dialect: SqlDialect,
-  ) {}
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    this.kind = dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
+  }
+
+  get isPostgres(): boolean {
+    return this.kind === 'postgres';
+  }
 
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    if (this.dialect.isPostgres) return this.postgres(work, true);
+    if (this.isPostgres) return this.dataSource.transaction(work);
     return this.enqueue(work, true);
   }
 
-  /** Reads outside a transaction (PostgreSQL: autocommit on a pooled connection). */
+  /** Reads outside a transaction (PostgreSQL: autocommit statements on the pool). */
   read<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    if (!this.dialect.isPostgres) return this.enqueue(work, false);
-    return this.postgres(work, false);
+    if (this.isPostgres) return work(this.dataSource.manager);
+    return this.enqueue(work, false);
   }
 
   /**
@@ -215,7 +69,7 @@ export class UnitOfWork {
    * SQLite serves a single process, so there the work always runs.
    */
   async exclusively<T>(key: number, work: () => Promise<T>): Promise<T | null> {
-    if (!this.dialect.isPostgres) return work();
+    if (!this.isPostgres) return work();
     const runner = this.dataSource.createQueryRunner();
     try {
       const [row] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [key])) as { locked: boolean }[];
@@ -230,6 +84,20 @@ export class UnitOfWork {
     }
   }
 
+  /**
+   * Serialises the rest of the transaction with every other transaction that
+   * takes the same key (PostgreSQL: a transaction-level advisory lock, held to
+   * COMMIT). SQLite transactions are serial already.
+   */
+  async serialise(tx: Tx, key: number): Promise<void> {
+    if (this.isPostgres) await tx.query('SELECT pg_advisory_xact_lock($1)', [key]);
+  }
+
+  /** A trivial round trip, for readiness checks. */
+  async ping(): Promise<void> {
+    await this.read((tx) => tx.query('SELECT 1'));
+  }
+
   private enqueue<T>(work: (tx: Tx) => Promise<T>, write: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, write, resolve: resolve as (value: unknown) => void, reject });
@@ -242,76 +110,72 @@ export class UnitOfWork {
   }
 
   private async drain(): Promise<void> {
-    const db = this.sqlite();
-    const tx = this.sqliteTx(db);
-    // Prepared once: db.exec() parses its SQL on every call, which was 8 % of the server's CPU under load.
-    const control = (this.control ??= controlStatements(db));
+    const runner = this.dataSource.createQueryRunner();
     try {
-      while (this.queue.length > 0) {
-        const group = this.queue.splice(0, MAX_GROUP);
-        const outcomes: { ok: boolean; value: unknown }[] = [];
-        const writes = group.some((unit) => unit.write);
-        if (writes) control.begin.run();
-        for (const unit of group) {
-          if (unit.write) control.savepoint.run();
-          try {
-            const value = await unit.work(tx);
-            if (unit.write) control.release.run();
-            outcomes.push({ ok: true, value });
-          } catch (error) {
-            outcomes.push({ ok: false, value: error });
-            if (!writes) continue;
-            if (db.inTransaction) {
-              control.rollbackTo.run();
-              control.release.run();
-            } else {
-              // SQLite rolled the whole transaction back (e.g. disk full): nothing before this unit survived either.
-              for (const outcome of outcomes) Object.assign(outcome, { ok: false, value: error });
-              control.begin.run();
-            }
-          }
-        }
-        try {
-          if (writes) control.commit.run();
-        } catch (error) {
-          if (db.inTransaction) control.rollback.run();
-          for (const unit of group) unit.reject(error);
-          continue;
-        }
-        group.forEach((unit, i) => (outcomes[i].ok ? unit.resolve(outcomes[i].value) : unit.reject(outcomes[i].value)));
-      }
+      while (this.queue.length > 0) await this.runGroup(runner, this.queue.splice(0, MAX_GROUP));
     } finally {
       this.draining = false;
     }
   }
 
-  private sqlite(): BetterSqlite3.Database {
+  private async runGroup(runner: QueryRunner, group: QueuedUnit[]): Promise<void> {
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    // A savepoint per write unit only when another write shares the commit: alone, a failure rolls everything back.
+    const isolate = group.filter((unit) => unit.write).length > 1;
+    let open = group.some((unit) => unit.write);
+    if (open) await runner.startTransaction();
+    for (const unit of group) {
+      const savepoint = isolate && unit.write;
+      try {
+        if (savepoint) await runner.startTransaction();
+        const value = await unit.work(runner.manager);
+        if (savepoint) await runner.commitTransaction();
+        outcomes.push({ ok: true, value });
+      } catch (error) {
+        outcomes.push({ ok: false, value: error });
+        if (!unit.write || !open) continue;
+        if (!this.sqliteConnection().inTransaction) {
+          // SQLite rolled the whole transaction back (e.g. disk full): nothing written before this unit survived either.
+          for (const outcome of outcomes) if (outcome.ok) Object.assign(outcome, { ok: false, value: error });
+          resetTransactionState(runner);
+          open = false;
+          if (group.indexOf(unit) < group.length - 1) {
+            await runner.startTransaction();
+            open = true;
+          }
+        } else if (savepoint) {
+          await runner.rollbackTransaction();
+        } else {
+          await runner.rollbackTransaction();
+          open = false;
+        }
+      }
+    }
+    if (open) {
+      try {
+        await runner.commitTransaction();
+      } catch (error) {
+        if (this.sqliteConnection().inTransaction) await runner.rollbackTransaction().catch(() => undefined);
+        resetTransactionState(runner);
+        for (const unit of group) unit.reject(error);
+        return;
+      }
+    }
+    group.forEach((unit, i) => (outcomes[i].ok ? unit.resolve(outcomes[i].value) : unit.reject(outcomes[i].value)));
+  }
+
+  private sqliteConnection(): BetterSqlite3.Database {
     return (this.dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
   }
+}
 
-  private sqliteTx(db: BetterSqlite3.Database): Tx {
-    return new SqliteTx(this.dialect, db, this.statements, this.dataSource.manager);
-  }
-
-  /** A pooled connection for the unit of work; in a transaction when it writes. */
-  private async postgres<T>(work: (tx: Tx) => Promise<T>, write: boolean): Promise<T> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      const client = (await runner.connect()) as PgClient;
-      const tx = new PostgresTx(this.dialect, runner, client);
-      if (!write) return await work(tx);
-      await runner.startTransaction();
-      try {
-        const result = await work(tx);
-        await runner.commitTransaction();
-        return result;
-      } catch (error) {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-        throw error;
-      }
-    } finally {
-      await runner.release();
-    }
-  }
-
+/**
+ * After SQLite ended a transaction on its own, TypeORM's query runner still
+ * counts it as open; this puts its bookkeeping back to "no transaction".
+ */
+function resetTransactionState(runner: QueryRunner): void {
+  Object.assign(runner as unknown as { isTransactionActive: boolean; transactionDepth: number }, {
+    isTransactionActive: false,
+    transactionDepth: 0,
+  });
 }

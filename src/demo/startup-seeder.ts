@@ -4,7 +4,7 @@ import { projectRoot } from '../common/project-root';
 import { AppConfig } from '../config/app-config';
 import { readFleetFile } from '../fleet/fleet-file';
 import { FleetService } from '../fleet/fleet.service';
-import { UserRole } from '../users/user.entity';
+import { UserRole } from '../common/user-role';
 import { UsersService } from '../users/users.service';
 
 export const DEMO_FLEET_FILE = join(projectRoot(), 'fleet', 'demo-fleet.json');

@@ -1,14 +1,19 @@
 import { Module, OnModuleInit } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { UnitOfWork } from '../database/unit-of-work';
 import { MetricsService } from '../metrics/metrics.service';
 import { CapacityController } from './capacity.controller';
 import { CapacityService } from './capacity.service';
 import { FleetRepository } from './fleet.repository';
 import { FleetService } from './fleet.service';
+import { GpuAllocationEntity } from './gpu-allocation.entity';
+import { GpuEntity } from './gpu.entity';
+import { HostEntity } from './host.entity';
 import { HostsController } from './hosts.controller';
 import { PlacementService } from './placement.service';
 
 @Module({
+  imports: [TypeOrmModule.forFeature([HostEntity, GpuEntity, GpuAllocationEntity])],
   controllers: [HostsController, CapacityController],
   providers: [FleetRepository, FleetService, PlacementService, CapacityService],
   exports: [FleetRepository, FleetService, PlacementService],

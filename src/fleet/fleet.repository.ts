@@ -1,19 +1,12 @@
 import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { In, IsNull, Repository } from 'typeorm';
+import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
-import { placeholders } from '../database/sql-dialect';
 import type { SchedulerHost } from '../scheduler/scheduler.types';
+import { GpuAllocationEntity } from './gpu-allocation.entity';
 import { GpuEntity } from './gpu.entity';
 import { HostEntity, HostState } from './host.entity';
-
-export interface GpuDetail {
-  id: string;
-  hostId: string;
-  index: number;
-  model: string;
-  memoryMib: number;
-  pciAddress: string;
-  uuid: string;
-}
 
 export interface PlacementResources {
   cpuCores: number;
@@ -21,7 +14,16 @@ export interface PlacementResources {
   diskGib: number;
 }
 
-interface HostRow {
+export interface GpuCounts {
+  region: string;
+  model: string;
+  total: number;
+  allocated: number;
+  free: number;
+  unavailable: number;
+}
+
+interface CandidateRow {
   id: string;
   name: string;
   region: string;
@@ -32,73 +34,68 @@ interface HostRow {
   used_cpu_cores: number;
   used_memory_mib: number;
   used_disk_gib: number;
+  gpu_id: string | null;
+  gpu_index: number | null;
+  gpu_model: string | null;
+  gpu_vm_id: string | null;
 }
 
-
-interface GpuDetailRow {
-  id: string;
-  host_id: string;
-  index: number;
-  model: string;
-  memory_mib: number;
-  pci_address: string;
-  uuid: string;
-}
-
-function toGpuDetail(r: GpuDetailRow): GpuDetail {
-  return { id: r.id, hostId: r.host_id, index: r.index, model: r.model, memoryMib: r.memory_mib, pciAddress: r.pci_address, uuid: r.uuid };
-}
-
-const FITTING_HOSTS = `h.state = 'active'
-  AND h.cpu_cores - h.used_cpu_cores >= $1 AND h.memory_mib - h.used_memory_mib >= $2 AND h.disk_gib - h.used_disk_gib >= $3
-  AND ($4 = '' OR h.region = $4)`;
-
-/** Hosts and GPUs: registration through TypeORM, the placement hot path in plain SQL. */
+/**
+ * The host aggregate: hosts, their GPUs, and GPU allocations. Claims and
+ * releases are conditional updates, so a stale plan can never over-commit a
+ * host or bind a GPU twice.
+ */
 @Injectable()
 export class FleetRepository {
-  private readonly bindSql = new Map<number, string>();
+  constructor(
+    @InjectRepository(HostEntity) private readonly hosts: Repository<HostEntity>,
+    @InjectRepository(GpuEntity) private readonly gpus: Repository<GpuEntity>,
+    @InjectRepository(GpuAllocationEntity) private readonly allocations: Repository<GpuAllocationEntity>,
+  ) {}
 
   async insertHost(tx: Tx, host: HostEntity, gpus: GpuEntity[]): Promise<void> {
-    await tx.manager.insert(HostEntity, host);
-    if (gpus.length > 0) await tx.manager.insert(GpuEntity, gpus);
+    await on(this.hosts, tx).createQueryBuilder().insert().values(host).updateEntity(false).execute();
+    if (gpus.length > 0) await on(this.gpus, tx).createQueryBuilder().insert().values(gpus).updateEntity(false).execute();
   }
 
   findHost(tx: Tx, id: string): Promise<HostEntity | null> {
-    return tx.manager.findOne(HostEntity, { where: { id }, relations: { gpus: true }, order: { gpus: { index: 'ASC' } } });
+    return on(this.hosts, tx).findOne({ where: { id }, relations: { gpus: true }, order: { gpus: { index: 'ASC' } } });
   }
 
   listHosts(tx: Tx): Promise<HostEntity[]> {
-    return tx.manager.find(HostEntity, { relations: { gpus: true }, order: { name: 'ASC', gpus: { index: 'ASC' } } });
+    return on(this.hosts, tx).find({ relations: { gpus: true }, order: { name: 'ASC', gpus: { index: 'ASC' } } });
   }
 
-  async hostNameExists(tx: Tx, name: string): Promise<boolean> {
-    return (await tx.manager.countBy(HostEntity, { name })) > 0;
+  hostNameExists(tx: Tx, name: string): Promise<boolean> {
+    return on(this.hosts, tx).existsBy({ name });
   }
 
   async existingGpuUuids(tx: Tx, uuids: string[]): Promise<string[]> {
     if (uuids.length === 0) return [];
-    const rows = await tx.manager
-      .createQueryBuilder(GpuEntity, 'g')
-      .select('g.uuid', 'uuid')
-      .where('g.uuid IN (:...uuids)', { uuids })
-      .getRawMany<{ uuid: string }>();
-    return rows.map((r) => r.uuid);
+    const found = await on(this.gpus, tx).find({ select: { id: true, uuid: true }, where: { uuid: In(uuids) } });
+    return found.map((g) => g.uuid);
   }
 
-  async setHostState(tx: Tx, id: string, state: HostState, updatedAt: Date): Promise<void> {
-    await tx.manager.update(HostEntity, { id }, { state, updatedAt });
+  async setHostState(tx: Tx, id: string, state: HostState): Promise<HostEntity | null> {
+    await on(this.hosts, tx).update({ id }, { state });
+    return this.findHost(tx, id);
   }
 
-  /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs (one query). */
+  /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs, in one query. */
   async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined): Promise<SchedulerHost[]> {
-    const rows = await tx.rows<HostRow & { gpu_id: string | null; gpu_index: number | null; gpu_model: string | null; gpu_vm_id: string | null }>(
-      `SELECT h.id, h.name, h.region, h.state, h.cpu_cores, h.memory_mib, h.disk_gib, h.used_cpu_cores, h.used_memory_mib,
-         h.used_disk_gib, g.id AS gpu_id, g."index" AS gpu_index, g.model AS gpu_model, g.vm_id AS gpu_vm_id
-       FROM hosts h LEFT JOIN gpus g ON g.host_id = h.id
-       WHERE ${FITTING_HOSTS}
-       ORDER BY h.name, g."index"`,
-      [need.cpuCores, need.memoryMib, need.diskGib, region ?? ''],
-    );
+    const qb = on(this.hosts, tx)
+      .createQueryBuilder('h')
+      .leftJoin('h.gpus', 'g')
+      .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.state AS state'])
+      .addSelect(['h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
+      .addSelect(['h.used_cpu_cores AS used_cpu_cores', 'h.used_memory_mib AS used_memory_mib', 'h.used_disk_gib AS used_disk_gib'])
+      .addSelect(['g.id AS gpu_id', 'g.index AS gpu_index', 'g.model AS gpu_model', 'g.vm_id AS gpu_vm_id'])
+      .where('h.state = :active', { active: HostState.Active })
+      .andWhere('h.cpuCores - h.usedCpuCores >= :cpu', { cpu: need.cpuCores })
+      .andWhere('h.memoryMib - h.usedMemoryMib >= :memory', { memory: need.memoryMib })
+      .andWhere('h.diskGib - h.usedDiskGib >= :disk', { disk: need.diskGib });
+    if (region) qb.andWhere('h.region = :region', { region });
+    const rows = await qb.orderBy('h.name').addOrderBy('g.index').getRawMany<CandidateRow>();
     const hosts: SchedulerHost[] = [];
     let current = null as SchedulerHost | null;
     for (const r of rows) {
@@ -124,101 +121,116 @@ export class FleetRepository {
   }
 
   /** Adds the VM's resources to the host only if they still fit and the host is active. */
-  async claimHost(tx: Tx, hostId: string, need: PlacementResources, now: Date): Promise<boolean> {
-    const changed = await tx.run(
-      `UPDATE hosts SET used_cpu_cores = used_cpu_cores + $2, used_memory_mib = used_memory_mib + $3,
-         used_disk_gib = used_disk_gib + $4, updated_at = $5
-       WHERE id = $1 AND state = 'active' AND used_cpu_cores + $2 <= cpu_cores
-         AND used_memory_mib + $3 <= memory_mib AND used_disk_gib + $4 <= disk_gib`,
-      [hostId, need.cpuCores, need.memoryMib, need.diskGib, tx.dialect.ts(now)],
-    );
-    return changed === 1;
+  async claimHost(tx: Tx, hostId: string, need: PlacementResources): Promise<boolean> {
+    const result = await on(this.hosts, tx)
+      .createQueryBuilder()
+      .update()
+      .set({
+        usedCpuCores: () => 'used_cpu_cores + :cpu',
+        usedMemoryMib: () => 'used_memory_mib + :memory',
+        usedDiskGib: () => 'used_disk_gib + :disk',
+      })
+      .where('id = :hostId', { hostId })
+      .andWhere('state = :active', { active: HostState.Active })
+      .andWhere('used_cpu_cores + :cpu <= cpu_cores')
+      .andWhere('used_memory_mib + :memory <= memory_mib')
+      .andWhere('used_disk_gib + :disk <= disk_gib')
+      .setParameters({ cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib })
+      .updateEntity(false)
+      .execute();
+    return result.affected === 1;
+  }
+
+  async releaseHost(tx: Tx, hostId: string, need: PlacementResources): Promise<void> {
+    await on(this.hosts, tx)
+      .createQueryBuilder()
+      .update()
+      .set({
+        usedCpuCores: () => 'used_cpu_cores - :cpu',
+        usedMemoryMib: () => 'used_memory_mib - :memory',
+        usedDiskGib: () => 'used_disk_gib - :disk',
+      })
+      .where('id = :hostId', { hostId })
+      .setParameters({ cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib })
+      .updateEntity(false)
+      .execute();
   }
 
   /** Binds the GPUs to the VM only if every one of them is still free; returns how many were bound. */
-  async bindGpus(tx: Tx, vmId: string, hostId: string, gpuIds: string[], now: Date): Promise<number> {
-    let sql = this.bindSql.get(gpuIds.length);
-    if (!sql) {
-      sql = `UPDATE gpus SET vm_id = $1, updated_at = $2 WHERE host_id = $3 AND vm_id IS NULL AND id IN (${placeholders(gpuIds.length, 4)})`;
-      this.bindSql.set(gpuIds.length, sql);
-    }
-    return tx.run(sql, [vmId, tx.dialect.ts(now), hostId, ...gpuIds]);
+  async bindGpus(tx: Tx, vmId: string, hostId: string, gpuIds: string[]): Promise<number> {
+    const result = await on(this.gpus, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ vmId })
+      .where('host_id = :hostId', { hostId })
+      .andWhere('vm_id IS NULL')
+      .andWhere('id IN (:...gpuIds)', { gpuIds })
+      .updateEntity(false)
+      .execute();
+    return result.affected ?? 0;
   }
 
-  async insertAllocations(tx: Tx, rows: { id: string; gpuId: string; vmId: string }[], now: Date): Promise<void> {
-    const ts = tx.dialect.ts(now);
-    for (const row of rows) {
-      await tx.run(
-        `INSERT INTO gpu_allocations (id, gpu_id, vm_id, released_at, created_at, updated_at) VALUES ($1, $2, $3, NULL, $4, $4)`,
-        [row.id, row.gpuId, row.vmId, ts],
-      );
-    }
+  async insertAllocations(tx: Tx, rows: Pick<GpuAllocationEntity, 'id' | 'gpuId' | 'vmId'>[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values = rows.map((r) => ({ ...r, releasedAt: null }));
+    await on(this.allocations, tx).createQueryBuilder().insert().values(values).updateEntity(false).execute();
   }
 
-  async releaseHost(tx: Tx, hostId: string, need: PlacementResources, now: Date): Promise<void> {
-    await tx.run(
-      `UPDATE hosts SET used_cpu_cores = used_cpu_cores - $2, used_memory_mib = used_memory_mib - $3,
-         used_disk_gib = used_disk_gib - $4, updated_at = $5 WHERE id = $1`,
-      [hostId, need.cpuCores, need.memoryMib, need.diskGib, tx.dialect.ts(now)],
-    );
-  }
-
+  /** Frees the VM's GPUs and closes its live allocations. */
   async unbindGpus(tx: Tx, vmId: string, now: Date): Promise<void> {
-    const ts = tx.dialect.ts(now);
-    await tx.run(`UPDATE gpus SET vm_id = NULL, updated_at = $2 WHERE vm_id = $1`, [vmId, ts]);
-    await tx.run(`UPDATE gpu_allocations SET released_at = $2, updated_at = $2 WHERE vm_id = $1 AND released_at IS NULL`, [
-      vmId,
-      ts,
-    ]);
+    await on(this.gpus, tx).update({ vmId }, { vmId: null });
+    await on(this.allocations, tx).update({ vmId, releasedAt: IsNull() }, { releasedAt: now });
   }
 
-  /** The GPUs a VM holds or held, in device order. */
-  async gpusOfVms(tx: Tx, vmIds: string[]): Promise<Map<string, GpuDetail[]>> {
-    const result = new Map<string, GpuDetail[]>();
-    if (vmIds.length === 0) return result;
-    const rows = await tx.rows<GpuDetailRow & { vm_id: string }>(
-      `SELECT a.vm_id, g.id, g.host_id, g."index", g.model, g.memory_mib, g.pci_address, g.uuid
-       FROM gpu_allocations a JOIN gpus g ON g.id = a.gpu_id WHERE a.vm_id IN (${placeholders(vmIds.length)}) ORDER BY a.vm_id, g."index"`,
-      vmIds,
-    );
-    for (const r of rows) {
-      const list = result.get(r.vm_id) ?? [];
-      list.push(toGpuDetail(r));
-      result.set(r.vm_id, list);
-    }
-    return result;
-  }
-
-  async gpuDetails(tx: Tx, gpuIds: string[]): Promise<GpuDetail[]> {
-    const rows = await tx.rows<GpuDetailRow>(
-      `SELECT id, host_id, "index", model, memory_mib, pci_address, uuid FROM gpus WHERE id IN (${placeholders(gpuIds.length)}) ORDER BY "index"`,
-      gpuIds,
-    );
-    return rows.map(toGpuDetail);
+  gpuDetails(tx: Tx, gpuIds: string[]): Promise<GpuEntity[]> {
+    return on(this.gpus, tx).find({ where: { id: In(gpuIds) }, order: { index: 'ASC' } });
   }
 
   /** Per (region, model): totals, allocated, free on active hosts, and free on other hosts. */
-  gpuCounts(tx: Tx): Promise<{ region: string; model: string; total: number; allocated: number; free: number; unavailable: number }[]> {
-    return tx.rows(
-      `SELECT h.region AS region, g.model AS model,
-         CAST(COUNT(*) AS INTEGER) AS total,
-         CAST(SUM(CASE WHEN g.vm_id IS NOT NULL THEN 1 ELSE 0 END) AS INTEGER) AS allocated,
-         CAST(SUM(CASE WHEN g.vm_id IS NULL AND h.state = 'active' THEN 1 ELSE 0 END) AS INTEGER) AS free,
-         CAST(SUM(CASE WHEN g.vm_id IS NULL AND h.state <> 'active' THEN 1 ELSE 0 END) AS INTEGER) AS unavailable
-       FROM gpus g JOIN hosts h ON h.id = g.host_id
-       GROUP BY h.region, g.model ORDER BY g.model, h.region`,
-    );
+  async gpuCounts(tx: Tx): Promise<GpuCounts[]> {
+    const rows = await on(this.gpus, tx)
+      .createQueryBuilder('g')
+      .innerJoin('g.host', 'h')
+      .select('h.region', 'region')
+      .addSelect('g.model', 'model')
+      .addSelect('COUNT(*)', 'total')
+      .addSelect('SUM(CASE WHEN g.vm_id IS NOT NULL THEN 1 ELSE 0 END)', 'allocated')
+      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND h.state = :active THEN 1 ELSE 0 END)', 'free')
+      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND h.state <> :active THEN 1 ELSE 0 END)', 'unavailable')
+      .setParameters({ active: HostState.Active })
+      .groupBy('h.region')
+      .addGroupBy('g.model')
+      .orderBy('g.model')
+      .addOrderBy('h.region')
+      .getRawMany<Record<keyof GpuCounts, string | number>>();
+    return rows.map((r) => ({
+      region: String(r.region),
+      model: String(r.model),
+      total: Number(r.total),
+      allocated: Number(r.allocated),
+      free: Number(r.free),
+      unavailable: Number(r.unavailable),
+    }));
   }
 
-  /** Free GPUs per (region, model, host) on active hosts that can still take a minimal VM. */
-  freeGpusPerHost(tx: Tx, need: PlacementResources): Promise<{ region: string; model: string; host_id: string; free: number }[]> {
-    return tx.rows(
-      `SELECT h.region AS region, g.model AS model, h.id AS host_id, CAST(COUNT(*) AS INTEGER) AS free
-       FROM gpus g JOIN hosts h ON h.id = g.host_id
-       WHERE g.vm_id IS NULL AND h.state = 'active'
-         AND h.cpu_cores - h.used_cpu_cores >= $1 AND h.memory_mib - h.used_memory_mib >= $2 AND h.disk_gib - h.used_disk_gib >= $3
-       GROUP BY h.region, g.model, h.id`,
-      [need.cpuCores, need.memoryMib, need.diskGib],
-    );
+  /** Free GPUs per (region, model, host) on active hosts that can still take a VM of `need`. */
+  async freeGpusPerHost(tx: Tx, need: PlacementResources): Promise<{ region: string; model: string; hostId: string; free: number }[]> {
+    const rows = await on(this.gpus, tx)
+      .createQueryBuilder('g')
+      .innerJoin('g.host', 'h')
+      .select('h.region', 'region')
+      .addSelect('g.model', 'model')
+      .addSelect('h.id', 'host_id')
+      .addSelect('COUNT(*)', 'free')
+      .where('g.vm_id IS NULL')
+      .andWhere('h.state = :active', { active: HostState.Active })
+      .andWhere('h.cpu_cores - h.used_cpu_cores >= :cpu', { cpu: need.cpuCores })
+      .andWhere('h.memory_mib - h.used_memory_mib >= :memory', { memory: need.memoryMib })
+      .andWhere('h.disk_gib - h.used_disk_gib >= :disk', { disk: need.diskGib })
+      .groupBy('h.region')
+      .addGroupBy('g.model')
+      .addGroupBy('h.id')
+      .getRawMany<{ region: string; model: string; host_id: string; free: string | number }>();
+    return rows.map((r) => ({ region: r.region, model: r.model, hostId: r.host_id, free: Number(r.free) }));
   }
 }

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { Clock, laterThan } from '../common/clock';
 import { ConflictError, NotFoundError, ValidationFailedError } from '../common/domain-errors';
 import { IdGenerator } from '../common/id-generator';
 import { UnitOfWork } from '../database/unit-of-work';
-import { constraintViolation } from '../database/sql-dialect';
+import { constraintViolation } from '../database/constraint-violation';
 import { canonicalGpuModel } from './domain/gpu-model';
 import { NvidiaSmiParseError, parseNvidiaSmiXml } from './domain/nvidia-smi-parser';
 import { HostListDto, HostResponseDto, ImportHostQueryDto, MigMode, RegisterHostDto, UpdateHostDto } from './dto/host.dto';
@@ -18,11 +17,9 @@ export class FleetService {
     private readonly uow: UnitOfWork,
     private readonly fleet: FleetRepository,
     private readonly ids: IdGenerator,
-    private readonly clock: Clock,
   ) {}
 
   async register(dto: RegisterHostDto): Promise<HostResponseDto> {
-    const now = this.clock.now();
     const hostId = this.ids.next();
     const gpus = (dto.gpus ?? []).map((g, position) =>
       Object.assign(new GpuEntity(), {
@@ -36,8 +33,6 @@ export class FleetService {
         uuid: g.uuid,
         migMode: g.mig_mode ?? MigMode.Disabled,
         vmId: null,
-        createdAt: now,
-        updatedAt: now,
       }),
     );
     assertDistinct(gpus.map((g) => g.index), 'gpus.index');
@@ -53,8 +48,6 @@ export class FleetService {
       usedMemoryMib: 0,
       usedDiskGib: 0,
       state: dto.state ?? HostState.Active,
-      createdAt: now,
-      updatedAt: now,
     });
     try {
       await this.uow.transaction(async (tx) => {
@@ -120,14 +113,8 @@ export class FleetService {
   }
 
   async update(id: string, dto: UpdateHostDto): Promise<HostResponseDto> {
-    const host = await this.uow.transaction(async (tx) => {
-      const found = await this.fleet.findHost(tx, id);
-      if (!found) throw new NotFoundError('host', id);
-      found.updatedAt = laterThan(this.clock.now(), found.updatedAt);
-      found.state = dto.state;
-      await this.fleet.setHostState(tx, id, dto.state, found.updatedAt);
-      return found;
-    });
+    const host = await this.uow.transaction((tx) => this.fleet.setHostState(tx, id, dto.state));
+    if (!host) throw new NotFoundError('host', id);
     return toHostResponse(host);
   }
 

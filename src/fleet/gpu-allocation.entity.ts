@@ -1,9 +1,11 @@
-import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { VmEntity } from '../vms/vm.entity';
+import { GpuEntity } from './gpu.entity';
 
 /**
- * The history of GPU bindings. A partial unique index on gpu_id where
- * released_at is null makes binding one GPU to two live VMs impossible at the
- * database level, on SQLite and PostgreSQL alike.
+ * The history of GPU bindings: the VM↔GPU join. A partial unique index on
+ * gpu_id where released_at is null makes binding one GPU to two live VMs
+ * impossible at the database level, on SQLite and PostgreSQL alike.
  */
 @Entity('gpu_allocations')
 export class GpuAllocationEntity {
@@ -13,8 +15,17 @@ export class GpuAllocationEntity {
   @Column({ name: 'gpu_id', type: 'uuid' })
   gpuId: string;
 
+  @ManyToOne(() => GpuEntity)
+  @JoinColumn({ name: 'gpu_id' })
+  gpu?: GpuEntity;
+
   @Column({ name: 'vm_id', type: 'uuid' })
   vmId: string;
+
+  // A string target: the VM entity imports this one, and a class reference here would be undefined at load time.
+  @ManyToOne('VmEntity', 'allocations')
+  @JoinColumn({ name: 'vm_id' })
+  vm?: VmEntity;
 
   @Column({ name: 'released_at', type: Date, nullable: true })
   releasedAt: Date | null;

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiOkResponse,
 import { RequireRole } from '../auth/auth.decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { UuidParam } from '../common/uuid-param.pipe';
-import { UserRole } from '../users/user.entity';
+import { UserRole } from '../common/user-role';
 import { HostListDto, HostResponseDto, ImportHostQueryDto, RegisterHostDto, UpdateHostDto } from './dto/host.dto';
 import { FleetService } from './fleet.service';
 

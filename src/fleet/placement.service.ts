@@ -2,10 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { RandomSource } from '../common/random-source';
 import { CapacityAlternative } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
-import type { Tx } from '../database/unit-of-work';
+import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
 import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
-import { FleetRepository, GpuDetail, PlacementResources } from './fleet.repository';
+import { FleetRepository, PlacementResources } from './fleet.repository';
+import { GpuEntity } from './gpu.entity';
 
 /** A PostgreSQL advisory lock key shared by every replica; placements take it for their transaction. */
 const PLACEMENT_LOCK_KEY = 740_421_978;
@@ -15,7 +16,7 @@ export interface PlacementPlan {
   hostId: string;
   hostName: string;
   region: string;
-  gpus: GpuDetail[];
+  gpus: GpuEntity[];
 }
 
 /** Raised when a conditional claim finds the plan stale; the caller re-plans in a new transaction. */
@@ -23,6 +24,10 @@ export class PlacementConflictError extends Error {
   constructor(what: string) {
     super(`Placement conflict: ${what} changed while placing`);
   }
+}
+
+export function resourcesOf(request: PlacementRequest): PlacementResources {
+  return { cpuCores: request.cpuCores, memoryMib: request.memoryMib, diskGib: request.diskGib };
 }
 
 /**
@@ -37,6 +42,7 @@ export class PlacementService {
   readonly policy: PlacementPolicy;
 
   constructor(
+    private readonly uow: UnitOfWork,
     private readonly fleet: FleetRepository,
     private readonly random: RandomSource,
     config: AppConfig,
@@ -46,7 +52,7 @@ export class PlacementService {
 
   /** `serialise` takes the placement lock (PostgreSQL) for this transaction before reading the fleet. */
   async plan(tx: Tx, request: PlacementRequest, serialise = true): Promise<PlacementPlan | null> {
-    if (serialise && tx.dialect.isPostgres) await tx.run('SELECT pg_advisory_xact_lock($1)', [PLACEMENT_LOCK_KEY]);
+    if (serialise) await this.uow.serialise(tx, PLACEMENT_LOCK_KEY);
     const hosts = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
     const decision = schedule(hosts, request, this.policy, () => this.random.next());
     if (!decision) return null;
@@ -56,24 +62,23 @@ export class PlacementService {
   }
 
   /** Claims the plan for the VM (whose row must already exist), or throws PlacementConflictError. */
-  async claim(tx: Tx, vmId: string, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[], now: Date): Promise<void> {
-    if (!(await this.fleet.claimHost(tx, plan.hostId, resourcesOf(request), now))) {
+  async claim(tx: Tx, vmId: string, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
+    if (!(await this.fleet.claimHost(tx, plan.hostId, resourcesOf(request)))) {
       throw new PlacementConflictError(`host ${plan.hostName}`);
     }
     if (plan.gpus.length === 0) return;
     const gpuIds = plan.gpus.map((g) => g.id);
-    const bound = await this.fleet.bindGpus(tx, vmId, plan.hostId, gpuIds, now);
+    const bound = await this.fleet.bindGpus(tx, vmId, plan.hostId, gpuIds);
     if (bound !== gpuIds.length) throw new PlacementConflictError('a GPU');
     await this.fleet.insertAllocations(
       tx,
       gpuIds.map((gpuId, i) => ({ id: allocationIds[i], gpuId, vmId })),
-      now,
     );
   }
 
   /** Gives a VM's host capacity and GPUs back. Callers make sure this happens once per VM. */
   async release(tx: Tx, vm: { id: string; hostId: string | null; gpuCount: number } & PlacementResources, now: Date): Promise<void> {
-    if (vm.hostId) await this.fleet.releaseHost(tx, vm.hostId, vm, now);
+    if (vm.hostId) await this.fleet.releaseHost(tx, vm.hostId, vm);
     if (vm.gpuCount > 0) await this.fleet.unbindGpus(tx, vm.id, now);
   }
 
@@ -98,8 +103,4 @@ export class PlacementService {
     }
     return options.sort((a, b) => b.gpu_count - a.gpu_count || String(a.gpu_model).localeCompare(String(b.gpu_model)) || a.region.localeCompare(b.region));
   }
-}
-
-function resourcesOf(request: PlacementRequest): PlacementResources {
-  return { cpuCores: request.cpuCores, memoryMib: request.memoryMib, diskGib: request.diskGib };
 }

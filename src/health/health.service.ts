@@ -23,7 +23,7 @@ export class HealthService {
   async readiness(): Promise<ReadinessDto> {
     const checks = { database: 'ok', hypervisor: 'ok' };
     try {
-      await this.uow.read((tx) => tx.rows('SELECT 1 AS one'));
+      await this.uow.ping();
     } catch (error) {
       checks.database = error instanceof Error ? error.message : String(error);
     }

@@ -1,14 +1,14 @@
 import type { Clock } from '../common/clock';
 import type { AppConfig } from '../config/app-config';
 import type { UnitOfWork } from '../database/unit-of-work';
-import type { OperationRecord } from './operation-record';
+import type { OperationEntity } from './operation.entity';
 import { OperationWorker } from './operation-worker';
 import type { OperationsRepository } from './operations.repository';
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-function op(id: string): OperationRecord {
-  return { id, attempts: 1 } as OperationRecord;
+function op(id: string): OperationEntity {
+  return { id, attempts: 1 } as OperationEntity;
 }
 
 describe(OperationWorker.name, () => {
@@ -18,7 +18,7 @@ describe(OperationWorker.name, () => {
 
   beforeEach(async () => {
     claim = jest.fn(async () => []);
-    const uow = { dialect: { isPostgres: true }, transaction: (work: (tx: unknown) => unknown) => work({}) } as unknown as UnitOfWork;
+    const uow = { isPostgres: true, transaction: (work: (tx: unknown) => unknown) => work({}) } as unknown as UnitOfWork;
     const ops = { claim, renewLeases: jest.fn() } as unknown as OperationsRepository;
     const config = { workerConcurrency: 2, operationLeaseMs: 30_000, operationPollMs: 60_000 } as AppConfig;
     const clock = { now: () => new Date(0) } as Clock;

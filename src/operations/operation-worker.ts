@@ -5,7 +5,7 @@ import { Clock } from '../common/clock';
 import { Semaphore } from '../common/semaphore';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
-import type { OperationRecord } from './operation-record';
+import type { OperationEntity } from './operation.entity';
 import { OperationsRepository } from './operations.repository';
 
 /**
@@ -15,7 +15,7 @@ import { OperationsRepository } from './operations.repository';
  * have none and load what they need.
  */
 export interface OperationHandler {
-  execute(op: OperationRecord, context?: unknown): Promise<void>;
+  execute(op: OperationEntity, context?: unknown): Promise<void>;
 }
 
 export interface Lease {
@@ -69,7 +69,7 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.uow.dialect.isPostgres) {
+    if (!this.uow.isPostgres) {
       // SQLite serves one process: whatever the previous process held, nobody holds now.
       const released = await this.uow.transaction((tx) => this.ops.releaseAllLeases(tx));
       if (released > 0) this.logger.log(`Released ${released} operation lease(s) left by the previous process`);
@@ -103,7 +103,7 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
   }
 
   /** Runs an operation this worker holds a slot and a lease for. */
-  start(op: OperationRecord, context?: unknown): void {
+  start(op: OperationEntity, context?: unknown): void {
     const handler = this.handler;
     if (!handler) throw new Error('No operation handler registered');
     const run = handler
@@ -143,7 +143,7 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
     const leaseUntil = new Date(now.getTime() + this.config.operationLeaseMs);
     // Cleared before the query, so a kick that arrives while it runs is kept.
     this.backlog = false;
-    const claimed = await this.uow.transaction((tx) => this.ops.claim(tx, this.id, now, leaseUntil, free));
+    const claimed = await this.uow.transaction((tx) => this.ops.claim(tx, this.id, now, leaseUntil, free, this.uow.isPostgres));
     if (claimed.length === free) this.backlog = true;
     for (const op of claimed) {
       // Slots may have gone to fast-path requests meanwhile; the lease keeps the claim while we wait.

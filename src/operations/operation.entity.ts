@@ -1,4 +1,5 @@
-import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { VmEntity } from '../vms/vm.entity';
 
 export enum OperationAction {
   Create = 'create',
@@ -15,7 +16,10 @@ export enum OperationStatus {
   Failed = 'failed',
 }
 
-/** An operation log entry. Rows are never deleted. */
+/**
+ * An operation log entry. Rows are never deleted. A VM has at most one open
+ * (pending or running) operation: a partial unique index enforces it.
+ */
 @Entity('operations')
 export class OperationEntity {
   @PrimaryColumn('uuid')
@@ -23,6 +27,11 @@ export class OperationEntity {
 
   @Column({ name: 'vm_id', type: 'uuid', nullable: true })
   vmId: string | null;
+
+  /** For owner checks in queries; never loaded with the operation. */
+  @ManyToOne('VmEntity')
+  @JoinColumn({ name: 'vm_id' })
+  vm?: VmEntity | null;
 
   @Column({ type: 'varchar', length: 32 })
   action: OperationAction;
@@ -71,4 +80,10 @@ export class OperationEntity {
 
   @UpdateDateColumn({ name: 'updated_at' })
   updatedAt: Date;
+}
+
+export const OPEN_STATUSES: readonly OperationStatus[] = [OperationStatus.Pending, OperationStatus.Running];
+
+export function isFinished(op: Pick<OperationEntity, 'status'>): boolean {
+  return op.status === OperationStatus.Succeeded || op.status === OperationStatus.Failed;
 }

@@ -1,9 +1,9 @@
 import { isoTime } from '../common/iso-time';
 import { statusForCode } from '../common/problem-details';
 import { OperationResponseDto } from './dto/operation.dto';
-import type { OperationRecord } from './operation-record';
+import type { OperationEntity } from './operation.entity';
 
-export function toOperationResponse(op: OperationRecord): OperationResponseDto {
+export function toOperationResponse(op: OperationEntity): OperationResponseDto {
   return {
     id: op.id,
     vm_id: op.vmId,

@@ -1,6 +1,9 @@
 import { Module, OnModuleInit } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { UnitOfWork } from '../database/unit-of-work';
 import { MetricsService } from '../metrics/metrics.service';
+import { VmRecordsModule } from '../vms/vm-records.module';
+import { OperationEntity } from './operation.entity';
 import { OperationWaiter } from './operation-waiter';
 import { OperationWorker } from './operation-worker';
 import { OperationsController } from './operations.controller';
@@ -8,6 +11,7 @@ import { OperationsRepository } from './operations.repository';
 import { OperationsService } from './operations.service';
 
 @Module({
+  imports: [TypeOrmModule.forFeature([OperationEntity]), VmRecordsModule],
   controllers: [OperationsController],
   providers: [OperationsRepository, OperationsService, OperationWorker, OperationWaiter],
   exports: [OperationsRepository, OperationWorker, OperationWaiter],

@@ -4,6 +4,7 @@ import { isAdmin } from '../auth/auth-user';
 import { decodeCursor, toPage } from '../common/cursor';
 import { NotFoundError } from '../common/domain-errors';
 import { UnitOfWork } from '../database/unit-of-work';
+import { VmsRepository } from '../vms/vms.repository';
 import { ListOperationsQueryDto, OperationPageDto, OperationResponseDto } from './dto/operation.dto';
 import { toOperationResponse } from './operation.mapper';
 import { OperationsRepository } from './operations.repository';
@@ -16,6 +17,7 @@ export class OperationsService {
   constructor(
     private readonly uow: UnitOfWork,
     private readonly ops: OperationsRepository,
+    private readonly vms: VmsRepository,
   ) {}
 
   async get(user: AuthUser, id: string): Promise<OperationResponseDto> {
@@ -23,8 +25,7 @@ export class OperationsService {
       const found = await this.ops.findById(tx, id);
       if (!found || isAdmin(user)) return found;
       if (!found.vmId) return null;
-      const owner = await tx.one<{ owner_id: string }>('SELECT owner_id FROM vms WHERE id = $1', [found.vmId]);
-      return owner?.owner_id === user.id ? found : null;
+      return (await this.vms.ownerOf(tx, found.vmId)) === user.id ? found : null;
     });
     if (!op) throw new NotFoundError('operation', id);
     return toOperationResponse(op);
@@ -35,11 +36,11 @@ export class OperationsService {
     const before = decodeCursor(query.cursor);
     const rows = await this.uow.read(async (tx) => {
       if (query.vm_id) {
-        const owner = await tx.one<{ owner_id: string }>('SELECT owner_id FROM vms WHERE id = $1', [query.vm_id]);
-        if (!owner || (owner.owner_id !== user.id && !isAdmin(user))) throw new NotFoundError('vm', query.vm_id);
+        const owner = await this.vms.ownerOf(tx, query.vm_id);
+        if (!owner || (owner !== user.id && !isAdmin(user))) throw new NotFoundError('vm', query.vm_id);
         return this.ops.listByVm(tx, query.vm_id, before, limit + 1);
       }
-      return this.ops.listByUser(tx, isAdmin(user) ? null : user.id, before, limit + 1);
+      return this.ops.listByOwner(tx, isAdmin(user) ? null : user.id, before, limit + 1);
     });
     return toPage(rows, limit, toOperationResponse);
   }

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swa
 import { RequireRole } from '../auth/auth.decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { ConflictError } from '../common/domain-errors';
-import { UserRole } from '../users/user.entity';
+import { UserRole } from '../common/user-role';
 import { ReconciliationReportDto } from './dto/reconciliation.dto';
 import { ReconcilerService } from './reconciler.service';
 

@@ -1,12 +1,15 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { OperationsModule } from '../operations/operations.module';
 import { VmModule } from '../vms/vms.module';
 import { ReconcilerController } from './reconciler.controller';
 import { ReconcilerService } from './reconciler.service';
+import { ReconciliationRunEntity } from './reconciliation-run.entity';
+import { ReconciliationRunsRepository } from './reconciliation-runs.repository';
 
 @Module({
-  imports: [VmModule, OperationsModule],
+  imports: [TypeOrmModule.forFeature([ReconciliationRunEntity]), VmModule, OperationsModule],
   controllers: [ReconcilerController],
-  providers: [ReconcilerService],
+  providers: [ReconcilerService, ReconciliationRunsRepository],
 })
 export class ReconcilerModule {}

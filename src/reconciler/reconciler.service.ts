@@ -1,26 +1,26 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { VirtualMachine } from '@vmplane/sdk';
-import { Clock, laterThan } from '../common/clock';
+import { Clock } from '../common/clock';
 import { IdGenerator } from '../common/id-generator';
 import { NotFoundError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
-import { UnitOfWork, type Tx } from '../database/unit-of-work';
+import { UnitOfWork } from '../database/unit-of-work';
 import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
 import { platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
 import { HypervisorGateway } from '../hypervisor/hypervisor.gateway';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { MetricsService } from '../metrics/metrics.service';
-import { OperationAction, OperationStatus } from '../operations/operation.entity';
-import type { OperationRecord } from '../operations/operation-record';
+import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
 import { OperationWorker } from '../operations/operation-worker';
 import { OperationsRepository } from '../operations/operations.repository';
 import { RandomSource } from '../common/random-source';
-import { VmStatus } from '../vms/vm.entity';
-import { VmProvisioner } from '../vms/vm-provisioner';
-import type { VmView } from '../vms/vm-view';
+import { VmEntity, VmStatus } from '../vms/vm.entity';
+import { VmResources } from '../vms/vm-resources.service';
+import { VmEvent } from '../vms/vm-state-machine';
 import { VmsRepository } from '../vms/vms.repository';
 import { DriftDto, DriftKind, ReconciliationReportDto } from './dto/reconciliation.dto';
 import { ReconciliationRunEntity } from './reconciliation-run.entity';
+import { ReconciliationRunsRepository } from './reconciliation-runs.repository';
 
 const RECONCILE_LOCK_KEY = 740_421_979;
 
@@ -42,7 +42,8 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     private readonly uow: UnitOfWork,
     private readonly vms: VmsRepository,
     private readonly ops: OperationsRepository,
-    private readonly provisioner: VmProvisioner,
+    private readonly resources: VmResources,
+    private readonly runs: ReconciliationRunsRepository,
     private readonly idempotency: IdempotencyRepository,
     private readonly gateway: HypervisorGateway,
     private readonly worker: OperationWorker,
@@ -81,9 +82,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
   }
 
   async lastReport(): Promise<ReconciliationReportDto> {
-    const run = await this.uow.read((tx) =>
-      tx.manager.findOne(ReconciliationRunEntity, { where: {}, order: { startedAt: 'DESC' } }),
-    );
+    const run = await this.uow.read((tx) => this.runs.latest(tx));
     if (!run) throw new NotFoundError('reconciliation run', 'latest');
     return toReport(run);
   }
@@ -118,9 +117,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     const finishedAt = this.clock.now();
     run.finishedAt = finishedAt;
     run.details = JSON.stringify(drift);
-    run.createdAt = run.startedAt;
-    run.updatedAt = finishedAt;
-    await this.uow.transaction((tx) => tx.manager.insert(ReconciliationRunEntity, run));
+    await this.uow.transaction((tx) => this.runs.insert(tx, run));
     for (const d of drift) this.metrics.reconcilerFindings.inc({ kind: d.kind });
     if (drift.length > 0 || run.stuckOperationsResumed > 0) {
       this.logger.warn(
@@ -132,7 +129,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
   }
 
   /** Unfinished operations nobody holds are handed to the workers; a VM in flight with no operation gets one. */
-  private async resumeStuckWork(live: VmView[], drift: DriftDto[]): Promise<number> {
+  private async resumeStuckWork(live: VmEntity[], drift: DriftDto[]): Promise<number> {
     const now = this.clock.now();
     let resumed = await this.uow.read((tx) => this.ops.countStale(tx, now));
     for (const vm of live) {
@@ -152,7 +149,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     return resumed;
   }
 
-  private async removeOrphans(onHypervisor: VirtualMachine[], live: VmView[], drift: DriftDto[], run: ReconciliationRunEntity): Promise<void> {
+  private async removeOrphans(onHypervisor: VirtualMachine[], live: VmEntity[], drift: DriftDto[], run: ReconciliationRunEntity): Promise<void> {
     const byHypervisorId = new Map(live.filter((vm) => vm.hypervisorId).map((vm) => [vm.hypervisorId!, vm]));
     const liveById = new Map(live.map((vm) => [vm.id, vm]));
     for (const hv of onHypervisor) {
@@ -170,9 +167,9 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       if (removed) run.orphansRemoved++;
       const now = this.clock.now();
       await this.uow.transaction(async (tx) => {
-        if (failedHolder && removed) await this.provisioner.releaseResources(tx, failedHolder, now);
+        if (failedHolder && removed) await this.resources.release(tx, failedHolder, now);
         // The operation points at the platform VM when there is one (a label may name a VM that never existed).
-        const vmId = failedHolder?.id ?? (labelled && (await this.vmExists(tx, labelled)) ? labelled : null);
+        const vmId = failedHolder?.id ?? (labelled && (await this.vms.exists(tx, labelled)) ? labelled : null);
         await this.ops.insert(
           tx,
           this.operation(OperationAction.CleanupOrphan, vmId, hv.id, now, {
@@ -194,7 +191,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
   }
 
   /** Live VMs the hypervisor does not have: marked failed (created) or released (failed, still holding). */
-  private async failMissing(onHypervisor: VirtualMachine[], live: VmView[], drift: DriftDto[]): Promise<number> {
+  private async failMissing(onHypervisor: VirtualMachine[], live: VmEntity[], drift: DriftDto[]): Promise<number> {
     const present = new Set(onHypervisor.map((vm) => vm.id));
     let failed = 0;
     for (const vm of live) {
@@ -206,10 +203,10 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       const reason = 'missing from the hypervisor (found by reconciliation)';
       const changed = await this.uow.transaction(async (tx) => {
         if (vm.status === VmStatus.Created) {
-          const moved = await this.vms.transition(tx, vm.id, [VmStatus.Created], { status: VmStatus.Failed, statusReason: reason }, laterThan(now, vm.updatedAt));
-          if (!moved) return false;
+          const moved = await this.vms.transition(tx, vm.id, VmEvent.FoundMissing, { statusReason: reason });
+          if (!moved.applied) return false;
         }
-        await this.provisioner.releaseResources(tx, vm, now);
+        await this.resources.release(tx, vm, now);
         await this.ops.insert(tx, this.operation(OperationAction.Reconcile, vm.id, vm.hypervisorId, now, { status: OperationStatus.Succeeded, message: reason }));
         return true;
       });
@@ -231,19 +228,15 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     }
   }
 
-  private async vmExists(tx: Tx, id: string): Promise<boolean> {
-    return (await tx.one('SELECT 1 AS one FROM vms WHERE id = $1', [id])) !== undefined;
-  }
-
   private operation(
     action: OperationAction,
     vmId: string | null,
     hypervisorVmId: string | null,
     now: Date,
     options: { status?: OperationStatus; message?: string; attempts?: number },
-  ): OperationRecord {
+  ): OperationEntity {
     const finished = options.status === OperationStatus.Succeeded || options.status === OperationStatus.Failed;
-    return {
+    return Object.assign(new OperationEntity(), {
       id: this.ids.next(),
       vmId,
       action,
@@ -259,9 +252,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       leaseExpiresAt: null,
       startedAt: finished ? now : null,
       finishedAt: finished ? now : null,
-      createdAt: now,
-      updatedAt: now,
-    };
+    });
   }
 }
 

@@ -1,9 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
-
-export enum UserRole {
-  Member = 'member',
-  Admin = 'admin',
-}
+import { UserRole } from '../common/user-role';
 
 @Entity('users')
 export class UserEntity {

@@ -5,7 +5,7 @@ import { CurrentUser, RequireRole } from '../auth/auth.decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { UuidParam } from '../common/uuid-param.pipe';
 import { CreateUserDto, SetQuotaDto, UserResponseDto } from './dto/user.dto';
-import { UserRole } from './user.entity';
+import { UserRole } from '../common/user-role';
 import { UsersService } from './users.service';
 
 @ApiTags('users')

@@ -1,4 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { UserEntity } from './user.entity';
 
@@ -16,74 +19,81 @@ export interface QuotaLimits {
   vms?: number | null;
 }
 
+/** Users, their quota limits and their usage counters (one row per user, so users never contend with each other). */
 @Injectable()
 export class UsersRepository {
+  constructor(@InjectRepository(UserEntity) private readonly users: Repository<UserEntity>) {}
+
   findByUsername(tx: Tx, username: string): Promise<UserEntity | null> {
-    return tx.manager.findOneBy(UserEntity, { username });
+    return on(this.users, tx).findOneBy({ username });
   }
 
   findById(tx: Tx, id: string): Promise<UserEntity | null> {
-    return tx.manager.findOneBy(UserEntity, { id });
+    return on(this.users, tx).findOneBy({ id });
   }
 
   async insert(tx: Tx, user: UserEntity): Promise<void> {
-    await tx.manager.insert(UserEntity, user);
+    await on(this.users, tx).createQueryBuilder().insert().values(user).updateEntity(false).execute();
   }
 
   /** Changes only the quota columns given, never the usage counters another request may be changing. */
-  async setQuota(tx: Tx, id: string, limits: QuotaLimits, updatedAt: Date): Promise<boolean> {
-    const columns: [string, number | null | undefined][] = [
-      ['quota_vcpus', limits.vcpus],
-      ['quota_memory_mib', limits.memoryMib],
-      ['quota_gpus', limits.gpus],
-      ['quota_vms', limits.vms],
-    ];
-    const params: unknown[] = [id, tx.dialect.ts(updatedAt)];
-    const sets = ['updated_at = $2'];
-    for (const [column, value] of columns) {
-      if (value === undefined) continue;
-      params.push(value);
-      sets.push(`${column} = $${params.length}`);
-    }
-    return (await tx.run(`UPDATE users SET ${sets.join(', ')} WHERE id = $1`, params)) === 1;
+  async setQuota(tx: Tx, id: string, limits: QuotaLimits): Promise<boolean> {
+    const values: Partial<UserEntity> = {};
+    if (limits.vcpus !== undefined) values.quotaVcpus = limits.vcpus;
+    if (limits.memoryMib !== undefined) values.quotaMemoryMib = limits.memoryMib;
+    if (limits.gpus !== undefined) values.quotaGpus = limits.gpus;
+    if (limits.vms !== undefined) values.quotaVms = limits.vms;
+    const result = await on(this.users, tx).update({ id }, values);
+    return result.affected === 1;
   }
 
   /**
    * Adds to the user's usage only if every limit still holds, in one
    * conditional UPDATE, so concurrent requests cannot overrun a quota.
    */
-  async tryConsume(tx: Tx, userId: string, amounts: ResourceAmounts, defaults: ResourceAmounts, now: Date): Promise<boolean> {
-    const changed = await tx.run(
-      `UPDATE users SET used_vcpus = used_vcpus + $2, used_memory_mib = used_memory_mib + $3,
-         used_gpus = used_gpus + $4, used_vms = used_vms + $5, updated_at = $10
-       WHERE id = $1
-         AND used_vcpus + $2 <= COALESCE(quota_vcpus, $6)
-         AND used_memory_mib + $3 <= COALESCE(quota_memory_mib, $7)
-         AND used_gpus + $4 <= COALESCE(quota_gpus, $8)
-         AND used_vms + $5 <= COALESCE(quota_vms, $9)`,
-      [
-        userId,
-        amounts.vcpus,
-        amounts.memoryMib,
-        amounts.gpus,
-        amounts.vms,
-        defaults.vcpus,
-        defaults.memoryMib,
-        defaults.gpus,
-        defaults.vms,
-        tx.dialect.ts(now),
-      ],
-    );
-    return changed === 1;
+  async tryConsume(tx: Tx, userId: string, amounts: ResourceAmounts, defaults: ResourceAmounts): Promise<boolean> {
+    const result = await on(this.users, tx)
+      .createQueryBuilder()
+      .update()
+      .set({
+        usedVcpus: () => 'used_vcpus + :vcpus',
+        usedMemoryMib: () => 'used_memory_mib + :memory',
+        usedGpus: () => 'used_gpus + :gpus',
+        usedVms: () => 'used_vms + :vms',
+      })
+      .where('id = :userId', { userId })
+      .andWhere('used_vcpus + :vcpus <= COALESCE(quota_vcpus, :defaultVcpus)')
+      .andWhere('used_memory_mib + :memory <= COALESCE(quota_memory_mib, :defaultMemory)')
+      .andWhere('used_gpus + :gpus <= COALESCE(quota_gpus, :defaultGpus)')
+      .andWhere('used_vms + :vms <= COALESCE(quota_vms, :defaultVms)')
+      .setParameters({
+        vcpus: amounts.vcpus,
+        memory: amounts.memoryMib,
+        gpus: amounts.gpus,
+        vms: amounts.vms,
+        defaultVcpus: defaults.vcpus,
+        defaultMemory: defaults.memoryMib,
+        defaultGpus: defaults.gpus,
+        defaultVms: defaults.vms,
+      })
+      .updateEntity(false)
+      .execute();
+    return result.affected === 1;
   }
 
-  async release(tx: Tx, userId: string, amounts: ResourceAmounts, now: Date): Promise<void> {
-    await tx.run(
-      `UPDATE users SET used_vcpus = used_vcpus - $2, used_memory_mib = used_memory_mib - $3,
-         used_gpus = used_gpus - $4, used_vms = used_vms - $5, updated_at = $6
-       WHERE id = $1`,
-      [userId, amounts.vcpus, amounts.memoryMib, amounts.gpus, amounts.vms, tx.dialect.ts(now)],
-    );
+  async release(tx: Tx, userId: string, amounts: ResourceAmounts): Promise<void> {
+    await on(this.users, tx)
+      .createQueryBuilder()
+      .update()
+      .set({
+        usedVcpus: () => 'used_vcpus - :vcpus',
+        usedMemoryMib: () => 'used_memory_mib - :memory',
+        usedGpus: () => 'used_gpus - :gpus',
+        usedVms: () => 'used_vms - :vms',
+      })
+      .where('id = :userId', { userId })
+      .setParameters({ vcpus: amounts.vcpus, memory: amounts.memoryMib, gpus: amounts.gpus, vms: amounts.vms })
+      .updateEntity(false)
+      .execute();
   }
-
 }

@@ -1,14 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { AuthUser } from '../auth/auth-user';
-import { Clock, laterThan } from '../common/clock';
 import { ConflictError, NotFoundError } from '../common/domain-errors';
 import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
-import { constraintViolation } from '../database/sql-dialect';
+import { constraintViolation } from '../database/constraint-violation';
 import { UnitOfWork } from '../database/unit-of-work';
 import { CreateUserDto, SetQuotaDto, UserResponseDto } from './dto/user.dto';
 import { PasswordHasher } from './password-hasher';
-import { UserEntity, UserRole } from './user.entity';
+import { UserRole } from '../common/user-role';
+import { UserEntity } from './user.entity';
 import { toUserResponse } from './user.mapper';
 import { UsersRepository } from './users.repository';
 
@@ -19,7 +19,6 @@ export class UsersService {
     private readonly users: UsersRepository,
     private readonly hasher: PasswordHasher,
     private readonly ids: IdGenerator,
-    private readonly clock: Clock,
     private readonly config: AppConfig,
   ) {}
 
@@ -54,7 +53,7 @@ export class UsersService {
       const found = await this.users.findById(tx, userId);
       if (!found) throw new NotFoundError('user', userId);
       const limits = { vcpus: dto.vcpus, memoryMib: dto.memory_mib, gpus: dto.gpus, vms: dto.vms };
-      await this.users.setQuota(tx, userId, limits, laterThan(this.clock.now(), found.updatedAt));
+      await this.users.setQuota(tx, userId, limits);
       return this.users.findById(tx, userId);
     });
     return toUserResponse(user!, this.config.quotaDefaults);
@@ -67,7 +66,6 @@ export class UsersService {
   }
 
   private async buildUser(username: string, password: string, role: UserRole): Promise<UserEntity> {
-    const now = this.clock.now();
     return Object.assign(new UserEntity(), {
       id: this.ids.next(),
       username,
@@ -81,8 +79,6 @@ export class UsersService {
       usedMemoryMib: 0,
       usedGpus: 0,
       usedVms: 0,
-      createdAt: now,
-      updatedAt: now,
     });
   }
 }

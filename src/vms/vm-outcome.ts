@@ -7,6 +7,7 @@ import {
 } from '../common/domain-errors';
 import type { HypervisorErrorKind } from '../hypervisor/hypervisor-errors';
 import { VmResponseDto } from './dto/vm-response.dto';
+import type { VmEntity } from './vm.entity';
 
 /** Seconds a client is told to wait after a capacity refusal. */
 export const CAPACITY_RETRY_AFTER_SECONDS = 30;
@@ -18,7 +19,7 @@ export type VmOutcome =
 
 /** What a finished operation means for the request waiting on it. */
 export type OperationResult =
-  | { kind: 'succeeded'; status: 200 | 201; vm: VmResponseDto }
+  | { kind: 'succeeded'; status: 200 | 201; vm: VmEntity }
   | { kind: 'failed'; error: DomainError }
   | { kind: 'fault'; error: unknown };
 

@@ -1,24 +1,21 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { VirtualMachine } from '@vmplane/sdk';
-import { Clock, laterThan } from '../common/clock';
+import { Clock } from '../common/clock';
 import { RandomSource } from '../common/random-source';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
-import { FleetRepository } from '../fleet/fleet.repository';
-import { PlacementService } from '../fleet/placement.service';
 import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
 import { VM_ID_LABEL_PREFIX, platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
 import { HypervisorGateway, RetryObserver } from '../hypervisor/hypervisor.gateway';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
-import { OperationAction, OperationStatus } from '../operations/operation.entity';
-import type { OperationRecord } from '../operations/operation-record';
+import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
 import { OperationWaiter } from '../operations/operation-waiter';
 import { OperationHandler, OperationWorker } from '../operations/operation-worker';
 import { Completion, OperationsRepository } from '../operations/operations.repository';
-import { UsersRepository } from '../users/users.repository';
-import { VmStatus } from './vm.entity';
-import { toVmResponse } from './vm.mapper';
+import { VmEntity, VmStatus } from './vm.entity';
+import { VmViewer, toVmResponse } from './vm.mapper';
 import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome';
-import type { VmView } from './vm-view';
+import { VmResources } from './vm-resources.service';
+import { VmEvent } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
 
 /** The worker lost its lease (it stalled past it) and another worker took the operation over. */
@@ -33,10 +30,15 @@ class OutcomeNotApplicable extends Error {}
 
 /** What a request hands to the operation it starts itself. */
 export interface ProvisionContext {
-  vm: VmView;
+  vm: VmEntity;
   /** False when the request carried no Idempotency-Key, so there is no stored response to write. */
   idempotent: boolean;
+  /** Who asked: the stored response to replay is written for them. */
+  viewer: VmViewer;
 }
+
+/** Operations claimed from the database have no request behind them; their replay body shows what a member sees. */
+const DEFAULT_VIEWER: VmViewer = { seesFleet: false };
 
 /**
  * Carries out create and delete operations against the hypervisor. The
@@ -51,9 +53,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     private readonly uow: UnitOfWork,
     private readonly vms: VmsRepository,
     private readonly ops: OperationsRepository,
-    private readonly fleet: FleetRepository,
-    private readonly placement: PlacementService,
-    private readonly users: UsersRepository,
+    private readonly resources: VmResources,
     private readonly idempotency: IdempotencyRepository,
     private readonly gateway: HypervisorGateway,
     private readonly worker: OperationWorker,
@@ -66,7 +66,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     this.worker.register(this);
   }
 
-  async execute(op: OperationRecord, context?: ProvisionContext): Promise<void> {
+  async execute(op: OperationEntity, context?: ProvisionContext): Promise<void> {
     let result: OperationResult;
     try {
       if (op.action === OperationAction.Create) result = await this.create(op, context);
@@ -85,35 +85,13 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     this.waiter.notify(op.id, result);
   }
 
-  /** Gives back a VM's host capacity, GPUs and quota, once. */
-  async releaseResources(tx: Tx, vm: VmView, now: Date): Promise<void> {
-    if (!(await this.vms.markReleased(tx, vm.id, now))) return;
-    await this.returnResources(tx, vm, now);
-  }
-
-  /**
-   * The giving back itself; callers have just set released_at (conditionally) themselves.
-   * Lock order, as in VmsService.recordCreate: the host's row, its GPUs, then the user's row.
-   * Mixing orders deadlocked on PostgreSQL under concurrent creates and deletes by one user.
-   */
-  private async returnResources(tx: Tx, vm: VmView, now: Date): Promise<void> {
-    await this.placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, now);
-    await this.users.release(tx, vm.ownerId, { vcpus: vm.cpuCores, memoryMib: vm.memory, gpus: vm.gpuCount, vms: 1 }, now);
-  }
-
-  async loadVm(tx: Tx, id: string): Promise<VmView | null> {
-    const vm = await this.vms.findById(tx, id);
-    if (vm && vm.gpuCount > 0) vm.gpus = (await this.fleet.gpusOfVms(tx, [vm.id])).get(vm.id) ?? [];
-    return vm;
-  }
-
   /** The request's own copy of the VM when it started the operation itself; otherwise read it. */
-  private async currentVm(op: OperationRecord, context?: ProvisionContext): Promise<VmView | null> {
+  private async currentVm(op: OperationEntity, context?: ProvisionContext): Promise<VmEntity | null> {
     if (context?.vm && context.vm.id === op.vmId) return context.vm;
-    return this.uow.read((tx) => this.loadVm(tx, op.vmId!));
+    return this.uow.read((tx) => this.vms.findById(tx, op.vmId!, { gpus: true, host: true }));
   }
 
-  private async create(op: OperationRecord, context?: ProvisionContext): Promise<OperationResult> {
+  private async create(op: OperationEntity, context?: ProvisionContext): Promise<OperationResult> {
     const vm = await this.currentVm(op, context);
     if (!vm || vm.status !== VmStatus.Provisioning) return this.supersede(op, `the VM is ${vm?.status ?? 'gone'}`);
     const progress = this.progressRecorder(op);
@@ -129,8 +107,8 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
           diskSize: vm.diskSize,
           publicIp: vm.publicIp,
           labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
-          host: vm.hostName,
-          gpus: (vm.gpus ?? []).map((g) => g.uuid),
+          host: vm.host?.name ?? null,
+          gpus: (vm.allocations ?? []).map((a) => a.gpu!.uuid),
         },
         () => this.random.next(),
         progress.observer,
@@ -139,54 +117,46 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       if (!(error instanceof HypervisorCallError)) throw error;
       return this.failCreate(op, vm, error, progress.attempts());
     }
-    return this.completeCreate(op, vm, created, progress.attempts(), context?.idempotent ?? true);
+    return this.completeCreate(op, vm, created, progress.attempts(), context);
   }
 
   private async completeCreate(
-    op: OperationRecord,
-    vm: VmView,
+    op: OperationEntity,
+    vm: VmEntity,
     created: VirtualMachine,
     attempts: number,
-    mayHaveIdempotencyKey: boolean,
+    context?: ProvisionContext,
   ): Promise<OperationResult> {
     const now = this.clock.now();
-    const updated: VmView = { ...vm, status: VmStatus.Created, hypervisorId: created.id, updatedAt: laterThan(now, vm.updatedAt) };
-    const body = toVmResponse(updated);
-    const applied = await this.uow.transaction(async (tx) => {
-      await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts }, now);
-      const moved = await this.vms.transition(
-        tx,
-        vm.id,
-        [VmStatus.Provisioning],
-        { status: VmStatus.Created, hypervisorId: created.id },
-        updated.updatedAt,
-      );
-      if (!moved) throw new OutcomeNotApplicable();
-      if (mayHaveIdempotencyKey) await this.idempotency.recordResponse(tx, op.id, 201, body, now);
-      return true;
-    }).catch((error: unknown) => {
-      if (error instanceof OutcomeNotApplicable) return false;
-      throw error;
-    });
+    const applied = await this.uow
+      .transaction(async (tx) => {
+        await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts }, now);
+        const moved = await this.vms.transition(tx, vm.id, VmEvent.Provisioned, { hypervisorId: created.id });
+        if (!moved.applied) throw new OutcomeNotApplicable();
+        Object.assign(vm, { status: VmStatus.Created, hypervisorId: created.id, updatedAt: moved.updatedAt });
+        // A request without a key has no stored response to write; one claimed from the database might.
+        if (context?.idempotent ?? true) {
+          await this.idempotency.recordResponse(tx, op.id, 201, toVmResponse(vm, context?.viewer ?? DEFAULT_VIEWER));
+        }
+        return true;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof OutcomeNotApplicable) return false;
+        throw error;
+      });
     // Someone else decided this VM's fate meanwhile; the reconciler removes the now-orphaned hypervisor VM.
     if (!applied) return this.supersede(op, 'the VM left provisioning while it was being created');
-    return { kind: 'succeeded', status: 201, vm: body };
+    return { kind: 'succeeded', status: 201, vm };
   }
 
-  private async failCreate(op: OperationRecord, vm: VmView, error: HypervisorCallError, attempts: number): Promise<OperationResult> {
+  private async failCreate(op: OperationEntity, vm: VmEntity, error: HypervisorCallError, attempts: number): Promise<OperationResult> {
     const now = this.clock.now();
     const code = errorCodeFor(error.classified.kind);
     const reason = `create failed after ${attempts} attempt(s): ${error.message}`;
     await this.uow.transaction(async (tx) => {
       await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
-      const moved = await this.vms.transition(
-        tx,
-        vm.id,
-        [VmStatus.Provisioning],
-        { status: VmStatus.Failed, statusReason: reason, releasedAt: now },
-        laterThan(now, vm.updatedAt),
-      );
-      if (moved) await this.returnResources(tx, vm, now);
+      const moved = await this.vms.transition(tx, vm.id, VmEvent.ProvisionFailed, { statusReason: reason, releasedAt: now });
+      if (moved.applied) await this.resources.giveBack(tx, vm, now);
       // A capacity refusal is worth retrying with the same key, so it is not replayed.
       if (code === 'insufficient_capacity') await this.idempotency.forget(tx, op.id);
     });
@@ -194,7 +164,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
   }
 
-  private async delete(op: OperationRecord, context?: ProvisionContext): Promise<OperationResult> {
+  private async delete(op: OperationEntity, context?: ProvisionContext): Promise<OperationResult> {
     const vm = await this.currentVm(op, context);
     if (!vm || vm.status !== VmStatus.Deleting) return this.supersede(op, `the VM is ${vm?.status ?? 'gone'}`);
     const progress = this.progressRecorder(op);
@@ -207,45 +177,38 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       }
     }
     const now = this.clock.now();
-    const updated: VmView = { ...vm, status: VmStatus.Deleted, deletedAt: now, updatedAt: laterThan(now, vm.updatedAt) };
     await this.uow.transaction(async (tx) => {
       await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts: progress.attempts() }, now);
-      // A deleting VM always holds its resources: released_at is set here, with the status, exactly once.
-      const moved = await this.vms.transition(
-        tx,
-        vm.id,
-        [VmStatus.Deleting],
-        { status: VmStatus.Deleted, deletedAt: now, releasedAt: vm.releasedAt ? undefined : now },
-        updated.updatedAt,
-      );
-      if (moved && !vm.releasedAt) await this.returnResources(tx, vm, now);
-      // The reconciler may have released the resources meanwhile (a failed VM found gone); finish the delete anyway.
-      if (!moved && !vm.releasedAt) {
-        await this.vms.transition(tx, vm.id, [VmStatus.Deleting], { status: VmStatus.Deleted, deletedAt: now }, updated.updatedAt);
+      // A deleting VM holds its resources unless the reconciler released them meanwhile (a failed VM found gone).
+      const holds = vm.releasedAt === null;
+      const moved = await this.vms.transition(tx, vm.id, VmEvent.Deleted, holds ? { deletedAt: now, releasedAt: now } : { deletedAt: now });
+      if (moved.applied) {
+        if (holds) await this.resources.giveBack(tx, vm, now);
+        Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, releasedAt: vm.releasedAt ?? now, updatedAt: moved.updatedAt });
+      } else if (holds) {
+        // released_at was set meanwhile: finish the delete without giving anything back twice.
+        const finished = await this.vms.transition(tx, vm.id, VmEvent.Deleted, { deletedAt: now });
+        if (finished.applied) Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: finished.updatedAt });
       }
     });
-    return { kind: 'succeeded', status: 200, vm: toVmResponse(updated) };
+    return { kind: 'succeeded', status: 200, vm };
   }
 
   /** The VM may still exist on the hypervisor, so it keeps its resources; deleting it again retries. */
-  private async failDelete(op: OperationRecord, vm: VmView, error: HypervisorCallError, attempts: number): Promise<OperationResult> {
+  private async failDelete(op: OperationEntity, vm: VmEntity, error: HypervisorCallError, attempts: number): Promise<OperationResult> {
     const now = this.clock.now();
     const code = errorCodeFor(error.classified.kind);
     await this.uow.transaction(async (tx) => {
       await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
-      await this.vms.transition(
-        tx,
-        vm.id,
-        [VmStatus.Deleting],
-        { status: VmStatus.Failed, statusReason: `delete failed after ${attempts} attempt(s): ${error.message}` },
-        laterThan(now, vm.updatedAt),
-      );
+      await this.vms.transition(tx, vm.id, VmEvent.DeleteFailed, {
+        statusReason: `delete failed after ${attempts} attempt(s): ${error.message}`,
+      });
     });
     this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `delete failed: ${error.message}`);
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
   }
 
-  private async supersede(op: OperationRecord, why: string): Promise<OperationResult> {
+  private async supersede(op: OperationEntity, why: string): Promise<OperationResult> {
     const message = `Operation superseded: ${why}`;
     await this.uow.transaction((tx) =>
       this.completeOwn(
@@ -259,7 +222,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
   }
 
   /** Completes the operation only while this worker still holds its lease; otherwise the whole outcome is dropped. */
-  private async completeOwn(tx: Tx, op: OperationRecord, completion: Completion, now: Date): Promise<void> {
+  private async completeOwn(tx: Tx, op: OperationEntity, completion: Completion, now: Date): Promise<void> {
     if (!(await this.ops.complete(tx, op.id, completion, now, op.leaseOwner))) throw new LeaseLostError(op.id);
   }
 
@@ -269,11 +232,11 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
   }
 
   /** Counts attempts and records each retry on the operation, so GET /operations shows progress. */
-  private progressRecorder(op: OperationRecord): { observer: RetryObserver; attempts: () => number } {
+  private progressRecorder(op: OperationEntity): { observer: RetryObserver; attempts: () => number } {
     let attempts = op.attempts;
     const observer: RetryObserver = async (_failed, _delay, error) => {
       attempts++;
-      await this.uow.transaction((tx) => this.ops.progress(tx, op.id, 'backoff', attempts, error.message, this.clock.now()));
+      await this.uow.transaction((tx) => this.ops.progress(tx, op.id, 'backoff', attempts, error.message));
     };
     return { observer, attempts: () => attempts };
   }

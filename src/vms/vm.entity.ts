@@ -1,4 +1,6 @@
-import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
+import { HostEntity } from '../fleet/host.entity';
 
 export enum VmStatus {
   Provisioning = 'provisioning',
@@ -8,6 +10,7 @@ export enum VmStatus {
   Failed = 'failed',
 }
 
+/** A VM: the persistence model, and the shape services work with. Rows are never deleted. */
 @Entity('vms')
 export class VmEntity {
   @PrimaryColumn('uuid')
@@ -33,9 +36,9 @@ export class VmEntity {
   @Column({ name: 'public_ip', type: 'varchar', length: 45, nullable: true })
   publicIp: string | null;
 
-  /** JSON array, as sent; vm_labels holds the same labels for filtering. */
-  @Column({ type: 'text' })
-  labels: string;
+  /** As sent, in order; vm_labels holds the same labels, one row each, for filtering. */
+  @Column({ type: 'simple-json' })
+  labels: string[];
 
   @Column({ type: 'varchar', length: 16 })
   status: VmStatus;
@@ -46,11 +49,24 @@ export class VmEntity {
   @Column({ name: 'host_id', type: 'uuid', nullable: true })
   hostId: string | null;
 
+  /** Loaded only for readers allowed to see the fleet (admins). */
+  @ManyToOne(() => HostEntity)
+  @JoinColumn({ name: 'host_id' })
+  host?: HostEntity | null;
+
+  /** Where the VM was placed; fixed for its life, so reads need no join. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  region: string | null;
+
   @Column({ name: 'gpu_count', type: 'integer', default: 0 })
   gpuCount: number;
 
   @Column({ name: 'gpu_model', type: 'varchar', length: 64, nullable: true })
   gpuModel: string | null;
+
+  /** The GPUs the VM holds or held, through their allocation history; loaded when needed. */
+  @OneToMany(() => GpuAllocationEntity, (allocation) => allocation.vm)
+  allocations?: GpuAllocationEntity[];
 
   /** The hypervisor's id for this VM, once it exists there. */
   @Column({ name: 'hypervisor_id', type: 'varchar', length: 64, nullable: true })

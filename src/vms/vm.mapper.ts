@@ -1,9 +1,14 @@
 import { isoTime } from '../common/iso-time';
 import { VmResponseDto } from './dto/vm-response.dto';
-import type { VmView } from './vm-view';
+import type { VmEntity } from './vm.entity';
+
+/** Whether the reader may see the fleet behind a VM (host names are admin-only, as /hosts is). */
+export interface VmViewer {
+  seesFleet: boolean;
+}
 
 /** The API's view of a VM, field by field; internals such as hypervisor_id stay out. */
-export function toVmResponse(vm: VmView): VmResponseDto {
+export function toVmResponse(vm: VmEntity, viewer: VmViewer): VmResponseDto {
   return {
     id: vm.id,
     name: vm.name,
@@ -15,11 +20,11 @@ export function toVmResponse(vm: VmView): VmResponseDto {
     status: vm.status,
     status_reason: vm.statusReason,
     owner_id: vm.ownerId,
-    host: vm.hostName,
+    host: viewer.seesFleet ? (vm.host?.name ?? null) : null,
     region: vm.region,
     gpu_count: vm.gpuCount,
     gpu_model: vm.gpuModel,
-    gpus: (vm.gpus ?? []).map((g) => ({ id: g.id, model: g.model, memory_mib: g.memoryMib, pci_address: g.pciAddress })),
+    gpus: (vm.allocations ?? []).map(({ gpu }) => ({ id: gpu!.id, model: gpu!.model, memory_mib: gpu!.memoryMib, pci_address: gpu!.pciAddress })),
     created_at: isoTime(vm.createdAt),
     updated_at: isoTime(vm.updatedAt),
     deleted_at: vm.deletedAt ? isoTime(vm.deletedAt) : null,

@@ -1,20 +1,24 @@
 import { Module, OnModuleInit } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { UnitOfWork } from '../database/unit-of-work';
 import { FleetModule } from '../fleet/fleet.module';
+import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import { OperationsModule } from '../operations/operations.module';
 import { UsersModule } from '../users/users.module';
+import { VmRecordsModule } from './vm-records.module';
 import { VmProvisioner } from './vm-provisioner';
+import { VmResources } from './vm-resources.service';
 import { VmsController } from './vms.controller';
 import { VmsRepository } from './vms.repository';
 import { VmsService } from './vms.service';
 
 @Module({
-  imports: [FleetModule, OperationsModule, UsersModule],
+  imports: [TypeOrmModule.forFeature([IdempotencyKeyEntity]), VmRecordsModule, FleetModule, OperationsModule, UsersModule],
   controllers: [VmsController],
-  providers: [VmsRepository, VmsService, VmProvisioner, IdempotencyRepository],
-  exports: [VmsRepository, VmProvisioner, IdempotencyRepository],
+  providers: [VmsService, VmProvisioner, VmResources, IdempotencyRepository],
+  exports: [VmRecordsModule, VmResources, IdempotencyRepository],
 })
 export class VmModule implements OnModuleInit {
   constructor(

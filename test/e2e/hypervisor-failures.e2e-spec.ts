@@ -4,6 +4,7 @@ import request from 'supertest';
 import { ORIGINAL_VM, bearer, login } from '../support/api';
 import { startWithHypervisor } from '../support/in-process-app';
 import { ServerHandle, startServer } from '../support/server-process';
+import { platformVmIdFromLabels } from '../../src/hypervisor/hypervisor.constants';
 
 describe('when the hypervisor refuses every create (SDK_FAILURE_RATE=1, real server)', () => {
   let server: ServerHandle;
@@ -91,6 +92,9 @@ describe('hypervisor failure modes a real SDK does not produce (in-process, Clie
   it('keeps a VM whose delete failed, marked failed and still holding its resources, and deletes it on retry', async () => {
     const created = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: '172.16.0.9' });
     expect(created.status).toBe(201);
+    // The hypervisor keys VMs by its own ids; the platform's id is in the vmplane label it puts on each.
+    const onHypervisor = async () => (await client.listVms()).filter((vm) => platformVmIdFromLabels(vm.labels) === created.body.id);
+    expect(await onHypervisor()).toHaveLength(1);
     const spy = jest.spyOn(client, 'deleteVm').mockRejectedValue(new Error('hypervisor down'));
     const failed = await request(server()).delete(`/vms/${created.body.id}`).set(bearer(token));
     expect(failed.status).toBe(502);
@@ -100,10 +104,11 @@ describe('hypervisor failure modes a real SDK does not produce (in-process, Clie
     // Still on the hypervisor, so the IP stays taken.
     const clash = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: '172.16.0.9' });
     expect(clash.status).toBe(409);
+    expect(await onHypervisor()).toHaveLength(1);
     spy.mockRestore();
     const retried = await request(server()).delete(`/vms/${created.body.id}`).set(bearer(token));
     expect(retried.status).toBe(200);
     expect(retried.body.status).toBe('deleted');
-    expect(await client.getVm(vm.body.id)).toBeNull();
+    expect(await onHypervisor()).toEqual([]);
   });
 });

@@ -171,8 +171,15 @@ describe('VMs', () => {
         const refused = await request(slow.url).delete(`/vms/${accepted.body.id}`).set(bearer(token));
         expect(refused.status).toBe(409);
         expect(refused.body).toMatchObject({ code: 'invalid_state_transition', current_status: 'provisioning' });
-        const done = await request(slow.url).get(`/vms/${accepted.body.id}`).set(bearer(token)).set('Prefer', 'wait=5');
-        expect(['provisioning', 'created']).toContain(done.body.status);
+        let status = accepted.body.status as string;
+        for (const deadline = Date.now() + 15_000; status === 'provisioning' && Date.now() < deadline; ) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          status = (await request(slow.url).get(`/vms/${accepted.body.id}`).set(bearer(token))).body.status;
+        }
+        expect(status).toBe('created');
+        const deleted = await request(slow.url).delete(`/vms/${accepted.body.id}`).set(bearer(token)).set('Prefer', 'wait=10');
+        expect(deleted.status).toBe(200);
+        expect(deleted.body).toMatchObject({ id: accepted.body.id, status: 'deleted' });
       } finally {
         await slow.stop();
       }

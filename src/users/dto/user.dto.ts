@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEnum, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
-import { UserRole } from '../user.entity';
+import { UserRole } from '../../common/user-role';
 
 export class CreateUserDto {
   @ApiProperty({ example: 'alice', description: '3–64 characters: lowercase letters, digits, ".", "_" and "-"' })

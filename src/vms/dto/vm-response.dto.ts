@@ -46,7 +46,7 @@ export class VmResponseDto {
   @ApiProperty({ format: 'uuid', description: 'The owning user', example: '019abcde-1234-7000-8000-0123456789ab' })
   owner_id: string;
 
-  @ApiProperty({ nullable: true, type: String, example: 'gpu-h100-01', description: 'The host the VM was placed on' })
+  @ApiProperty({ nullable: true, type: String, example: 'gpu-h100-01', description: 'The host the VM was placed on; shown to admins only (members see the region), as /hosts is admin-only' })
   host: string | null;
 
   @ApiProperty({ nullable: true, type: String, example: 'us-east-1' })

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
+import { VmLabelEntity } from './vm-label.entity';
+import { VmEntity } from './vm.entity';
+import { VmsRepository } from './vms.repository';
+
+/** The VM aggregate's repository on its own, for modules that read VMs without driving them (operations, reconciler). */
+@Module({
+  imports: [TypeOrmModule.forFeature([VmEntity, VmLabelEntity, GpuAllocationEntity])],
+  providers: [VmsRepository],
+  exports: [VmsRepository],
+})
+export class VmRecordsModule {}

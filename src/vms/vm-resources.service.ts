@@ -1,0 +1,73 @@
+import { Injectable } from '@nestjs/common';
+import { ConflictError, DomainError, NotFoundError, QuotaExceededError } from '../common/domain-errors';
+import { AppConfig } from '../config/app-config';
+import type { Tx } from '../database/unit-of-work';
+import { PlacementPlan, PlacementService } from '../fleet/placement.service';
+import type { PlacementRequest } from '../scheduler/scheduler.types';
+import { effectiveQuota } from '../users/user.mapper';
+import { ResourceAmounts, UsersRepository } from '../users/users.repository';
+import type { VmEntity } from './vm.entity';
+import { VmsRepository } from './vms.repository';
+
+export function amountsOf(vm: Pick<VmEntity, 'cpuCores' | 'memory' | 'gpuCount'>): ResourceAmounts {
+  return { vcpus: vm.cpuCores, memoryMib: vm.memory, gpus: vm.gpuCount, vms: 1 };
+}
+
+/**
+ * What a VM holds while it lives — host capacity, GPUs and the owner's quota —
+ * taken and given back in one place.
+ *
+ * Lock order on PostgreSQL, for claims and releases alike: the host's row, its
+ * GPUs, then the user's row. Mixing orders deadlocked under concurrent creates
+ * and deletes by one user. Both are the last statements of their transaction,
+ * so the contended rows are held for the fewest round trips before COMMIT.
+ */
+@Injectable()
+export class VmResources {
+  constructor(
+    private readonly placement: PlacementService,
+    private readonly users: UsersRepository,
+    private readonly vms: VmsRepository,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Claims the plan and the quota for a VM whose row exists. Throws
+   * PlacementConflictError when the plan went stale, and the quota error
+   * when the user's quota no longer holds it.
+   */
+  async claim(tx: Tx, vm: VmEntity, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
+    await this.placement.claim(tx, vm.id, plan, request, allocationIds);
+    if (!(await this.users.tryConsume(tx, vm.ownerId, amountsOf(vm), this.config.quotaDefaults))) {
+      throw (await this.quotaError(tx, vm.ownerId, amountsOf(vm))) ?? new ConflictError('request_in_progress', 'Quota changed meanwhile; retry');
+    }
+  }
+
+  /** Gives back what the VM holds, once: only the caller that sets released_at does it. */
+  async release(tx: Tx, vm: VmEntity, now: Date): Promise<boolean> {
+    if (!(await this.vms.markReleased(tx, vm.id, now))) return false;
+    await this.giveBack(tx, vm, now);
+    return true;
+  }
+
+  /** The giving back itself, for callers that set released_at in the same conditional status change. */
+  async giveBack(tx: Tx, vm: VmEntity, now: Date): Promise<void> {
+    await this.placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, now);
+    await this.users.release(tx, vm.ownerId, amountsOf(vm));
+  }
+
+  /** The quota this request would exceed, as a 403, or null if it fits. */
+  async quotaError(tx: Tx, userId: string, amounts: ResourceAmounts): Promise<DomainError | null> {
+    const user = await this.users.findById(tx, userId);
+    if (!user) return new NotFoundError('user', userId);
+    const quota = effectiveQuota(user, this.config.quotaDefaults);
+    const checks: [string, number, number, number][] = [
+      ['vms', quota.vms, user.usedVms, amounts.vms],
+      ['vcpus', quota.vcpus, user.usedVcpus, amounts.vcpus],
+      ['memory_mib', quota.memoryMib, user.usedMemoryMib, amounts.memoryMib],
+      ['gpus', quota.gpus, user.usedGpus, amounts.gpus],
+    ];
+    const over = checks.find(([, q, u, r]) => u + r > q);
+    return over ? new QuotaExceededError(over[0], over[1], over[2], over[3]) : null;
+  }
+}
