@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
+import { Clock } from '../../../src/common/clock';
 import { dataSourceOptions } from '../../../src/database/data-source-options';
-import { SqlDialect } from '../../../src/database/sql-dialect';
+import { TimestampSubscriber } from '../../../src/database/timestamp.subscriber';
 import { Tx, UnitOfWork } from '../../../src/database/unit-of-work';
 import { createTestDatabase, postgresAvailable } from '../../support/postgres';
 
@@ -31,8 +32,9 @@ export function reportSkippedPostgres(suite: string): void {
 export interface TestDatabase {
   kind: DbKind;
   dataSource: DataSource;
-  dialect: SqlDialect;
   uow: UnitOfWork;
+  /** The time the timestamp columns are stamped with; tests move it. */
+  clock: TestClock;
   /** Deletes every row (children first), keeping the schema. */
   reset(): Promise<void>;
   close(): Promise<void>;
@@ -41,6 +43,66 @@ export interface TestDatabase {
 export interface OpenOptions {
   /** Run the migrations (default true). */
   migrate?: boolean;
+}
+
+/** A clock tests set and move; starts at a fixed instant with a non-zero millisecond part. */
+export class TestClock extends Clock {
+  constructor(private current = new Date('2031-03-04T05:06:07.089Z')) {
+    super();
+  }
+
+  now(): Date {
+    return new Date(this.current.getTime());
+  }
+
+  set(at: Date): void {
+    this.current = new Date(at.getTime());
+  }
+
+  advance(ms: number): Date {
+    this.current = new Date(this.current.getTime() + ms);
+    return this.now();
+  }
+}
+
+/**
+ * SQL for test setup and assertions only (feature code goes through the
+ * repositories): written once with $1-style placeholders, bound as each
+ * driver wants them.
+ */
+export async function rows<T = Record<string, unknown>>(tx: Tx, sql: string, params: unknown[] = []): Promise<T[]> {
+  return (await tx.query(...bind(tx, sql, params))) as T[];
+}
+
+export async function one<T = Record<string, unknown>>(tx: Tx, sql: string, params: unknown[] = []): Promise<T | undefined> {
+  return (await rows<T>(tx, sql, params))[0];
+}
+
+/** Runs a write and returns how many rows it changed. */
+export async function run(tx: Tx, sql: string, params: unknown[] = []): Promise<number> {
+  const [text, values] = bind(tx, sql, params);
+  const runner = tx.queryRunner ?? tx.connection.createQueryRunner();
+  try {
+    return (await runner.query(text, values, true)).affected ?? 0;
+  } finally {
+    if (runner !== tx.queryRunner) await runner.release();
+  }
+}
+
+function bind(tx: Tx, sql: string, params: unknown[]): [string, unknown[]] {
+  if (tx.connection.options.type === 'postgres') return [sql, params];
+  const values: unknown[] = [];
+  const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = params[Number(n) - 1];
+    values.push(value instanceof Date ? sqliteTime(value) : typeof value === 'boolean' ? Number(value) : value);
+    return '?';
+  });
+  return [text, values];
+}
+
+/** A timestamp as the SQLite schema stores it (TypeORM's UTC datetime text). */
+export function sqliteTime(date: Date): string {
+  return date.toISOString().replace('T', ' ').replace('Z', '');
 }
 
 /** Children before parents, so deleting in this order never trips a foreign key. */
@@ -81,16 +143,17 @@ export async function openTestDatabase(kind: DbKind, options: OpenOptions = {}):
     await cleanup();
     throw error;
   }
-  const dialect = new SqlDialect(kind);
-  const uow = new UnitOfWork(dataSource, dialect);
+  const clock = new TestClock();
+  new TimestampSubscriber(dataSource, clock);
+  const uow = new UnitOfWork(dataSource);
   return {
     kind,
     dataSource,
-    dialect,
     uow,
+    clock,
     reset: () =>
       uow.transaction(async (tx) => {
-        for (const table of TABLES_CHILD_FIRST) await tx.run(`DELETE FROM ${table}`);
+        for (const table of TABLES_CHILD_FIRST) await tx.query(`DELETE FROM ${table}`);
       }),
     close: async () => {
       if (dataSource.isInitialized) await dataSource.destroy();
@@ -133,7 +196,7 @@ export async function errorOf(work: () => Promise<unknown>): Promise<unknown> {
 
 /** Reads one integer column of one row (COUNT(*) and friends come back as strings from pg). */
 export async function scalar(tx: Tx, sql: string, params: unknown[] = []): Promise<number> {
-  const row = await tx.one<Record<string, unknown>>(sql, params);
+  const row = await one(tx, sql, params);
   if (!row) throw new Error(`no row from: ${sql}`);
   return Number(Object.values(row)[0]);
 }

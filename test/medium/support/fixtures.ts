@@ -1,17 +1,16 @@
 import { RandomSource } from '../../../src/common/random-source';
 import { UuidV7Generator } from '../../../src/common/id-generator';
+import { UserRole } from '../../../src/common/user-role';
 import type { AppConfig } from '../../../src/config/app-config';
-import type { Tx } from '../../../src/database/unit-of-work';
+import { UnitOfWork, type Tx } from '../../../src/database/unit-of-work';
 import { FleetRepository } from '../../../src/fleet/fleet.repository';
 import { GpuEntity } from '../../../src/fleet/gpu.entity';
 import { HostEntity, HostState } from '../../../src/fleet/host.entity';
 import { PlacementService } from '../../../src/fleet/placement.service';
-import { OperationAction, OperationStatus } from '../../../src/operations/operation.entity';
-import type { OperationRecord } from '../../../src/operations/operation-record';
-import { UserRole } from '../../../src/users/user.entity';
-import { VmStatus } from '../../../src/vms/vm.entity';
-import type { VmView } from '../../../src/vms/vm-view';
+import { OperationAction, OperationEntity, OperationStatus } from '../../../src/operations/operation.entity';
+import { VmEntity, VmStatus } from '../../../src/vms/vm.entity';
 import { VmsRepository } from '../../../src/vms/vms.repository';
+import { run } from './database';
 
 /** Time-ordered ids, as the server makes them. */
 export const ids = new UuidV7Generator();
@@ -29,11 +28,11 @@ export interface UserSeed {
   quotaVms?: number | null;
 }
 
-/** Inserts a users row with plain SQL and returns its id. */
+/** Inserts a users row with plain SQL (test setup only) and returns its id. */
 export async function insertUser(tx: Tx, seed: UserSeed = {}): Promise<string> {
   const id = seed.id ?? ids.next();
-  const d = tx.dialect;
-  await tx.run(
+  await run(
+    tx,
     `INSERT INTO users (id, username, password_hash, role, quota_vcpus, quota_memory_mib, quota_gpus, quota_vms,
        used_vcpus, used_memory_mib, used_gpus, used_vms, created_at, updated_at)
      VALUES ($1, $2, 'x', $3, $4, $5, $6, $7, 0, 0, 0, 0, $8, $8)`,
@@ -45,7 +44,7 @@ export async function insertUser(tx: Tx, seed: UserSeed = {}): Promise<string> {
       seed.quotaMemoryMib ?? null,
       seed.quotaGpus ?? null,
       seed.quotaVms ?? null,
-      d.ts(T0),
+      T0,
     ],
   );
   return id;
@@ -62,7 +61,7 @@ export interface HostSeed {
   gpus?: string[];
 }
 
-/** Registers a host and its GPUs through FleetRepository.insertHost (TypeORM entities), as FleetService does. */
+/** Registers a host and its GPUs through FleetRepository.insertHost, as FleetService does. */
 export async function registerHost(tx: Tx, fleet: FleetRepository, seed: HostSeed = {}): Promise<HostEntity> {
   const hostId = ids.next();
   const host = Object.assign(new HostEntity(), {
@@ -76,8 +75,6 @@ export async function registerHost(tx: Tx, fleet: FleetRepository, seed: HostSee
     usedMemoryMib: 0,
     usedDiskGib: 0,
     state: seed.state ?? HostState.Active,
-    createdAt: T0,
-    updatedAt: T0,
   });
   const gpus = (seed.gpus ?? []).map((model, index) =>
     Object.assign(new GpuEntity(), {
@@ -91,8 +88,6 @@ export async function registerHost(tx: Tx, fleet: FleetRepository, seed: HostSee
       uuid: `GPU-${ids.next()}`,
       migMode: 'disabled',
       vmId: null,
-      createdAt: T0,
-      updatedAt: T0,
     }),
   );
   await fleet.insertHost(tx, host, gpus);
@@ -100,10 +95,10 @@ export async function registerHost(tx: Tx, fleet: FleetRepository, seed: HostSee
   return host;
 }
 
-/** A complete VmView with every field set to something distinguishable. */
-export function vmView(ownerId: string, overrides: Partial<VmView> = {}): VmView {
+/** A complete VM entity with every field set to something distinguishable. */
+export function vmEntity(ownerId: string, overrides: Partial<VmEntity> = {}): VmEntity {
   const id = overrides.id ?? ids.next();
-  return {
+  return Object.assign(new VmEntity(), {
     id,
     ownerId,
     name: `vm-${id.slice(-6)}`,
@@ -115,28 +110,25 @@ export function vmView(ownerId: string, overrides: Partial<VmView> = {}): VmView
     status: VmStatus.Provisioning,
     statusReason: null,
     hostId: null,
-    hostName: null,
     region: null,
     gpuCount: 0,
     gpuModel: null,
     hypervisorId: null,
     releasedAt: null,
     deletedAt: null,
-    createdAt: T0,
-    updatedAt: T0,
     ...overrides,
-  };
+  });
 }
 
-/** Inserts a VM through VmsRepository.insert and returns it. */
-export async function insertVm(tx: Tx, ownerId: string, overrides: Partial<VmView> = {}): Promise<VmView> {
-  const vm = vmView(ownerId, overrides);
-  await new VmsRepository().insert(tx, vm);
+/** Inserts a VM through VmsRepository.insert and returns it (timestamps stamped by the test clock unless given). */
+export async function insertVm(tx: Tx, vms: VmsRepository, ownerId: string, overrides: Partial<VmEntity> = {}): Promise<VmEntity> {
+  const vm = vmEntity(ownerId, overrides);
+  await vms.insert(tx, vm);
   return vm;
 }
 
-export function operation(overrides: Partial<OperationRecord> = {}): OperationRecord {
-  return {
+export function operation(overrides: Partial<OperationEntity> = {}): OperationEntity {
+  return Object.assign(new OperationEntity(), {
     id: ids.next(),
     vmId: null,
     action: OperationAction.Create,
@@ -152,10 +144,8 @@ export function operation(overrides: Partial<OperationRecord> = {}): OperationRe
     leaseExpiresAt: null,
     startedAt: null,
     finishedAt: null,
-    createdAt: T0,
-    updatedAt: T0,
     ...overrides,
-  };
+  });
 }
 
 /** Deterministic randomness for the scheduler. */
@@ -166,6 +156,6 @@ export class FixedRandom extends RandomSource {
 }
 
 /** PlacementService as the server builds it with PLACEMENT_POLICY unset (the default policy). */
-export function placementService(fleet: FleetRepository, policy: string | null = null): PlacementService {
-  return new PlacementService(fleet, new FixedRandom(), { placementPolicy: policy } as AppConfig);
+export function placementService(uow: UnitOfWork, fleet: FleetRepository, policy: string | null = null): PlacementService {
+  return new PlacementService(uow, fleet, new FixedRandom(), { placementPolicy: policy } as AppConfig);
 }
