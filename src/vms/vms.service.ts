@@ -149,6 +149,8 @@ export class VmsService {
       if (step.kind !== 'started' && lease) this.worker.unreserve();
       if (step.kind === 'done') return { kind: 'done', status: 200, vm: toVmResponse(step.vm, viewerOf(user)), replayed: false };
       if (step.kind === 'in_flight') {
+        // Deleting with no open operation: it finished between the two reads (read again), or the reconciler will queue one.
+        if (!step.op && attempt < MAX_DELETE_ATTEMPTS) continue;
         if (!step.op) return this.accepted(step.vm, '', user, options, true);
         return this.awaitOperation(step.op.id, step.vm, user, options, true);
       }

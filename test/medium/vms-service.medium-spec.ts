@@ -1,0 +1,167 @@
+import type { AuthUser } from '../../src/auth/auth-user';
+import { InsufficientCapacityError, QuotaExceededError } from '../../src/common/domain-errors';
+import { UserRole } from '../../src/common/user-role';
+import { FleetService } from '../../src/fleet/fleet.service';
+import { platformVmIdFromLabels } from '../../src/hypervisor/hypervisor.constants';
+import { ReconcilerService } from '../../src/reconciler/reconciler.service';
+import { UsersService } from '../../src/users/users.service';
+import { CreateVmDto } from '../../src/vms/dto/create-vm.dto';
+import { VmOutcome } from '../../src/vms/vm-outcome';
+import { RequestOptions, VmsService } from '../../src/vms/vms.service';
+import { DB_KINDS, errorOf, reportSkippedPostgres, rows, scalar } from './support/database';
+import { MediumApp, newMediumApp } from './support/medium-app';
+
+const H100 = 'h100-80gb';
+const WAIT: RequestOptions = { respondAsync: false, waitSeconds: 10, idempotencyKey: null, requestId: null };
+
+function vmSpec(overrides: Partial<CreateVmDto> = {}): CreateVmDto {
+  return Object.assign(new CreateVmDto(), { name: 'medium', cpu_cores: 2, memory: 4096, disk_size: 20, ...overrides });
+}
+
+function gpuHost(name: string, gpus: number) {
+  return {
+    name,
+    region: 'eu-west',
+    cpu_cores: 128,
+    memory_mib: 1_048_576,
+    disk_gib: 10_000,
+    gpus: Array.from({ length: gpus }, (_, i) => ({
+      index: i,
+      product_name: 'NVIDIA H100 80GB HBM3',
+      memory_mib: 81_559,
+      pci_address: `00000000:${(0x18 + i).toString(16).padStart(2, '0')}:00.0`,
+      uuid: `GPU-${name}-${i}`,
+    })),
+  };
+}
+
+describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on %s', (kind) => {
+  let app: MediumApp;
+  let vms: VmsService;
+  let fleet: FleetService;
+  let users: UsersService;
+  let seq = 0;
+
+  beforeAll(async () => {
+    app = await newMediumApp(kind);
+    vms = app.get(VmsService);
+    fleet = app.get(FleetService);
+    users = app.get(UsersService);
+  }, 60_000);
+  afterAll(() => app?.close());
+
+  async function newUser(): Promise<AuthUser> {
+    const created = await users.create({ username: `u${++seq}-${kind}`, password: 'medium-password', role: UserRole.Member });
+    return { id: created.id, role: UserRole.Member };
+  }
+
+  const usage = async (user: AuthUser) => (await users.me(user)).usage;
+  const onHypervisor = async (vmId: string) => (await app.hypervisor.listVms()).filter((vm) => platformVmIdFromLabels(vm.labels) === vmId);
+  const done = (outcome: VmOutcome) => {
+    if (outcome.kind !== 'done') throw new Error(`expected a finished outcome, got ${outcome.kind}`);
+    return outcome;
+  };
+
+  it('create records the VM, claims host, GPUs and quota, and makes exactly one hypervisor VM carrying its id', async () => {
+    const host = await fleet.register(gpuHost(`create-${kind}`, 2));
+    const user = await newUser();
+    const outcome = done(await vms.create(user, vmSpec({ gpu_count: 2, gpu_model: H100 }), WAIT));
+    expect(outcome.status).toBe(201);
+    expect(outcome.vm).toMatchObject({ status: 'created', gpu_count: 2, gpu_model: H100, region: 'eu-west', host: null });
+    expect(new Set(outcome.vm.gpus.map((g) => g.id))).toEqual(new Set(host.gpus.map((g) => g.id)));
+
+    const [hv] = await onHypervisor(outcome.vm.id);
+    expect(hv).toMatchObject({ cpu_cores: 2, memory: 4096, disk_size: 20, host: host.name });
+    expect(new Set(hv.gpus)).toEqual(new Set(host.gpus.map((g) => g.uuid)));
+    expect((await fleet.get(host.id)).used).toEqual({ cpu_cores: 2, memory_mib: 4096, disk_gib: 20 });
+    expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 2, vms: 1 });
+    const ops = await vms.operations(user, outcome.vm.id);
+    expect(ops.items).toEqual([expect.objectContaining({ action: 'create', status: 'succeeded', attempts: 1 })]);
+  });
+
+  it('delete removes the hypervisor VM and gives back host capacity, GPUs and quota once; the record stays', async () => {
+    const host = await fleet.register(gpuHost(`delete-${kind}`, 1));
+    const user = await newUser();
+    const created = done(await vms.create(user, vmSpec({ gpu_count: 1, gpu_model: H100, region: 'eu-west' }), WAIT));
+    const deleted = done(await vms.delete(user, created.vm.id, WAIT));
+    expect(deleted).toMatchObject({ status: 200, vm: { id: created.vm.id, status: 'deleted' } });
+    expect(deleted.vm.deleted_at).not.toBeNull();
+    expect(await onHypervisor(created.vm.id)).toEqual([]);
+    expect((await fleet.get(host.id)).used).toEqual({ cpu_cores: 0, memory_mib: 0, disk_gib: 0 });
+    expect((await fleet.get(host.id)).gpus[0].vm_id).toBeNull();
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+    expect((await vms.get(user, created.vm.id)).status).toBe('deleted');
+  });
+
+  it('ten concurrent deletes of one VM: one delete operation, one hypervisor call, resources released once', async () => {
+    await fleet.register(gpuHost(`race-delete-${kind}`, 1));
+    const user = await newUser();
+    const created = done(await vms.create(user, vmSpec({ gpu_count: 1 }), WAIT));
+    const spy = jest.spyOn(app.hypervisor, 'deleteVm');
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 10 }, () => vms.delete(user, created.vm.id, WAIT)));
+      for (const outcome of outcomes) expect(done(outcome).vm.status).toBe('deleted');
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
+    const ops = (await vms.operations(user, created.vm.id)).items;
+    expect(ops.filter((op) => op.action === 'delete')).toHaveLength(1);
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+  });
+
+  it('a request over quota is refused with the limit named, and records nothing', async () => {
+    await fleet.register(gpuHost(`quota-${kind}`, 4));
+    const user = await newUser();
+    await users.setQuota(user.id, { gpus: 1 });
+    const error = await errorOf(() => vms.create(user, vmSpec({ gpu_count: 2, gpu_model: H100 }), WAIT));
+    expect(error).toBeInstanceOf(QuotaExceededError);
+    expect((error as QuotaExceededError).extensions).toMatchObject({ limit: 'gpus', quota: 1, used: 0, requested: 2 });
+    expect((await vms.list(user, { status: undefined })).items).toEqual([]);
+    const count = await app.uow.read((tx) => scalar(tx, 'SELECT COUNT(*) FROM vms WHERE owner_id = $1', [user.id]));
+    expect(count).toBe(0);
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+  });
+
+  it('twenty concurrent one-GPU creates on eight free GPUs: exactly eight succeed, on distinct GPUs, and the hypervisor agrees', async () => {
+    const host = await fleet.register({ ...gpuHost(`race-place-${kind}`, 8), region: 'race' });
+    const user = await newUser();
+    const settled = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => vms.create(user, vmSpec({ name: `race-${i}`, gpu_count: 1, region: 'race' }), WAIT)),
+    );
+    const created = settled.filter((s) => s.status === 'fulfilled').map((s) => done((s as PromiseFulfilledResult<VmOutcome>).value));
+    const refused = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason);
+    expect(created).toHaveLength(8);
+    expect(refused).toHaveLength(12);
+    for (const reason of refused) expect(reason).toBeInstanceOf(InsufficientCapacityError);
+    const gpus = created.flatMap((c) => c.vm.gpus.map((g) => g.id));
+    expect(new Set(gpus)).toEqual(new Set(host.gpus.map((g) => g.id)));
+    const hypervisorGpus = (await app.hypervisor.listVms()).filter((vm) => vm.host === host.name).flatMap((vm) => vm.gpus);
+    expect(hypervisorGpus.sort()).toEqual(host.gpus.map((g) => g.uuid).sort());
+    const live = await app.uow.read((tx) =>
+      rows<{ gpu_id: string }>(tx, 'SELECT a.gpu_id FROM gpu_allocations a JOIN gpus g ON g.id = a.gpu_id WHERE g.host_id = $1 AND a.released_at IS NULL', [host.id]),
+    );
+    expect(live).toHaveLength(8);
+  });
+
+  it('reconcile removes an orphan made through the SDK and fails a VM deleted behind the platform’s back, releasing it', async () => {
+    const host = await fleet.register({ ...gpuHost(`reconcile-${kind}`, 1), region: 'reconcile' });
+    const user = await newUser();
+    const kept = done(await vms.create(user, vmSpec({ gpu_count: 1, gpu_model: H100, region: 'reconcile' }), WAIT));
+    const gone = done(await vms.create(user, vmSpec({ name: 'gone', region: 'reconcile' }), WAIT));
+    const [goneOnHypervisor] = await onHypervisor(gone.vm.id);
+    await app.hypervisor.deleteVm(goneOnHypervisor.id);
+    const orphan = await app.hypervisor.createVm({ name: 'stray', cpuCores: 1, memory: 256, diskSize: 1, labels: ['vmplane.vm-id=00000000-0000-7000-8000-000000000001'] });
+
+    const report = (await app.get(ReconcilerService).runNow())!;
+    expect(report).toMatchObject({ orphans_found: 1, orphans_removed: 1, missing_vms_failed: 1 });
+    expect(await app.hypervisor.getVm(orphan.id)).toBeNull();
+    expect(await onHypervisor(kept.vm.id)).toHaveLength(1);
+    expect((await vms.get(user, kept.vm.id)).status).toBe('created');
+    expect(await vms.get(user, gone.vm.id)).toMatchObject({ status: 'failed', status_reason: expect.stringMatching(/missing from the hypervisor/) });
+    expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 1, vms: 1 });
+    expect((await fleet.get(host.id)).used.cpu_cores).toBe(2);
+  });
+});
+
+reportSkippedPostgres('VmsService, ReconcilerService with real repositories');
