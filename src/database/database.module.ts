@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 import { MigrationRunner } from './migration-runner';
+import { PreparedStatements } from './prepared-statements';
 import { TimestampSubscriber } from './timestamp.subscriber';
 import { UnitOfWork } from './unit-of-work';
 
@@ -14,7 +15,7 @@ import { UnitOfWork } from './unit-of-work';
       useFactory: (config: AppConfig) => dataSourceOptions(config.database),
     }),
   ],
-  providers: [UnitOfWork, MigrationRunner, TimestampSubscriber],
-  exports: [UnitOfWork],
+  providers: [UnitOfWork, MigrationRunner, TimestampSubscriber, PreparedStatements],
+  exports: [UnitOfWork, PreparedStatements],
 })
 export class DatabaseModule {}

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntitySubscriberInterface, InsertEvent, ObjectLiteral, UpdateEvent } from 'typeorm';
 import { Clock } from '../common/clock';
+import { stampInsert } from './prepared-statements';
 
 /**
  * Stamps every entity's @CreateDateColumn and @UpdateDateColumn on each
@@ -22,12 +23,7 @@ export class TimestampSubscriber implements EntitySubscriberInterface {
   }
 
   beforeInsert(event: InsertEvent<ObjectLiteral>): void {
-    const { entity, metadata } = event;
-    if (!entity) return;
-    const now = this.clock.now();
-    for (const column of [metadata.createDateColumn, metadata.updateDateColumn]) {
-      if (column && entity[column.propertyName] === undefined) entity[column.propertyName] = now;
-    }
+    if (event.entity) stampInsert(event.metadata, event.entity, this.clock.now());
   }
 
   beforeUpdate(event: UpdateEvent<ObjectLiteral>): void {

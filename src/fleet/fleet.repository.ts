@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, IsNull, Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
+import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import type { SchedulerHost } from '../scheduler/scheduler.types';
@@ -51,6 +52,7 @@ export class FleetRepository {
     @InjectRepository(HostEntity) private readonly hosts: Repository<HostEntity>,
     @InjectRepository(GpuEntity) private readonly gpus: Repository<GpuEntity>,
     @InjectRepository(GpuAllocationEntity) private readonly allocations: Repository<GpuAllocationEntity>,
+    private readonly statements: PreparedStatements,
   ) {}
 
   async insertHost(tx: Tx, host: HostEntity, gpus: GpuEntity[]): Promise<void> {
@@ -83,19 +85,26 @@ export class FleetRepository {
 
   /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs, in one query. */
   async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined): Promise<SchedulerHost[]> {
-    const qb = on(this.hosts, tx)
-      .createQueryBuilder('h')
-      .leftJoin('h.gpus', 'g')
-      .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.state AS state'])
-      .addSelect(['h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
-      .addSelect(['h.used_cpu_cores AS used_cpu_cores', 'h.used_memory_mib AS used_memory_mib', 'h.used_disk_gib AS used_disk_gib'])
-      .addSelect(['g.id AS gpu_id', 'g.index AS gpu_index', 'g.model AS gpu_model', 'g.vm_id AS gpu_vm_id'])
-      .where('h.state = :active', { active: HostState.Active })
-      .andWhere('h.cpuCores - h.usedCpuCores >= :cpu', { cpu: need.cpuCores })
-      .andWhere('h.memoryMib - h.usedMemoryMib >= :memory', { memory: need.memoryMib })
-      .andWhere('h.diskGib - h.usedDiskGib >= :disk', { disk: need.diskGib });
-    if (region) qb.andWhere('h.region = :region', { region });
-    const rows = await qb.orderBy('h.name').addOrderBy('g.index').getRawMany<CandidateRow>();
+    const rows = await this.statements.raw<CandidateRow>(
+      tx,
+      this.hosts.target,
+      'h',
+      `candidates:${Boolean(region)}`,
+      { active: HostState.Active, cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib, region: region ?? null },
+      (qb) => {
+        qb.leftJoin('h.gpus', 'g')
+          .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.state AS state'])
+          .addSelect(['h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
+          .addSelect(['h.used_cpu_cores AS used_cpu_cores', 'h.used_memory_mib AS used_memory_mib', 'h.used_disk_gib AS used_disk_gib'])
+          .addSelect(['g.id AS gpu_id', 'g.index AS gpu_index', 'g.model AS gpu_model', 'g.vm_id AS gpu_vm_id'])
+          .where('h.state = :active')
+          .andWhere('h.cpuCores - h.usedCpuCores >= :cpu')
+          .andWhere('h.memoryMib - h.usedMemoryMib >= :memory')
+          .andWhere('h.diskGib - h.usedDiskGib >= :disk');
+        if (region) qb.andWhere('h.region = :region');
+        return qb.orderBy('h.name').addOrderBy('g.index');
+      },
+    );
     const hosts: SchedulerHost[] = [];
     let current = null as SchedulerHost | null;
     for (const r of rows) {
@@ -122,68 +131,58 @@ export class FleetRepository {
 
   /** Adds the VM's resources to the host only if they still fit and the host is active. */
   async claimHost(tx: Tx, hostId: string, need: PlacementResources): Promise<boolean> {
-    const result = await on(this.hosts, tx)
-      .createQueryBuilder()
-      .update()
-      .set({
-        usedCpuCores: () => 'used_cpu_cores + :cpu',
-        usedMemoryMib: () => 'used_memory_mib + :memory',
-        usedDiskGib: () => 'used_disk_gib + :disk',
-      })
-      .where('id = :hostId', { hostId })
-      .andWhere('state = :active', { active: HostState.Active })
-      .andWhere('used_cpu_cores + :cpu <= cpu_cores')
-      .andWhere('used_memory_mib + :memory <= memory_mib')
-      .andWhere('used_disk_gib + :disk <= disk_gib')
-      .setParameters({ cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib })
-      .updateEntity(false)
-      .execute();
-    return result.affected === 1;
+    const { affected } = await this.statements.update(tx, this.hosts.target, 'claim', { hostId, ...amounts(need), active: HostState.Active }, (qb) =>
+      qb
+        .set({
+          usedCpuCores: () => 'used_cpu_cores + :cpu',
+          usedMemoryMib: () => 'used_memory_mib + :memory',
+          usedDiskGib: () => 'used_disk_gib + :disk',
+        })
+        .where('id = :hostId')
+        .andWhere('state = :active')
+        .andWhere('used_cpu_cores + :cpu <= cpu_cores')
+        .andWhere('used_memory_mib + :memory <= memory_mib')
+        .andWhere('used_disk_gib + :disk <= disk_gib'),
+    );
+    return affected === 1;
   }
 
   async releaseHost(tx: Tx, hostId: string, need: PlacementResources): Promise<void> {
-    await on(this.hosts, tx)
-      .createQueryBuilder()
-      .update()
-      .set({
-        usedCpuCores: () => 'used_cpu_cores - :cpu',
-        usedMemoryMib: () => 'used_memory_mib - :memory',
-        usedDiskGib: () => 'used_disk_gib - :disk',
-      })
-      .where('id = :hostId', { hostId })
-      .setParameters({ cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib })
-      .updateEntity(false)
-      .execute();
+    await this.statements.update(tx, this.hosts.target, 'release', { hostId, ...amounts(need) }, (qb) =>
+      qb
+        .set({
+          usedCpuCores: () => 'used_cpu_cores - :cpu',
+          usedMemoryMib: () => 'used_memory_mib - :memory',
+          usedDiskGib: () => 'used_disk_gib - :disk',
+        })
+        .where('id = :hostId'),
+    );
   }
 
   /** Binds the GPUs to the VM only if every one of them is still free; returns how many were bound. */
   async bindGpus(tx: Tx, vmId: string, hostId: string, gpuIds: string[]): Promise<number> {
-    const result = await on(this.gpus, tx)
-      .createQueryBuilder()
-      .update()
-      .set({ vmId })
-      .where('host_id = :hostId', { hostId })
-      .andWhere('vm_id IS NULL')
-      .andWhere('id IN (:...gpuIds)', { gpuIds })
-      .updateEntity(false)
-      .execute();
-    return result.affected ?? 0;
+    const { affected } = await this.statements.update(tx, this.gpus.target, 'bind', { vmId, hostId, gpuIds }, (qb) =>
+      qb.set({ vmId: () => ':vmId' }).where('host_id = :hostId').andWhere('vm_id IS NULL').andWhere('id IN (:...gpuIds)'),
+    );
+    return affected;
   }
 
   async insertAllocations(tx: Tx, rows: Pick<GpuAllocationEntity, 'id' | 'gpuId' | 'vmId'>[]): Promise<void> {
-    if (rows.length === 0) return;
-    const values = rows.map((r) => ({ ...r, releasedAt: null }));
-    await on(this.allocations, tx).createQueryBuilder().insert().values(values).updateEntity(false).execute();
+    for (const row of rows) {
+      await this.statements.insert(tx, this.allocations.target, Object.assign(new GpuAllocationEntity(), { ...row, releasedAt: null }));
+    }
   }
 
   /** Frees the VM's GPUs and closes its live allocations. */
   async unbindGpus(tx: Tx, vmId: string, now: Date): Promise<void> {
-    await on(this.gpus, tx).update({ vmId }, { vmId: null });
-    await on(this.allocations, tx).update({ vmId, releasedAt: IsNull() }, { releasedAt: now });
+    await this.statements.update(tx, this.gpus.target, 'unbind', { vmId }, (qb) => qb.set({ vmId: null }).where('vm_id = :vmId'));
+    await this.statements.update(tx, this.allocations.target, 'close', { vmId, releasedAt: now }, (qb) =>
+      qb.set({ releasedAt: () => ':releasedAt' }).where('vm_id = :vmId').andWhere('released_at IS NULL'),
+    );
   }
 
   gpuDetails(tx: Tx, gpuIds: string[]): Promise<GpuEntity[]> {
-    return on(this.gpus, tx).find({ where: { id: In(gpuIds) }, order: { index: 'ASC' } });
+    return this.statements.select(tx, this.gpus.target, 'g', 'byIds', { gpuIds }, (qb) => qb.where('g.id IN (:...gpuIds)').orderBy('g.index'));
   }
 
   /** Per (region, model): totals, allocated, free on active hosts, and free on other hosts. */
@@ -233,4 +232,8 @@ export class FleetRepository {
       .getRawMany<{ region: string; model: string; host_id: string; free: string | number }>();
     return rows.map((r) => ({ region: r.region, model: r.model, hostId: r.host_id, free: Number(r.free) }));
   }
+}
+
+function amounts(need: PlacementResources): { cpu: number; memory: number; disk: number } {
+  return { cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib };
 }

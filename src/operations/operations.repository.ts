@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
+import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { OPEN_STATUSES, OperationEntity, OperationStatus } from './operation.entity';
@@ -15,14 +16,18 @@ export interface Completion {
 /** The operation log. Rows are inserted and updated, never deleted. */
 @Injectable()
 export class OperationsRepository {
-  constructor(@InjectRepository(OperationEntity) private readonly ops: Repository<OperationEntity>) {}
+  constructor(
+    @InjectRepository(OperationEntity) private readonly ops: Repository<OperationEntity>,
+    private readonly statements: PreparedStatements,
+  ) {}
 
   async insert(tx: Tx, op: OperationEntity): Promise<void> {
-    await on(this.ops, tx).createQueryBuilder().insert().values(op).updateEntity(false).execute();
+    await this.statements.insert(tx, this.ops.target, op);
   }
 
-  findById(tx: Tx, id: string): Promise<OperationEntity | null> {
-    return on(this.ops, tx).findOneBy({ id });
+  async findById(tx: Tx, id: string): Promise<OperationEntity | null> {
+    const [op] = await this.statements.select(tx, this.ops.target, 'o', 'byId', { id }, (qb) => qb.where('o.id = :id'));
+    return op ?? null;
   }
 
   /** Newest first, keyset-paginated by id. */
@@ -108,23 +113,29 @@ export class OperationsRepository {
    * Returns whether the row was updated.
    */
   async complete(tx: Tx, id: string, completion: Completion, now: Date, leaseOwner: string | null = null): Promise<boolean> {
-    const qb = on(this.ops, tx)
-      .createQueryBuilder()
-      .update()
-      .set({
-        status: completion.status,
+    const params = {
+      id,
+      status: completion.status,
+      attempts: completion.attempts,
+      errorCode: completion.errorCode ?? null,
+      errorMessage: completion.errorMessage ?? null,
+      finishedAt: now,
+      leaseOwner,
+    };
+    const { affected } = await this.statements.update(tx, this.ops.target, `complete:${leaseOwner !== null}`, params, (qb) => {
+      qb.set({
+        status: () => ':status',
         stage: 'done',
-        attempts: completion.attempts,
-        errorCode: completion.errorCode ?? null,
-        errorMessage: completion.errorMessage ?? null,
+        attempts: () => ':attempts',
+        errorCode: () => ':errorCode',
+        errorMessage: () => ':errorMessage',
         leaseOwner: null,
         leaseExpiresAt: null,
-        finishedAt: now,
-      })
-      .where('id = :id', { id });
-    if (leaseOwner) qb.andWhere('lease_owner = :leaseOwner', { leaseOwner }).andWhere('status IN (:...open)', { open: OPEN_STATUSES });
-    const result = await qb.updateEntity(false).execute();
-    return result.affected === 1;
+        finishedAt: () => ':finishedAt',
+      }).where('id = :id');
+      return leaseOwner ? qb.andWhere('lease_owner = :leaseOwner').andWhere('status IN (:...open)', { open: OPEN_STATUSES }) : qb;
+    });
+    return affected === 1;
   }
 
   async countOpen(tx: Tx): Promise<{ status: OperationStatus; count: number }[]> {

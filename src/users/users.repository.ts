@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { UserEntity } from './user.entity';
@@ -22,14 +23,18 @@ export interface QuotaLimits {
 /** Users, their quota limits and their usage counters (one row per user, so users never contend with each other). */
 @Injectable()
 export class UsersRepository {
-  constructor(@InjectRepository(UserEntity) private readonly users: Repository<UserEntity>) {}
+  constructor(
+    @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
+    private readonly statements: PreparedStatements,
+  ) {}
 
   findByUsername(tx: Tx, username: string): Promise<UserEntity | null> {
     return on(this.users, tx).findOneBy({ username });
   }
 
-  findById(tx: Tx, id: string): Promise<UserEntity | null> {
-    return on(this.users, tx).findOneBy({ id });
+  async findById(tx: Tx, id: string): Promise<UserEntity | null> {
+    const [user] = await this.statements.select(tx, this.users.target, 'u', 'byId', { id }, (qb) => qb.where('u.id = :id'));
+    return user ?? null;
   }
 
   async insert(tx: Tx, user: UserEntity): Promise<void> {
@@ -52,48 +57,45 @@ export class UsersRepository {
    * conditional UPDATE, so concurrent requests cannot overrun a quota.
    */
   async tryConsume(tx: Tx, userId: string, amounts: ResourceAmounts, defaults: ResourceAmounts): Promise<boolean> {
-    const result = await on(this.users, tx)
-      .createQueryBuilder()
-      .update()
-      .set({
-        usedVcpus: () => 'used_vcpus + :vcpus',
-        usedMemoryMib: () => 'used_memory_mib + :memory',
-        usedGpus: () => 'used_gpus + :gpus',
-        usedVms: () => 'used_vms + :vms',
-      })
-      .where('id = :userId', { userId })
-      .andWhere('used_vcpus + :vcpus <= COALESCE(quota_vcpus, :defaultVcpus)')
-      .andWhere('used_memory_mib + :memory <= COALESCE(quota_memory_mib, :defaultMemory)')
-      .andWhere('used_gpus + :gpus <= COALESCE(quota_gpus, :defaultGpus)')
-      .andWhere('used_vms + :vms <= COALESCE(quota_vms, :defaultVms)')
-      .setParameters({
-        vcpus: amounts.vcpus,
-        memory: amounts.memoryMib,
-        gpus: amounts.gpus,
-        vms: amounts.vms,
-        defaultVcpus: defaults.vcpus,
-        defaultMemory: defaults.memoryMib,
-        defaultGpus: defaults.gpus,
-        defaultVms: defaults.vms,
-      })
-      .updateEntity(false)
-      .execute();
-    return result.affected === 1;
+    const params = {
+      userId,
+      ...usage(amounts),
+      defaultVcpus: defaults.vcpus,
+      defaultMemory: defaults.memoryMib,
+      defaultGpus: defaults.gpus,
+      defaultVms: defaults.vms,
+    };
+    const { affected } = await this.statements.update(tx, this.users.target, 'consume', params, (qb) =>
+      qb
+        .set({
+          usedVcpus: () => 'used_vcpus + :vcpus',
+          usedMemoryMib: () => 'used_memory_mib + :memory',
+          usedGpus: () => 'used_gpus + :gpus',
+          usedVms: () => 'used_vms + :vms',
+        })
+        .where('id = :userId')
+        .andWhere('used_vcpus + :vcpus <= COALESCE(quota_vcpus, :defaultVcpus)')
+        .andWhere('used_memory_mib + :memory <= COALESCE(quota_memory_mib, :defaultMemory)')
+        .andWhere('used_gpus + :gpus <= COALESCE(quota_gpus, :defaultGpus)')
+        .andWhere('used_vms + :vms <= COALESCE(quota_vms, :defaultVms)'),
+    );
+    return affected === 1;
   }
 
   async release(tx: Tx, userId: string, amounts: ResourceAmounts): Promise<void> {
-    await on(this.users, tx)
-      .createQueryBuilder()
-      .update()
-      .set({
-        usedVcpus: () => 'used_vcpus - :vcpus',
-        usedMemoryMib: () => 'used_memory_mib - :memory',
-        usedGpus: () => 'used_gpus - :gpus',
-        usedVms: () => 'used_vms - :vms',
-      })
-      .where('id = :userId', { userId })
-      .setParameters({ vcpus: amounts.vcpus, memory: amounts.memoryMib, gpus: amounts.gpus, vms: amounts.vms })
-      .updateEntity(false)
-      .execute();
+    await this.statements.update(tx, this.users.target, 'release', { userId, ...usage(amounts) }, (qb) =>
+      qb
+        .set({
+          usedVcpus: () => 'used_vcpus - :vcpus',
+          usedMemoryMib: () => 'used_memory_mib - :memory',
+          usedGpus: () => 'used_gpus - :gpus',
+          usedVms: () => 'used_vms - :vms',
+        })
+        .where('id = :userId'),
+    );
   }
+}
+
+function usage(amounts: ResourceAmounts): { vcpus: number; memory: number; gpus: number; vms: number } {
+  return { vcpus: amounts.vcpus, memory: amounts.memoryMib, gpus: amounts.gpus, vms: amounts.vms };
 }

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Brackets, In, IsNull, Repository } from 'typeorm';
+import { Brackets, Repository } from 'typeorm';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
+import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { VmLabelEntity } from './vm-label.entity';
@@ -29,28 +30,42 @@ export interface VmReadOptions {
   host?: boolean;
 }
 
-/** The VM aggregate: the vms row, its labels, and its GPU allocations (read side). */
+const HOST_JOIN = [{ property: 'host', alias: 'h' }];
+
+/**
+ * The VM aggregate: the vms row, its labels, and its GPU allocations (read
+ * side). Every query is a QueryBuilder on the VM's TypeORM repository; the
+ * API's hot ones run as prepared statements (see PreparedStatements).
+ */
 @Injectable()
 export class VmsRepository {
   constructor(
     @InjectRepository(VmEntity) private readonly vms: Repository<VmEntity>,
     @InjectRepository(VmLabelEntity) private readonly labels: Repository<VmLabelEntity>,
     @InjectRepository(GpuAllocationEntity) private readonly allocations: Repository<GpuAllocationEntity>,
+    private readonly statements: PreparedStatements,
   ) {}
 
   /** Inserts the VM and its label rows; the timestamp columns are stamped on `vm` itself. */
   async insert(tx: Tx, vm: VmEntity): Promise<void> {
-    await on(this.vms, tx).createQueryBuilder().insert().values(vm).updateEntity(false).execute();
-    const labels = [...new Set(vm.labels)].map((label) => ({ vmId: vm.id, label }));
-    if (labels.length > 0) await on(this.labels, tx).createQueryBuilder().insert().values(labels).updateEntity(false).execute();
+    await this.statements.insert(tx, this.vms.target, vm);
+    for (const label of new Set(vm.labels)) {
+      await this.statements.insert(tx, this.labels.target, Object.assign(new VmLabelEntity(), { vmId: vm.id, label }));
+    }
   }
 
   async findById(tx: Tx, id: string, options: VmReadOptions = {}): Promise<VmEntity | null> {
-    const qb = on(this.vms, tx).createQueryBuilder('v').where('v.id = :id', { id });
-    if (options.host) qb.leftJoinAndSelect('v.host', 'h');
-    const vm = await qb.getOne();
+    const [vm] = await this.statements.select(
+      tx,
+      this.vms.target,
+      'v',
+      `byId:${options.host === true}`,
+      { id },
+      (qb) => (options.host ? qb.leftJoinAndSelect('v.host', 'h') : qb).where('v.id = :id'),
+      options.host ? HOST_JOIN : [],
+    );
     if (vm && options.gpus) await this.attachGpus(tx, [vm]);
-    return vm;
+    return vm ?? null;
   }
 
   /** The VM if `ownerId` owns it (or `ownerId` is null: an admin); otherwise null, as if it did not exist. */
@@ -65,29 +80,39 @@ export class VmsRepository {
    * admission (failed, never placed) are left out.
    */
   async list(tx: Tx, filter: VmListFilter, options: VmReadOptions = {}): Promise<VmEntity[]> {
-    const qb = on(this.vms, tx).createQueryBuilder('v');
-    if (filter.ownerId) qb.andWhere('v.ownerId = :ownerId', { ownerId: filter.ownerId });
-    if (filter.status) qb.andWhere('v.status = :status', { status: filter.status });
-    else {
-      qb.andWhere('v.status <> :deleted', { deleted: VmStatus.Deleted }).andWhere(
-        new Brackets((w) => w.where('v.status <> :failed', { failed: VmStatus.Failed }).orWhere('v.hostId IS NOT NULL')),
-      );
-    }
-    if (filter.label) {
-      qb.andWhere(
-        `EXISTS ${qb.subQuery().select('1').from(VmLabelEntity, 'l').where('l.vmId = v.id').andWhere('l.label = :label').getQuery()}`,
-        { label: filter.label },
-      );
-    }
-    if (filter.beforeId) qb.andWhere('v.id < :beforeId', { beforeId: filter.beforeId });
-    if (options.host) qb.leftJoinAndSelect('v.host', 'h');
-    const vms = await qb.orderBy('v.id', 'DESC').limit(filter.limit).getMany();
+    const shape = [filter.ownerId !== null, filter.status !== null, filter.label !== null, filter.beforeId !== null, options.host === true, filter.limit];
+    const vms = await this.statements.select(
+      tx,
+      this.vms.target,
+      'v',
+      `list:${shape.join(':')}`,
+      { ownerId: filter.ownerId, status: filter.status, label: filter.label, beforeId: filter.beforeId },
+      (qb) => {
+        if (options.host) qb.leftJoinAndSelect('v.host', 'h');
+        if (filter.ownerId !== null) qb.andWhere('v.ownerId = :ownerId');
+        if (filter.status !== null) qb.andWhere('v.status = :status');
+        else {
+          qb.andWhere('v.status <> :deleted', { deleted: VmStatus.Deleted }).andWhere(
+            new Brackets((w) => w.where('v.status <> :failed', { failed: VmStatus.Failed }).orWhere('v.hostId IS NOT NULL')),
+          );
+        }
+        if (filter.label !== null) {
+          qb.andWhere(`EXISTS ${qb.subQuery().select('1').from(VmLabelEntity, 'l').where('l.vmId = v.id').andWhere('l.label = :label').getQuery()}`);
+        }
+        if (filter.beforeId !== null) qb.andWhere('v.id < :beforeId');
+        return qb.orderBy('v.id', 'DESC').limit(filter.limit);
+      },
+      options.host ? HOST_JOIN : [],
+    );
     if (options.gpus) await this.attachGpus(tx, vms);
     return vms;
   }
 
   async publicIpInUse(tx: Tx, publicIp: string): Promise<boolean> {
-    return on(this.vms, tx).exists({ where: { publicIp, releasedAt: IsNull() } });
+    const found = await this.statements.raw(tx, this.vms.target, 'v', 'publicIpInUse', { publicIp }, (qb) =>
+      qb.select('v.id', 'id').where('v.publicIp = :publicIp').andWhere('v.releasedAt IS NULL').limit(1),
+    );
+    return found.length > 0;
   }
 
   /**
@@ -97,29 +122,23 @@ export class VmsRepository {
    */
   async transition(tx: Tx, id: string, event: VmEvent, changes: VmChanges = {}): Promise<TransitionResult> {
     const { from, to } = transitionOf(event);
-    const values: Partial<VmEntity> = { ...changes, status: to };
-    const qb = on(this.vms, tx)
-      .createQueryBuilder()
-      .update()
-      .set(values)
-      .where('id = :id', { id })
-      .andWhere('status IN (:...from)', { from });
-    if (changes.releasedAt !== undefined) qb.andWhere('released_at IS NULL');
-    const result = await qb.updateEntity(false).execute();
-    return result.affected === 1 ? { applied: true, updatedAt: values.updatedAt! } : { applied: false };
+    const columns = (Object.keys(changes) as (keyof VmChanges)[]).filter((k) => changes[k] !== undefined).sort();
+    const guarded = changes.releasedAt !== undefined;
+    const { affected, updatedAt } = await this.statements.update(tx, this.vms.target, `transition:${event}:${columns.join(',')}`, { id, ...changes }, (qb) => {
+      qb.set({ status: to, ...Object.fromEntries(columns.map((c) => [c, () => `:${c}`])) })
+        .where('id = :id')
+        .andWhere('status IN (:...from)', { from });
+      return guarded ? qb.andWhere('released_at IS NULL') : qb;
+    });
+    return affected === 1 ? { applied: true, updatedAt } : { applied: false };
   }
 
   /** Marks the VM's resources as given back; true only for the first caller, so release happens once. */
   async markReleased(tx: Tx, id: string, now: Date): Promise<boolean> {
-    const result = await on(this.vms, tx)
-      .createQueryBuilder()
-      .update()
-      .set({ releasedAt: now })
-      .where('id = :id', { id })
-      .andWhere('released_at IS NULL')
-      .updateEntity(false)
-      .execute();
-    return result.affected === 1;
+    const { affected } = await this.statements.update(tx, this.vms.target, 'markReleased', { id, releasedAt: now }, (qb) =>
+      qb.set({ releasedAt: () => ':releasedAt' }).where('id = :id').andWhere('released_at IS NULL'),
+    );
+    return affected === 1;
   }
 
   async exists(tx: Tx, id: string): Promise<boolean> {
@@ -127,8 +146,10 @@ export class VmsRepository {
   }
 
   async ownerOf(tx: Tx, id: string): Promise<string | null> {
-    const vm = await on(this.vms, tx).findOne({ select: { id: true, ownerId: true }, where: { id } });
-    return vm?.ownerId ?? null;
+    const [row] = await this.statements.raw<{ owner_id: string }>(tx, this.vms.target, 'v', 'ownerOf', { id }, (qb) =>
+      qb.select('v.ownerId', 'owner_id').where('v.id = :id'),
+    );
+    return row?.owner_id ?? null;
   }
 
   async countByStatus(tx: Tx): Promise<{ status: VmStatus; count: number }[]> {
@@ -156,11 +177,15 @@ export class VmsRepository {
     const withGpus = vms.filter((vm) => vm.gpuCount > 0);
     for (const vm of vms) vm.allocations = [];
     if (withGpus.length === 0) return;
-    const found = await on(this.allocations, tx).find({
-      where: { vmId: In(withGpus.map((vm) => vm.id)) },
-      relations: { gpu: true },
-      order: { gpu: { index: 'ASC' } },
-    });
+    const found = await this.statements.select(
+      tx,
+      this.allocations.target,
+      'a',
+      'ofVms',
+      { vmIds: withGpus.map((vm) => vm.id) },
+      (qb) => qb.innerJoinAndSelect('a.gpu', 'g').where('a.vmId IN (:...vmIds)').orderBy('a.vmId').addOrderBy('g.index'),
+      [{ property: 'gpu', alias: 'g' }],
+    );
     const byVm = new Map(withGpus.map((vm) => [vm.id, vm]));
     for (const allocation of found) byVm.get(allocation.vmId)!.allocations!.push(allocation);
   }

@@ -1,5 +1,7 @@
 import type { DataSource } from 'typeorm';
+import { Clock, SystemClock } from '../../../src/common/clock';
 import { IdGenerator, UuidV7Generator } from '../../../src/common/id-generator';
+import { PreparedStatements } from '../../../src/database/prepared-statements';
 import { FleetRepository } from '../../../src/fleet/fleet.repository';
 import { GpuAllocationEntity } from '../../../src/fleet/gpu-allocation.entity';
 import { GpuEntity } from '../../../src/fleet/gpu.entity';
@@ -23,13 +25,15 @@ export interface Repositories {
   idempotency: IdempotencyRepository;
 }
 
-export function repositoriesOf(dataSource: DataSource, ids: IdGenerator = new UuidV7Generator()): Repositories {
+/** `clock` stamps the timestamp columns of prepared writes: pass the test database's clock. */
+export function repositoriesOf(dataSource: DataSource, clock: Clock = new SystemClock(), ids: IdGenerator = new UuidV7Generator()): Repositories {
   const repo = dataSource.getRepository.bind(dataSource);
+  const statements = new PreparedStatements(clock);
   return {
-    vms: new VmsRepository(repo(VmEntity), repo(VmLabelEntity), repo(GpuAllocationEntity)),
-    fleet: new FleetRepository(repo(HostEntity), repo(GpuEntity), repo(GpuAllocationEntity)),
-    ops: new OperationsRepository(repo(OperationEntity)),
-    users: new UsersRepository(repo(UserEntity)),
+    vms: new VmsRepository(repo(VmEntity), repo(VmLabelEntity), repo(GpuAllocationEntity), statements),
+    fleet: new FleetRepository(repo(HostEntity), repo(GpuEntity), repo(GpuAllocationEntity), statements),
+    ops: new OperationsRepository(repo(OperationEntity), statements),
+    users: new UsersRepository(repo(UserEntity), statements),
     idempotency: new IdempotencyRepository(repo(IdempotencyKeyEntity), ids),
   };
 }
