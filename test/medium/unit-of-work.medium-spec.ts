@@ -60,6 +60,7 @@ describe.each(DB_KINDS)('UnitOfWork on %s', (kind) => {
   });
 
   it('units that run together keep their own outcomes: one failing unit does not undo the others (group commit)', async () => {
+    const taken = await db().uow.transaction((tx) => insertUser(tx, { username: 'taken' }));
     const boom = new Error('boom');
     const results = await Promise.allSettled([
       db().uow.transaction((tx) => insertUser(tx, { username: 'g1' })),
@@ -67,7 +68,8 @@ describe.each(DB_KINDS)('UnitOfWork on %s', (kind) => {
         await insertUser(tx, { username: 'g2' });
         throw boom;
       }),
-      db().uow.transaction((tx) => insertUser(tx, { username: 'g1' })),
+      // Collides with a committed row, so on PostgreSQL the outcome does not depend on which connection runs first.
+      db().uow.transaction((tx) => insertUser(tx, { username: 'taken' })),
       db().uow.transaction((tx) => insertUser(tx, { username: 'g3' })),
       db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM users')),
     ]);
@@ -75,9 +77,9 @@ describe.each(DB_KINDS)('UnitOfWork on %s', (kind) => {
     expect((results[1] as PromiseRejectedResult).reason).toBe(boom);
     expect(constraintViolation((results[2] as PromiseRejectedResult).reason)?.kind).toBe('unique');
     const names = await db().uow.read((tx) => rows<{ id: string; username: string }>(tx, 'SELECT id, username FROM users ORDER BY username'));
-    expect(names.map((r) => r.username)).toEqual(['g1', 'g3']);
+    expect(names.map((r) => r.username)).toEqual(['g1', 'g3', 'taken']);
     // Each surviving unit got its own result back: the id of the row it wrote.
-    expect([(results[0] as PromiseFulfilledResult<string>).value, (results[3] as PromiseFulfilledResult<string>).value]).toEqual(
+    expect([(results[0] as PromiseFulfilledResult<string>).value, (results[3] as PromiseFulfilledResult<string>).value, taken]).toEqual(
       names.map((r) => r.id),
     );
   });
