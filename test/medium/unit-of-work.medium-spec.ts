@@ -257,7 +257,10 @@ describe.each(DB_KINDS)('MigrationRunner on %s', (kind) => {
         await Promise.all(replicas.map((ds) => new MigrationRunner(ds).onModuleInit()));
         const uow = new UnitOfWork(replicas[0]);
         expect(await uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM migrations'))).toBe(MIGRATIONS.length);
-        expect(await uow.read((tx) => scalar(tx, `SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory'`))).toBe(0);
+        // pg_locks lists the whole server's locks: count only this database's, not those of suites running beside this one.
+        const advisory = `SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                          WHERE l.locktype = 'advisory' AND d.datname = current_database()`;
+        expect(await uow.read((tx) => scalar(tx, advisory))).toBe(0);
       } finally {
         await Promise.all(replicas.map((ds) => (ds.isInitialized ? ds.destroy() : undefined)));
         await sleep(0);
