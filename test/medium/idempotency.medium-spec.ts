@@ -1,26 +1,24 @@
-import { UuidV7Generator } from '../../src/common/id-generator';
+import type { ObjectLiteral, Repository } from 'typeorm';
 import { IdempotencyKeyReusedError } from '../../src/common/domain-errors';
-import { IdempotencyRepository, KeyClaim } from '../../src/idempotency/idempotency.repository';
 import type { Tx } from '../../src/database/unit-of-work';
-import { OperationsRepository } from '../../src/operations/operations.repository';
+import { IdempotencyKeyEntity } from '../../src/idempotency/idempotency-key.entity';
+import { KeyClaim } from '../../src/idempotency/idempotency.repository';
 import { DB_KINDS, deferred, errorOf, reportSkippedPostgres, scalar, sleep, useTestDatabase } from './support/database';
-import { at, insertUser, insertVm, operation } from './support/fixtures';
+import { T0, at, insertUser, insertVm, operation } from './support/fixtures';
+import { Repositories, repositoriesOf } from './support/repositories';
 
 const HOUR = 3_600_000;
 const HASH_A = 'a'.repeat(64);
 const HASH_B = 'b'.repeat(64);
 
-interface KeyRow {
-  id: string;
-  request_hash: string;
-  vm_id: string | null;
-  operation_id: string | null;
-  expires_at: unknown;
-}
-
 describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
   const db = useTestDatabase(kind);
-  const keys = new IdempotencyRepository(new UuidV7Generator());
+  let keys: Repositories['idempotency'];
+  let vms: Repositories['vms'];
+  let ops: Repositories['ops'];
+  beforeEach(() => {
+    ({ idempotency: keys, vms, ops } = repositoriesOf(db().dataSource));
+  });
 
   let user: string;
   beforeEach(async () => {
@@ -29,15 +27,15 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
 
   const claim = (key: string, hash: string, now = at(0), userId = user, ttlHours = 24) =>
     db().uow.transaction((tx) => keys.claim(tx, userId, key, hash, now, ttlHours));
-  const rows = () =>
-    db().uow.read((tx) => tx.rows<KeyRow>('SELECT id, request_hash, vm_id, operation_id, expires_at FROM idempotency_keys ORDER BY id'));
+  /** The stored keys, oldest first, read through TypeORM. */
+  const storedKeys = () => db().uow.read((tx) => tx.find(IdempotencyKeyEntity, { order: { id: 'ASC' } }));
 
   /** A VM and an operation the key can point at (idempotency_keys has no FK to them, but the server always has both). */
   async function vmAndOperation() {
     return db().uow.transaction(async (tx) => {
-      const vm = await insertVm(tx, user);
+      const vm = await insertVm(tx, vms, user);
       const op = operation({ vmId: vm.id, userId: user });
-      await new OperationsRepository().insert(tx, op);
+      await ops.insert(tx, op);
       return { vmId: vm.id, operationId: op.id };
     });
   }
@@ -45,33 +43,43 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
   it('a new key is claimed once; the same request again is "seen"; the stored row expires after the TTL', async () => {
     const first = await claim('key-1', HASH_A, at(0), user, 24);
     expect(first.kind).toBe('new');
-    const stored = await rows();
+    const stored = await storedKeys();
     expect(stored).toHaveLength(1);
-    expect(stored[0]).toMatchObject({ id: (first as { id: string }).id, request_hash: HASH_A, vm_id: null, operation_id: null });
-    expect(db().dialect.date(stored[0].expires_at)).toEqual(at(24 * HOUR));
+    expect(stored[0]).toMatchObject({
+      id: (first as { id: string }).id,
+      requestHash: HASH_A,
+      vmId: null,
+      operationId: null,
+      expiresAt: at(24 * HOUR),
+      createdAt: T0, // the test clock's time
+    });
 
     const again = await claim('key-1', HASH_A, at(1000));
     expect(again).toEqual({ kind: 'seen', vmId: null, operationId: null, responseStatus: null, responseBody: null });
-    expect(await rows()).toHaveLength(1);
+    expect(await storedKeys()).toHaveLength(1);
   });
 
-  it('"seen" replays what attach() and recordResponse() stored', async () => {
+  it('"seen" replays what attach() and recordResponse() stored; both move updated_at', async () => {
     const first = (await claim('key-1', HASH_A)) as Extract<KeyClaim, { kind: 'new' }>;
     const { vmId, operationId } = await vmAndOperation();
+    db().clock.set(at(4));
     await db().uow.transaction((tx) => keys.attach(tx, first.id, vmId, operationId));
     expect(await claim('key-1', HASH_A)).toEqual({ kind: 'seen', vmId, operationId, responseStatus: null, responseBody: null });
+    expect((await storedKeys())[0]).toMatchObject({ createdAt: T0, updatedAt: at(4) });
 
     const body = { id: vmId, status: 'created', labels: ['ü', 'x'] };
-    await db().uow.transaction((tx) => keys.recordResponse(tx, operationId, 201, body, at(5)));
+    db().clock.set(at(5));
+    await db().uow.transaction((tx) => keys.recordResponse(tx, operationId, 201, body));
     const seen = await claim('key-1', HASH_A);
     expect(seen).toEqual({ kind: 'seen', vmId, operationId, responseStatus: 201, responseBody: JSON.stringify(body) });
+    expect((await storedKeys())[0]).toMatchObject({ createdAt: T0, updatedAt: at(5) });
   });
 
   it('the same key with a different request body is refused with IdempotencyKeyReusedError, leaving the key as it was', async () => {
     await claim('key-1', HASH_A);
     const error = await errorOf(() => claim('key-1', HASH_B));
     expect(error).toBeInstanceOf(IdempotencyKeyReusedError);
-    expect((await rows()).map((r) => r.request_hash)).toEqual([HASH_A]);
+    expect((await storedKeys()).map((r) => r.requestHash)).toEqual([HASH_A]);
   });
 
   it('keys are scoped per user', async () => {
@@ -79,7 +87,7 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
     expect((await claim('shared', HASH_A)).kind).toBe('new');
     expect((await claim('shared', HASH_B, at(0), other)).kind).toBe('new');
     expect((await claim('shared', HASH_B, at(1), other)).kind).toBe('seen');
-    expect(await rows()).toHaveLength(2);
+    expect(await storedKeys()).toHaveLength(2);
   });
 
   it('an expired key is replaced by a new claim (even with another body); until it expires it still holds', async () => {
@@ -89,10 +97,9 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
     const replaced = await claim('key-1', HASH_B, at(HOUR), user, 1);
     expect(replaced.kind).toBe('new');
     expect((replaced as { id: string }).id).not.toBe(first.id);
-    const stored = await rows();
+    const stored = await storedKeys();
     expect(stored).toHaveLength(1);
-    expect(stored[0]).toMatchObject({ id: (replaced as { id: string }).id, request_hash: HASH_B });
-    expect(db().dialect.date(stored[0].expires_at)).toEqual(at(2 * HOUR));
+    expect(stored[0]).toMatchObject({ id: (replaced as { id: string }).id, requestHash: HASH_B, expiresAt: at(2 * HOUR) });
     expect((await claim('key-1', HASH_B, at(HOUR + 1), user, 1)).kind).toBe('seen');
   });
 
@@ -107,7 +114,7 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
     });
 
     await db().uow.transaction((tx) => keys.forget(tx, forA.operationId));
-    expect((await rows()).map((r) => r.id)).toEqual([b.id]);
+    expect((await storedKeys()).map((r) => r.id)).toEqual([b.id]);
     expect((await claim('key-a', HASH_B)).kind).toBe('new');
     expect((await claim('key-b', HASH_A)).kind).toBe('seen');
   });
@@ -117,7 +124,7 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
     await claim('key-b', HASH_A);
     const forA = await vmAndOperation();
     await db().uow.transaction((tx) => keys.attach(tx, a.id, forA.vmId, forA.operationId));
-    await db().uow.transaction((tx) => keys.recordResponse(tx, forA.operationId, 202, { ok: true }, at(9)));
+    await db().uow.transaction((tx) => keys.recordResponse(tx, forA.operationId, 202, { ok: true }));
     expect(await claim('key-b', HASH_A)).toMatchObject({ kind: 'seen', responseStatus: null, responseBody: null });
     expect(await claim('key-a', HASH_A)).toMatchObject({ kind: 'seen', responseStatus: 202, responseBody: '{"ok":true}' });
   });
@@ -159,7 +166,7 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
       const firstResult = await first.done;
       expect(firstResult).toMatchObject({ kind: 'new' });
       expect(await second).toEqual({ kind: 'seen', vmId: null, operationId: null, responseStatus: null, responseBody: null });
-      expect(await rows()).toHaveLength(1);
+      expect(await storedKeys()).toHaveLength(1);
     });
 
     it('PostgreSQL only: if the first transaction rolls back, the waiting claim becomes the new one', async () => {
@@ -172,14 +179,14 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
       expect(await first.done).toBeInstanceOf(Error);
       const result = await second;
       expect(result.kind).toBe('new');
-      expect((await rows()).map((r) => r.id)).toEqual([(result as { id: string }).id]);
+      expect((await storedKeys()).map((r) => r.id)).toEqual([(result as { id: string }).id]);
     });
 
     it('PostgreSQL only: 10 parallel claims of one key produce exactly one "new" and nine "seen"', async () => {
       const results = await Promise.all(Array.from({ length: 10 }, () => claim('burst', HASH_A)));
       expect(results.filter((r) => r.kind === 'new')).toHaveLength(1);
       expect(results.filter((r) => r.kind === 'seen')).toHaveLength(9);
-      expect(await rows()).toHaveLength(1);
+      expect(await storedKeys()).toHaveLength(1);
     });
 
     // Regression: claim() used to return 'new' for both when they raced on an expired key.
@@ -189,23 +196,31 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
       // Let both claimers read the expired row before either deletes it.
       let atDelete = 0;
       const bothRead = deferred();
-      const pausing = (tx: Tx): Tx => ({
-        dialect: tx.dialect,
-        manager: tx.manager,
-        rows: (sql, params) => tx.rows(sql, params),
-        one: (sql, params) => tx.one(sql, params),
-        run: async (sql, params) => {
-          if (sql.startsWith('DELETE FROM idempotency_keys')) {
-            if (++atDelete === 2) bothRead.resolve();
-            await bothRead.promise;
-          }
-          return tx.run(sql, params);
-        },
-      });
+      const pausingRepository = <E extends ObjectLiteral>(repository: Repository<E>): Repository<E> =>
+        new Proxy(repository, {
+          get: (target, prop, receiver) =>
+            prop === 'delete'
+              ? async (...args: Parameters<Repository<E>['delete']>) => {
+                  if (++atDelete === 2) bothRead.resolve();
+                  await bothRead.promise;
+                  return target.delete(...args);
+                }
+              : Reflect.get(target, prop, receiver),
+        });
+      // The transaction's manager, except that the repositories it hands out wait at delete().
+      const pausing = (tx: Tx): Tx =>
+        new Proxy(tx, {
+          get: (target, prop) => {
+            if (prop === 'getRepository') return (entity: Parameters<Tx['getRepository']>[0]) => pausingRepository(target.getRepository(entity));
+            const value = Reflect.get(target, prop, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
       const results = await Promise.all(
         [0, 1].map(() => db().uow.transaction((tx) => keys.claim(pausing(tx), user, 'stale', HASH_A, later, 1))),
       );
-      const stored = await rows();
+      expect(atDelete).toBe(2); // both claimers reached the delete of the expired row
+      const stored = await storedKeys();
       expect(stored).toHaveLength(1);
       expect(results.map((r) => r.kind).sort()).toEqual(['new', 'seen']);
       // Every 'new' id is the id of a stored key (attach() must find it).

@@ -1,19 +1,23 @@
-import { OperationStatus } from '../../src/operations/operation.entity';
-import type { OperationRecord } from '../../src/operations/operation-record';
-import { OperationsRepository } from '../../src/operations/operations.repository';
+import { OperationEntity, OperationStatus } from '../../src/operations/operation.entity';
 import { DB_KINDS, deferred, reportSkippedPostgres, sleep, useTestDatabase } from './support/database';
 import { T0, at, insertUser, insertVm, operation } from './support/fixtures';
+import { Repositories, repositoriesOf } from './support/repositories';
 
 const LEASE_MS = 30_000;
+const MISSING_VM = '01890000-0000-7000-8000-000000000000';
 
 describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
   const db = useTestDatabase(kind);
-  const ops = new OperationsRepository();
+  let ops: Repositories['ops'];
+  let vms: Repositories['vms'];
+  beforeEach(() => {
+    ({ ops, vms } = repositoriesOf(db().dataSource));
+  });
 
   /** Inserts `n` pending operations created 1 ms apart (oldest first) and returns them. */
-  async function pending(n: number, overrides: Partial<OperationRecord> = {}): Promise<OperationRecord[]> {
+  async function pending(n: number, overrides: Partial<OperationEntity> = {}): Promise<OperationEntity[]> {
     return db().uow.transaction(async (tx) => {
-      const created: OperationRecord[] = [];
+      const created: OperationEntity[] = [];
       for (let i = 0; i < n; i++) {
         const op = operation({ createdAt: at(i), updatedAt: at(i), ...overrides });
         await ops.insert(tx, op);
@@ -23,14 +27,22 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
     });
   }
 
-  const claim = (owner: string, now: Date, limit = 100, leaseUntil = new Date(now.getTime() + LEASE_MS)) =>
-    db().uow.transaction((tx) => ops.claim(tx, owner, now, leaseUntil, limit));
+  /** Claims as the worker does: at the clock's `now`, with SKIP LOCKED on PostgreSQL. */
+  const claim = (owner: string, now: Date, limit = 100, leaseUntil = new Date(now.getTime() + LEASE_MS)) => {
+    db().clock.set(now);
+    return db().uow.transaction((tx) => ops.claim(tx, owner, now, leaseUntil, limit, db().uow.isPostgres));
+  };
+  /** Records an outcome at the clock's `now`, as the worker does. */
+  const complete = (id: string, completion: Parameters<typeof ops.complete>[2], now: Date, leaseOwner?: string) => {
+    db().clock.set(now);
+    return db().uow.transaction((tx) => ops.complete(tx, id, completion, now, leaseOwner));
+  };
   const find = (id: string) => db().uow.read((tx) => ops.findById(tx, id));
-  const idsOf = (records: OperationRecord[]) => records.map((r) => r.id).sort();
+  const idsOf = (records: OperationEntity[]) => records.map((r) => r.id).sort();
 
   it('insert/findById keeps every field, timestamps to the millisecond', async () => {
     const owner = await db().uow.transaction((tx) => insertUser(tx));
-    const vm = await db().uow.transaction((tx) => insertVm(tx, owner));
+    const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner));
     const op = operation({
       vmId: vm.id,
       userId: owner,
@@ -50,6 +62,11 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
     });
     await db().uow.transaction((tx) => ops.insert(tx, op));
     expect(await find(op.id)).toEqual(op);
+    // Without timestamps of its own, an operation is stamped with the clock's time.
+    db().clock.set(at(7));
+    const stamped = operation();
+    await db().uow.transaction((tx) => ops.insert(tx, stamped));
+    expect(await find(stamped.id)).toMatchObject({ createdAt: at(7), updatedAt: at(7) });
   });
 
   it('claims pending operations once, oldest first, setting the lease, attempts and started_at', async () => {
@@ -107,20 +124,15 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
     const [op] = await pending(1);
     await claim('worker-a', at(1_000), 10, at(2_000));
     await claim('worker-b', at(3_000));
-    const stale = await db().uow.transaction((tx) =>
-      ops.complete(tx, op.id, { status: OperationStatus.Failed, attempts: 1, errorCode: 'x' }, at(4_000), 'worker-a'),
-    );
+    const stale = await complete(op.id, { status: OperationStatus.Failed, attempts: 1, errorCode: 'x' }, at(4_000), 'worker-a');
     expect(stale).toBe(false);
-    expect(await db().uow.read((tx) => ops.findById(tx, op.id))).toMatchObject({ status: 'running', leaseOwner: 'worker-b' });
-    const current = await db().uow.transaction((tx) =>
-      ops.complete(tx, op.id, { status: OperationStatus.Succeeded, attempts: 2 }, at(5_000), 'worker-b'),
-    );
+    expect(await db().uow.read((tx) => ops.findById(tx, op.id))).toMatchObject({ status: 'running', leaseOwner: 'worker-b', updatedAt: at(3_000) });
+    const current = await complete(op.id, { status: OperationStatus.Succeeded, attempts: 2 }, at(5_000), 'worker-b');
     expect(current).toBe(true);
     expect(await db().uow.read((tx) => ops.findById(tx, op.id))).toMatchObject({ status: 'succeeded', leaseOwner: null, attempts: 2 });
     // Once finished, not even the owner can record a second outcome.
-    expect(
-      await db().uow.transaction((tx) => ops.complete(tx, op.id, { status: OperationStatus.Failed, attempts: 3 }, at(6_000), 'worker-b')),
-    ).toBe(false);
+    expect(await complete(op.id, { status: OperationStatus.Failed, attempts: 3 }, at(6_000), 'worker-b')).toBe(false);
+    expect(await db().uow.read((tx) => ops.findById(tx, op.id))).toMatchObject({ status: 'succeeded', updatedAt: at(5_000) });
   });
 
   it("renewLeases extends only this owner's running leases", async () => {
@@ -138,11 +150,12 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
     });
 
     const extended = at(90_000);
+    db().clock.set(at(60_000));
     expect(await db().uow.transaction((tx) => ops.renewLeases(tx, 'worker-a', extended))).toBe(2);
 
-    for (const r of a) expect((await find(r.id))!.leaseExpiresAt).toEqual(extended);
-    expect((await find(b[0].id))!.leaseExpiresAt).toEqual(new Date(now.getTime() + LEASE_MS));
-    expect((await find(finished.id))!.leaseExpiresAt).toEqual(at(5));
+    for (const r of a) expect(await find(r.id)).toMatchObject({ leaseExpiresAt: extended, updatedAt: at(60_000) });
+    expect(await find(b[0].id)).toMatchObject({ leaseExpiresAt: new Date(now.getTime() + LEASE_MS), updatedAt: now });
+    expect(await find(finished.id)).toMatchObject({ leaseExpiresAt: at(5), updatedAt: at(0) });
     expect(created).toHaveLength(3);
     // worker-b's lapsed lease is claimable; worker-a's renewed ones are not.
     const afterB = new Date(now.getTime() + LEASE_MS + 1);
@@ -154,6 +167,7 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
     const [ok, bad] = await pending(2);
     await claim('worker-a', at(1_000));
     const done = at(2_000);
+    db().clock.set(done);
     await db().uow.transaction(async (tx) => {
       await ops.complete(tx, ok.id, { status: OperationStatus.Succeeded, attempts: 1 }, done);
       await ops.complete(tx, bad.id, { status: OperationStatus.Failed, attempts: 4, errorCode: 'boom', errorMessage: 'it broke' }, done);
@@ -198,12 +212,17 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
     expect((await find(finished.id))!.status).toBe(OperationStatus.Succeeded);
   });
 
-  it('listByVm pages newest first by id; findOpenForVm finds the unfinished one', async () => {
+  it('listByVm pages newest first by id; findOpenForVm finds the unfinished one; listByOwner sees only that owner', async () => {
     const owner = await db().uow.transaction((tx) => insertUser(tx));
-    const vm = await db().uow.transaction((tx) => insertVm(tx, owner));
-    const other = await db().uow.transaction((tx) => insertVm(tx, owner));
+    const stranger = await db().uow.transaction((tx) => insertUser(tx));
+    const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner));
+    const other = await db().uow.transaction((tx) => insertVm(tx, vms, owner));
+    const strangers = await db().uow.transaction((tx) => insertVm(tx, vms, stranger));
     const mine = await pending(5, { vmId: vm.id, status: OperationStatus.Succeeded, stage: 'done' });
-    await pending(2, { vmId: other.id });
+    await pending(1, { vmId: other.id, status: OperationStatus.Failed, stage: 'done' });
+    await pending(1, { vmId: other.id });
+    await pending(1, { vmId: strangers.id });
+    await pending(1); // no VM: an orphan cleanup, on nobody's VM
     const [open] = await pending(1, { vmId: vm.id });
     const newestFirst = [open, ...mine.slice().reverse()].map((o) => o.id);
 
@@ -212,28 +231,34 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
     expect([...page1, ...page2].map((o) => o.id)).toEqual(newestFirst);
     expect(page2).toHaveLength(2);
     expect((await db().uow.read((tx) => ops.findOpenForVm(tx, vm.id)))?.id).toBe(open.id);
-    const byUser = await db().uow.read((tx) => ops.listByUser(tx, owner, null, 100));
-    expect(byUser).toHaveLength(8);
+    const byOwner = await db().uow.read((tx) => ops.listByOwner(tx, owner, null, 100));
+    expect(byOwner).toHaveLength(8);
+    expect(byOwner.every((o) => o.vmId === vm.id || o.vmId === other.id)).toBe(true);
+    expect(await db().uow.read((tx) => ops.findOpenForVm(tx, strangers.id))).not.toBeNull();
+    expect(await db().uow.read((tx) => ops.findOpenForVm(tx, MISSING_VM))).toBeNull();
+    // An admin (no owner) sees every operation, orphan cleanups included.
+    expect(await db().uow.read((tx) => ops.listByOwner(tx, null, null, 100))).toHaveLength(10);
   });
 
   if (kind === 'postgres') {
     it('PostgreSQL only: a second claimer skips the rows the first has locked (SKIP LOCKED) and takes the rest', async () => {
       const created = await pending(10);
       const now = at(1_000);
-      const aClaimed = deferred<OperationRecord[]>();
+      const aClaimed = deferred<OperationEntity[]>();
       const bDone = deferred<void>();
 
       const a = db().uow.transaction(async (tx) => {
-        const rows = await ops.claim(tx, 'worker-a', now, at(60_000), 5);
+        const rows = await ops.claim(tx, 'worker-a', now, at(60_000), 5, true);
         aClaimed.resolve(rows);
         // Hold the row locks until B has finished (or clearly blocked on them).
-        await Promise.race([bDone.promise, sleep(3_000)]);
-        return rows;
+        const released = await Promise.race([bDone.promise.then(() => 'after B' as const), sleep(3_000).then(() => 'timed out' as const)]);
+        return { rows, released };
       });
       await aClaimed.promise;
       const b = claim('worker-b', now, 5).finally(() => bDone.resolve());
 
-      const [fromA, fromB] = await Promise.all([a, b]);
+      const [{ rows: fromA, released }, fromB] = await Promise.all([a, b]);
+      expect(released).toBe('after B'); // B skipped A's locked rows instead of waiting for A's commit
       expect(fromA).toHaveLength(5);
       expect(fromB).toHaveLength(5);
       const overlap = fromA.filter((r) => fromB.some((s) => s.id === r.id));

@@ -1,11 +1,12 @@
 import type { Tx } from '../../src/database/unit-of-work';
-import { FleetRepository } from '../../src/fleet/fleet.repository';
+import { GpuAllocationEntity } from '../../src/fleet/gpu-allocation.entity';
 import { HostState } from '../../src/fleet/host.entity';
-import { PlacementConflictError, PlacementPlan } from '../../src/fleet/placement.service';
+import { PlacementConflictError, PlacementPlan, PlacementService } from '../../src/fleet/placement.service';
 import { schedule } from '../../src/scheduler/scheduler';
 import type { PlacementRequest } from '../../src/scheduler/scheduler.types';
-import { DB_KINDS, errorOf, reportSkippedPostgres, scalar, useTestDatabase } from './support/database';
+import { DB_KINDS, errorOf, one, reportSkippedPostgres, rows, scalar, useTestDatabase } from './support/database';
 import { T0, at, ids, insertUser, insertVm, placementService, registerHost } from './support/fixtures';
+import { Repositories, repositoriesOf } from './support/repositories';
 
 const H100 = 'h100-80gb';
 const A100 = 'a100-80gb';
@@ -22,36 +23,45 @@ interface HostRow {
 
 describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => {
   const db = useTestDatabase(kind);
-  const fleet = new FleetRepository();
-  const placement = placementService(fleet);
+  let fleet: Repositories['fleet'];
+  let vms: Repositories['vms'];
+  let placement: PlacementService;
+  beforeEach(() => {
+    ({ fleet, vms } = repositoriesOf(db().dataSource));
+    placement = placementService(db().uow, fleet);
+  });
 
   const hostUsage = (hostId: string) =>
     db().uow.read(async (tx) => {
-      const row = await tx.one<HostRow>('SELECT used_cpu_cores, used_memory_mib, used_disk_gib FROM hosts WHERE id = $1', [hostId]);
+      const row = await one<HostRow>(tx, 'SELECT used_cpu_cores, used_memory_mib, used_disk_gib FROM hosts WHERE id = $1', [hostId]);
       return { cpu: row!.used_cpu_cores, memory: row!.used_memory_mib, disk: row!.used_disk_gib };
     });
 
   const gpuBindings = () =>
     db().uow.read(async (tx) => {
-      const rows = await tx.rows<{ id: string; vm_id: string | null }>('SELECT id, vm_id FROM gpus ORDER BY id');
-      return new Map(rows.map((r) => [r.id, r.vm_id]));
+      const found = await rows<{ id: string; vm_id: string | null }>(tx, 'SELECT id, vm_id FROM gpus ORDER BY id');
+      return new Map(found.map((r) => [r.id, r.vm_id]));
     });
 
-  /** What VmsService.recordCreate does: plan, insert the VM row on the chosen host, claim. */
-  async function place(tx: Tx, owner: string, request: PlacementRequest, plan?: PlacementPlan | null, now = at(1000)) {
+  /** The placement half of VmsService.recordPlaced: plan, insert the VM row on the chosen host, claim (quota is not under test here). */
+  async function place(tx: Tx, owner: string, request: PlacementRequest, plan?: PlacementPlan | null) {
     const chosen = plan === undefined ? await placement.plan(tx, request) : plan;
     if (!chosen) return null;
-    const vm = await insertVm(tx, owner, {
+    const vm = await insertVm(tx, vms, owner, {
       cpuCores: request.cpuCores,
       memory: request.memoryMib,
       diskSize: request.diskGib,
       gpuCount: request.gpuCount,
       gpuModel: chosen.gpus[0]?.model ?? null,
       hostId: chosen.hostId,
+      region: chosen.region,
     });
-    await placement.claim(tx, vm.id, chosen, request, chosen.gpus.map(() => ids.next()), now);
+    await placement.claim(tx, vm.id, chosen, request, chosen.gpus.map(() => ids.next()));
     return { vm, plan: chosen };
   }
+
+  /** The GPUs a VM holds or held, through its allocation history, in device order. */
+  const gpusOf = async (vmId: string) => (await db().uow.read((tx) => vms.findById(tx, vmId, { gpus: true })))!.allocations!.map((a) => a.gpu!);
 
   let owner: string;
   beforeEach(async () => {
@@ -76,14 +86,15 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     expect(bound.map(([id]) => id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
     expect(bound.every(([, vmId]) => vmId === vm.id)).toBe(true);
 
-    const allocations = await db().uow.read((tx) =>
-      tx.rows<{ gpu_id: string; vm_id: string; released_at: unknown }>('SELECT gpu_id, vm_id, released_at FROM gpu_allocations'),
-    );
-    expect(allocations.map((a) => a.gpu_id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
-    expect(allocations.every((a) => a.vm_id === vm.id && a.released_at === null)).toBe(true);
+    const allocations = await db().uow.read((tx) => tx.find(GpuAllocationEntity));
+    expect(allocations.map((a) => a.gpuId).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
+    expect(allocations.every((a) => a.vmId === vm.id && a.releasedAt === null)).toBe(true);
 
-    const details = await db().uow.read((tx) => fleet.gpusOfVms(tx, [vm.id]));
-    expect(details.get(vm.id)!.map((g) => g.id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
+    // The VM reads its GPUs back through the allocation relation, in device order.
+    const held = await gpusOf(vm.id);
+    expect(held.map((g) => g.id)).toEqual(plan.gpus.map((g) => g.id));
+    expect(held.map((g) => g.index)).toEqual([...held.map((g) => g.index)].sort((a, b) => a - b));
+    expect(await db().uow.read((tx) => vms.findById(tx, vm.id))).toMatchObject({ hostId: host.id, region: 'eu-west' });
   });
 
   it('a stale plan (planned before another claim took its GPUs) fails with PlacementConflictError and rolls back', async () => {
@@ -133,7 +144,7 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
   it('claimHost never over-commits: it refuses what does not fit (or a non-active host) and accepts an exact fit', async () => {
     const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { cpuCores: 8, memoryMib: 8192, diskGib: 100 }));
     const claim = (cpuCores: number, memoryMib: number, diskGib: number) =>
-      db().uow.transaction((tx) => fleet.claimHost(tx, host.id, { cpuCores, memoryMib, diskGib }, at(5)));
+      db().uow.transaction((tx) => fleet.claimHost(tx, host.id, { cpuCores, memoryMib, diskGib }));
 
     expect(await claim(6, 4096, 50)).toBe(true);
     expect(await claim(3, 1, 1)).toBe(false); // CPU
@@ -145,7 +156,7 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     expect(await claim(0, 0, 0)).toBe(true);
 
     const other = await db().uow.transaction((tx) => registerHost(tx, fleet, { state: HostState.Draining }));
-    expect(await db().uow.transaction((tx) => fleet.claimHost(tx, other.id, { cpuCores: 1, memoryMib: 1, diskGib: 1 }, at(5)))).toBe(false);
+    expect(await db().uow.transaction((tx) => fleet.claimHost(tx, other.id, { cpuCores: 1, memoryMib: 1, diskGib: 1 }))).toBe(false);
     expect(await hostUsage(other.id)).toEqual({ cpu: 0, memory: 0, disk: 0 });
   });
 
@@ -163,19 +174,13 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
 
     expect(await hostUsage(host.id)).toEqual({ cpu: 0, memory: 0, disk: 0 });
     expect([...(await gpuBindings()).values()]).toEqual([null, null]);
-    const allocations = await db().uow.read(async (tx) =>
-      (await tx.rows<{ vm_id: string; released_at: unknown }>('SELECT vm_id, released_at FROM gpu_allocations')).map((r) => ({
-        vmId: r.vm_id,
-        releasedAt: tx.dialect.dateOrNull(r.released_at),
-      })),
-    );
-    expect(allocations).toEqual([
+    const allocations = await db().uow.read((tx) => tx.find(GpuAllocationEntity, { select: { vmId: true, releasedAt: true } }));
+    expect(allocations.map((a) => ({ vmId: a.vmId, releasedAt: a.releasedAt }))).toEqual([
       { vmId: vm.id, releasedAt: releasedAt },
       { vmId: vm.id, releasedAt: releasedAt },
     ]);
     // The history still says which GPUs the VM had.
-    const history = await db().uow.read((tx) => fleet.gpusOfVms(tx, [vm.id]));
-    expect(history.get(vm.id)!.map((g) => g.id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
+    expect((await gpusOf(vm.id)).map((g) => g.id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
 
     const again = await db().uow.transaction((tx) => place(tx, owner, request));
     expect(again!.plan.gpus.map((g) => g.id).sort()).toEqual(plan.gpus.map((g) => g.id).sort());
@@ -192,7 +197,9 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     expect(await db().uow.read((tx) => fleet.loadCandidates(tx, request, null))).toEqual([]);
     expect(await db().uow.transaction((tx) => placement.plan(tx, { cpuCores: 1, memoryMib: 1, diskGib: 1, gpuCount: 0 }))).toBeNull();
 
-    await db().uow.transaction((tx) => fleet.setHostState(tx, draining.id, HostState.Active, at(10)));
+    db().clock.set(at(10));
+    const reactivated = await db().uow.transaction((tx) => fleet.setHostState(tx, draining.id, HostState.Active));
+    expect(reactivated).toMatchObject({ id: draining.id, state: HostState.Active, updatedAt: at(10), createdAt: T0 });
     const plan = await db().uow.transaction((tx) => placement.plan(tx, request));
     expect(plan?.hostId).toBe(draining.id);
   });
@@ -343,16 +350,22 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     ]);
   });
 
-  it('placement works with the timestamps it writes (updated_at on hosts and gpus moves to the claim time)', async () => {
+  it('placement works with the timestamps it writes (updated_at on hosts, gpus and allocations moves to the claim time, then the release time)', async () => {
     const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: [H100] }));
     const claimedAt = at(123_456);
-    await db().uow.transaction((tx) => place(tx, owner, gpuRequest(1), undefined, claimedAt));
-    const stamps = await db().uow.read(async (tx) => ({
-      host: tx.dialect.date((await tx.one<{ updated_at: unknown }>('SELECT updated_at FROM hosts WHERE id = $1', [host.id]))!.updated_at),
-      gpu: tx.dialect.date((await tx.one<{ updated_at: unknown }>('SELECT updated_at FROM gpus WHERE host_id = $1', [host.id]))!.updated_at),
-      created: tx.dialect.date((await tx.one<{ created_at: unknown }>('SELECT created_at FROM hosts WHERE id = $1', [host.id]))!.created_at),
-    }));
-    expect(stamps).toEqual({ host: claimedAt, gpu: claimedAt, created: T0 });
+    db().clock.set(claimedAt);
+    const { vm } = (await db().uow.transaction((tx) => place(tx, owner, gpuRequest(1))))!;
+    const stamps = async () => {
+      const found = (await db().uow.read((tx) => fleet.findHost(tx, host.id)))!;
+      const [allocation] = await db().uow.read((tx) => tx.find(GpuAllocationEntity));
+      return { host: found.updatedAt, gpu: found.gpus[0].updatedAt, allocation: allocation.updatedAt, created: found.createdAt };
+    };
+    expect(await stamps()).toEqual({ host: claimedAt, gpu: claimedAt, allocation: claimedAt, created: T0 });
+
+    const releasedAt = at(200_000);
+    db().clock.set(releasedAt);
+    await db().uow.transaction((tx) => placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, releasedAt));
+    expect(await stamps()).toEqual({ host: releasedAt, gpu: releasedAt, allocation: releasedAt, created: T0 });
   });
 });
 

@@ -1,9 +1,10 @@
-import { constraintViolation } from '../../src/database/sql-dialect';
+import { constraintViolation } from '../../src/database/constraint-violation';
+import { ENTITIES, MIGRATIONS } from '../../src/database/data-source-options';
 import type { Tx } from '../../src/database/unit-of-work';
-import { MIGRATIONS } from '../../src/database/data-source-options';
-import { FleetRepository } from '../../src/fleet/fleet.repository';
-import { DB_KINDS, DbKind, TestDatabase, errorOf, openTestDatabase, reportSkippedPostgres, scalar, useTestDatabase } from './support/database';
-import { T0, ids, insertUser, insertVm, registerHost } from './support/fixtures';
+import { OperationStatus } from '../../src/operations/operation.entity';
+import { DB_KINDS, DbKind, TestDatabase, errorOf, openTestDatabase, reportSkippedPostgres, rows, run, scalar, useTestDatabase } from './support/database';
+import { T0, at, ids, insertUser, insertVm, operation, registerHost } from './support/fixtures';
+import { Repositories, repositoriesOf } from './support/repositories';
 
 const TABLES = [
   'users',
@@ -17,7 +18,7 @@ const TABLES = [
   'reconciliation_runs',
 ];
 
-const TIMESTAMPED = ['users', 'hosts', 'gpus', 'vms', 'operations', 'idempotency_keys'];
+const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs'];
 
 /** Every index the migration creates (plain and partial), by table. */
 const INDEXES: Record<string, string[]> = {
@@ -25,7 +26,7 @@ const INDEXES: Record<string, string[]> = {
   vm_labels: ['ix_vm_labels_label_vm_id'],
   gpus: ['ix_gpus_model_vm_id', 'ix_gpus_vm_id'],
   gpu_allocations: ['ix_gpu_allocations_vm_id', 'uq_gpu_allocations_live_gpu'],
-  operations: ['ix_operations_vm_id_id', 'ix_operations_open_lease'],
+  operations: ['ix_operations_vm_id_id', 'ix_operations_open_lease', 'uq_operations_open_vm'],
   idempotency_keys: ['ix_idempotency_keys_expires_at', 'ix_idempotency_keys_operation_id'],
   reconciliation_runs: ['ix_reconciliation_runs_started_at'],
 };
@@ -46,7 +47,7 @@ async function tableNames(db: TestDatabase): Promise<string[]> {
     db.kind === 'postgres'
       ? `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`
       : `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1`;
-  return db.uow.read(async (tx) => (await tx.rows<{ name: string }>(sql)).map((r) => r.name));
+  return db.uow.read(async (tx) => (await rows<{ name: string }>(tx, sql)).map((r) => r.name));
 }
 
 /** index name → its SQL definition, read from the database's own catalog. */
@@ -55,8 +56,8 @@ async function indexDefinitions(db: TestDatabase): Promise<Map<string, { table: 
     db.kind === 'postgres'
       ? `SELECT indexname AS name, tablename AS tbl, indexdef AS def FROM pg_indexes WHERE schemaname = 'public'`
       : `SELECT name, tbl_name AS tbl, sql AS def FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`;
-  const rows = await db.uow.read((tx) => tx.rows<{ name: string; tbl: string; def: string }>(sql));
-  return new Map(rows.map((r) => [r.name, { table: r.tbl, sql: r.def }]));
+  const found = await db.uow.read((tx) => rows<{ name: string; tbl: string; def: string }>(tx, sql));
+  return new Map(found.map((r) => [r.name, { table: r.tbl, sql: r.def }]));
 }
 
 /** Runs one statement in its own transaction and classifies the error it raises. */
@@ -70,6 +71,16 @@ async function violationOf(db: TestDatabase, work: (tx: Tx) => Promise<unknown>)
 /** What constraintViolation() reports as the target: the constraint name on PostgreSQL, the columns on SQLite. */
 function target(kind: DbKind, pgName: string, sqliteColumns: string): string {
   return kind === 'postgres' ? pgName : sqliteColumns;
+}
+
+/** The vms table's columns, as the database reports them. */
+async function vmColumns(db: TestDatabase): Promise<string[]> {
+  const runner = db.dataSource.createQueryRunner();
+  try {
+    return (await runner.getTable('vms'))!.columns.map((c) => c.name);
+  } finally {
+    await runner.release();
+  }
 }
 
 describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
@@ -93,20 +104,64 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
     expect(await tableNames(db)).toEqual(expect.arrayContaining(TABLES));
   });
 
-  it('run down and up again: down drops every table, up recreates them with their constraints', async () => {
+  it('the latest migration runs down and up again: down drops vms.region and uq_operations_open_vm and keeps the data; up restores both and fills region from the host', async () => {
+    db = await openTestDatabase(kind);
+    const { fleet, vms, ops } = repositoriesOf(db.dataSource);
+    const seeded = await db.uow.transaction(async (tx) => {
+      const owner = await insertUser(tx);
+      const host = await registerHost(tx, fleet, { region: 'ap-south' });
+      const placed = await insertVm(tx, vms, owner, { hostId: host.id, region: 'ap-south' });
+      const unplaced = await insertVm(tx, vms, owner, { hostId: null, region: null });
+      await ops.insert(tx, operation({ vmId: placed.id }));
+      return { placed, unplaced };
+    });
+
+    await db.dataSource.undoLastMigration();
+    expect(await vmColumns(db)).not.toContain('region');
+    expect([...(await indexDefinitions(db)).keys()]).not.toContain('uq_operations_open_vm');
+    expect(await db.dataSource.showMigrations()).toBe(true);
+    // Without the index a second open operation for the VM is accepted (so the index is what refused it).
+    const second = operation({ vmId: seeded.placed.id });
+    await db.uow.transaction((tx) =>
+      run(
+        tx,
+        `INSERT INTO operations (id, vm_id, action, status, stage, attempts, created_at, updated_at) VALUES ($1, $2, 'delete', 'pending', 'queued', 0, $3, $3)`,
+        [second.id, second.vmId, T0],
+      ),
+    );
+    await db.uow.transaction((tx) => run(tx, 'DELETE FROM operations WHERE id = $1', [second.id]));
+
+    const applied = await db.dataSource.runMigrations();
+    expect(applied.map((m) => m.name)).toEqual([new MIGRATIONS[MIGRATIONS.length - 1]().name]);
+    expect(await vmColumns(db)).toContain('region');
+    expect([...(await indexDefinitions(db)).keys()]).toContain('uq_operations_open_vm');
+    // The data survived, and up filled each placed VM's region from its host.
+    const regions = await db.uow.read((tx) => rows<{ id: string; region: string | null }>(tx, 'SELECT id, region FROM vms ORDER BY id'));
+    expect(regions).toEqual(
+      [
+        { id: seeded.placed.id, region: 'ap-south' },
+        { id: seeded.unplaced.id, region: null },
+      ].sort((a, b) => a.id.localeCompare(b.id)),
+    );
+    const violation = await violationOf(db, (tx) => ops.insert(tx, operation({ vmId: seeded.placed.id })));
+    expect(violation.kind).toBe('unique');
+  });
+
+  it('run every migration down and up again: down drops every table, up recreates them with their constraints', async () => {
     db = await openTestDatabase(kind);
     await db.uow.transaction((tx) => insertUser(tx, { username: 'before-down' }));
 
-    await db.dataSource.undoLastMigration();
+    for (let i = 0; i < MIGRATIONS.length; i++) await db.dataSource.undoLastMigration();
     const afterDown = await tableNames(db);
     for (const table of TABLES) expect(afterDown).not.toContain(table);
     expect(await db.dataSource.showMigrations()).toBe(true);
 
     const applied = await db.dataSource.runMigrations();
-    expect(applied).toHaveLength(MIGRATIONS.length);
+    expect(applied.map((m) => m.name)).toEqual(MIGRATIONS.map((m) => new m().name));
     expect(await tableNames(db)).toEqual(expect.arrayContaining(TABLES));
     const indexes = await indexDefinitions(db);
     expect([...indexes.keys()]).toEqual(expect.arrayContaining(Object.values(INDEXES).flat()));
+    expect(await vmColumns(db)).toContain('region');
     // The data went with the tables, and the constraints came back with them.
     const reopened = db;
     expect(await reopened.uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM users'))).toBe(0);
@@ -118,13 +173,18 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
 
 describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (kind) => {
   const db = useTestDatabase(kind);
-  const fleet = new FleetRepository();
+  let fleet: Repositories['fleet'];
+  let vms: Repositories['vms'];
+  let ops: Repositories['ops'];
+  beforeEach(() => {
+    ({ fleet, vms, ops } = repositoriesOf(db().dataSource));
+  });
 
   it('creates every table', async () => {
     expect(await tableNames(db())).toEqual(expect.arrayContaining(TABLES));
   });
 
-  it('creates every index on the right table; the live-GPU and live-IP indexes are unique and partial', async () => {
+  it('creates every index on the right table; the live-GPU, live-IP and open-operation indexes are unique and partial', async () => {
     const indexes = await indexDefinitions(db());
     for (const [table, names] of Object.entries(INDEXES)) {
       for (const name of names) {
@@ -138,6 +198,25 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     expect(liveIp).toMatch(/CREATE UNIQUE INDEX/i);
     expect(liveIp).toMatch(/public_ip"?\s+IS\s+NOT\s+NULL/i);
     expect(liveIp).toMatch(/released_at"?\s+IS\s+NULL/i);
+    const openOp = indexes.get('uq_operations_open_vm')!.sql;
+    expect(openOp).toMatch(/CREATE UNIQUE INDEX/i);
+    expect(openOp).toMatch(/vm_id"?\s+IS\s+NOT\s+NULL/i);
+    expect(openOp).toMatch(/status"?\)?(::\w+)?\s*(IN\s*\(|=\s*ANY)/i); // PostgreSQL prints IN as = ANY (ARRAY[...])
+    expect(openOp).toMatch(/'pending'/);
+    expect(openOp).toMatch(/'running'/);
+  });
+
+  it('vms.region is a nullable varchar(64) column', async () => {
+    const runner = db().dataSource.createQueryRunner();
+    try {
+      const region = (await runner.getTable('vms'))!.findColumnByName('region');
+      expect(region).toBeDefined();
+      expect(region!.isNullable).toBe(true);
+      expect(region!.type).toBe(kind === 'postgres' ? 'character varying' : 'varchar');
+      expect(region!.length).toBe('64');
+    } finally {
+      await runner.release();
+    }
   });
 
   it('declares the named unique, check and foreign-key constraints', async () => {
@@ -162,6 +241,14 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     }
   });
 
+  it("the entities of the timestamped tables, and only those, map created_at and updated_at to TypeORM's create and update date columns", async () => {
+    const mapped = ENTITIES.map((entity) => db().dataSource.getMetadata(entity))
+      .filter((m) => m.createDateColumn || m.updateDateColumn)
+      .map((m) => ({ table: m.tableName, created: m.createDateColumn?.databaseName, updated: m.updateDateColumn?.databaseName }));
+    expect(mapped.map((m) => m.table).sort()).toEqual([...TIMESTAMPED].sort());
+    for (const m of mapped) expect(m).toEqual({ table: m.table, created: 'created_at', updated: 'updated_at' });
+  });
+
   it.each(TIMESTAMPED)('%s has non-null created_at and updated_at timestamp columns', async (table) => {
     const runner = db().dataSource.createQueryRunner();
     try {
@@ -181,17 +268,20 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     return db().uow.transaction(async (tx) => {
       const owner = await insertUser(tx);
       const host = await registerHost(tx, fleet, { gpus: ['h100-80gb'] });
-      const vmA = await insertVm(tx, owner);
-      const vmB = await insertVm(tx, owner);
+      const vmA = await insertVm(tx, vms, owner);
+      const vmB = await insertVm(tx, vms, owner);
       return { owner, host, gpuId: host.gpus[0].id, vmA: vmA.id, vmB: vmB.id };
     });
   }
 
   const insertAllocation = (tx: Tx, gpuId: string, vmId: string, releasedAt: Date | null = null) =>
-    tx.run(
-      `INSERT INTO gpu_allocations (id, gpu_id, vm_id, released_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`,
-      [ids.next(), gpuId, vmId, tx.dialect.tsOrNull(releasedAt), tx.dialect.ts(T0)],
-    );
+    run(tx, `INSERT INTO gpu_allocations (id, gpu_id, vm_id, released_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`, [
+      ids.next(),
+      gpuId,
+      vmId,
+      releasedAt,
+      T0,
+    ]);
 
   it('(a) a GPU has at most one live allocation; a second is allowed once the first is released', async () => {
     const { gpuId, vmA, vmB } = await hostWithGpu();
@@ -202,7 +292,7 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
 
     // Released history rows do not count, however many there are.
     await db().uow.transaction(async (tx) => {
-      expect(await tx.run(`UPDATE gpu_allocations SET released_at = $2 WHERE vm_id = $1`, [vmA, tx.dialect.ts(T0)])).toBe(1);
+      expect(await run(tx, `UPDATE gpu_allocations SET released_at = $2 WHERE vm_id = $1`, [vmA, T0])).toBe(1);
       await insertAllocation(tx, gpuId, vmA, T0);
       await insertAllocation(tx, gpuId, vmB);
     });
@@ -215,26 +305,26 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
 
   it('(b) two live VMs cannot share a public IP; a released VM frees it; VMs without an IP never clash', async () => {
     const owner = await db().uow.transaction((tx) => insertUser(tx));
-    const first = await db().uow.transaction((tx) => insertVm(tx, owner, { publicIp: '203.0.113.7' }));
+    const first = await db().uow.transaction((tx) => insertVm(tx, vms, owner, { publicIp: '203.0.113.7' }));
 
-    const violation = await violationOf(db(), (tx) => insertVm(tx, owner, { publicIp: '203.0.113.7' }));
+    const violation = await violationOf(db(), (tx) => insertVm(tx, vms, owner, { publicIp: '203.0.113.7' }));
     expect(violation).toEqual({ kind: 'unique', target: target(kind, 'uq_vms_live_public_ip', 'vms.public_ip') });
 
     await db().uow.transaction(async (tx) => {
-      await tx.run('UPDATE vms SET released_at = $2 WHERE id = $1', [first.id, tx.dialect.ts(T0)]);
-      await insertVm(tx, owner, { publicIp: '203.0.113.7' });
-      await insertVm(tx, owner, { publicIp: null });
-      await insertVm(tx, owner, { publicIp: null });
+      await run(tx, 'UPDATE vms SET released_at = $2 WHERE id = $1', [first.id, T0]);
+      await insertVm(tx, vms, owner, { publicIp: '203.0.113.7' });
+      await insertVm(tx, vms, owner, { publicIp: null });
+      await insertVm(tx, vms, owner, { publicIp: null });
     });
     expect(await db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM vms'))).toBe(4);
     // Re-binding the released VM's IP while another live VM holds it is refused too.
-    const unrelease = await violationOf(db(), (tx) => tx.run('UPDATE vms SET released_at = NULL WHERE id = $1', [first.id]));
+    const unrelease = await violationOf(db(), (tx) => run(tx, 'UPDATE vms SET released_at = NULL WHERE id = $1', [first.id]));
     expect(unrelease.kind).toBe('unique');
   });
 
   it('(c) hosts refuse usage above capacity or below zero (ck_hosts_capacity), and accept usage equal to capacity', async () => {
     const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { cpuCores: 8, memoryMib: 1024, diskGib: 10 }));
-    const set = (column: string, value: number) => (tx: Tx) => tx.run(`UPDATE hosts SET ${column} = $2 WHERE id = $1`, [host.id, value]);
+    const set = (column: string, value: number) => (tx: Tx) => run(tx, `UPDATE hosts SET ${column} = $2 WHERE id = $1`, [host.id, value]);
     const check = { kind: 'check', target: 'ck_hosts_capacity' };
 
     expect(await violationOf(db(), set('used_cpu_cores', 9))).toEqual(check);
@@ -246,10 +336,11 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     // Inserting an over-committed host is refused as well.
     expect(
       await violationOf(db(), (tx) =>
-        tx.run(
+        run(
+          tx,
           `INSERT INTO hosts (id, name, region, cpu_cores, memory_mib, disk_gib, used_cpu_cores, used_memory_mib, used_disk_gib, state, created_at, updated_at)
            VALUES ($1, 'over', 'r', 4, 1024, 10, 5, 0, 0, 'active', $2, $2)`,
-          [ids.next(), tx.dialect.ts(T0)],
+          [ids.next(), T0],
         ),
       ),
     ).toEqual(check);
@@ -264,38 +355,39 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
   it('(d) users usage counters cannot go negative (ck_users_usage)', async () => {
     const user = await db().uow.transaction((tx) => insertUser(tx));
     for (const column of ['used_vcpus', 'used_memory_mib', 'used_gpus', 'used_vms']) {
-      const violation = await violationOf(db(), (tx) => tx.run(`UPDATE users SET ${column} = ${column} - 1 WHERE id = $1`, [user]));
+      const violation = await violationOf(db(), (tx) => run(tx, `UPDATE users SET ${column} = ${column} - 1 WHERE id = $1`, [user]));
       expect({ column, ...violation }).toEqual({ column, kind: 'check', target: 'ck_users_usage' });
     }
     // Zero and positive usage are fine.
-    expect(await db().uow.transaction((tx) => tx.run('UPDATE users SET used_vms = used_vms + 1 WHERE id = $1', [user]))).toBe(1);
+    expect(await db().uow.transaction((tx) => run(tx, 'UPDATE users SET used_vms = used_vms + 1 WHERE id = $1', [user]))).toBe(1);
   });
 
   it('(e) foreign keys refuse rows pointing at missing parents', async () => {
     const missingHost = ids.next();
     const gpu = await violationOf(db(), (tx) =>
-      tx.run(
+      run(
+        tx,
         `INSERT INTO gpus (id, host_id, "index", model, product_name, memory_mib, pci_address, uuid, created_at, updated_at)
          VALUES ($1, $2, 0, 'h100-80gb', 'NVIDIA H100', 81559, '0000:18:00.0', 'GPU-orphan', $3, $3)`,
-        [ids.next(), missingHost, tx.dialect.ts(T0)],
+        [ids.next(), missingHost, T0],
       ),
     );
     expect(gpu.kind).toBe('foreign_key');
     if (kind === 'postgres') expect(gpu.target).toBe('fk_hosts_host_id');
 
-    const vm = await violationOf(db(), (tx) => insertVm(tx, ids.next()));
+    const vm = await violationOf(db(), (tx) => insertVm(tx, vms, ids.next()));
     expect(vm.kind).toBe('foreign_key');
 
     const { host, gpuId, vmA } = await hostWithGpu();
-    const bind = await violationOf(db(), (tx) => tx.run('UPDATE gpus SET vm_id = $2 WHERE id = $1', [gpuId, ids.next()]));
+    const bind = await violationOf(db(), (tx) => run(tx, 'UPDATE gpus SET vm_id = $2 WHERE id = $1', [gpuId, ids.next()]));
     expect(bind.kind).toBe('foreign_key');
-    expect(await db().uow.transaction((tx) => tx.run('UPDATE gpus SET vm_id = $2 WHERE id = $1', [gpuId, vmA]))).toBe(1);
+    expect(await db().uow.transaction((tx) => run(tx, 'UPDATE gpus SET vm_id = $2 WHERE id = $1', [gpuId, vmA]))).toBe(1);
     expect(await db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM hosts WHERE id = $1', [host.id]))).toBe(1);
   });
 
   it('(e) ON DELETE RESTRICT: a parent with children cannot be deleted', async () => {
     const { host } = await hostWithGpu();
-    const error = await errorOf(() => db().uow.transaction((tx) => tx.run('DELETE FROM hosts WHERE id = $1', [host.id])));
+    const error = await errorOf(() => db().uow.transaction((tx) => run(tx, 'DELETE FROM hosts WHERE id = $1', [host.id])));
     expect((error as Error).message).toMatch(/foreign key/i);
     expect(await db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM hosts WHERE id = $1', [host.id]))).toBe(1);
   });
@@ -303,17 +395,51 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
   // SQLite reports ON DELETE RESTRICT as SQLITE_CONSTRAINT_TRIGGER; constraintViolation() maps it like PostgreSQL's 23503.
   it('(e) constraintViolation() classifies an ON DELETE RESTRICT violation as foreign_key', async () => {
     const { host } = await hostWithGpu();
-    const error = await errorOf(() => db().uow.transaction((tx) => tx.run('DELETE FROM hosts WHERE id = $1', [host.id])));
+    const error = await errorOf(() => db().uow.transaction((tx) => run(tx, 'DELETE FROM hosts WHERE id = $1', [host.id])));
     expect(constraintViolation(error)?.kind).toBe('foreign_key');
+  });
+
+  it('(f) a VM has at most one open operation (uq_operations_open_vm); finished ones, and operations on no VM, do not count', async () => {
+    const owner = await db().uow.transaction((tx) => insertUser(tx));
+    const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner));
+    const other = await db().uow.transaction((tx) => insertVm(tx, vms, owner));
+    const open = operation({ vmId: vm.id, status: OperationStatus.Pending });
+    await db().uow.transaction((tx) => ops.insert(tx, open));
+    const refused = { kind: 'unique', target: target(kind, 'uq_operations_open_vm', 'operations.vm_id') };
+
+    // A second open operation for the VM, pending or running, is refused.
+    expect(await violationOf(db(), (tx) => ops.insert(tx, operation({ vmId: vm.id, status: OperationStatus.Pending })))).toEqual(refused);
+    expect(await violationOf(db(), (tx) => ops.insert(tx, operation({ vmId: vm.id, status: OperationStatus.Running })))).toEqual(refused);
+
+    // Finished operations beside the open one are fine, however many; so are open ones of another VM or of no VM.
+    await db().uow.transaction(async (tx) => {
+      await ops.insert(tx, operation({ vmId: vm.id, status: OperationStatus.Succeeded, stage: 'done', finishedAt: at(1) }));
+      await ops.insert(tx, operation({ vmId: vm.id, status: OperationStatus.Failed, stage: 'done', finishedAt: at(2) }));
+      await ops.insert(tx, operation({ vmId: other.id, status: OperationStatus.Running }));
+      await ops.insert(tx, operation({ vmId: null }));
+      await ops.insert(tx, operation({ vmId: null }));
+    });
+    expect(await db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM operations WHERE vm_id = $1', [vm.id]))).toBe(3);
+
+    // Once the open one finishes, the VM may have a new one.
+    await db().uow.transaction((tx) => ops.complete(tx, open.id, { status: OperationStatus.Succeeded, attempts: 1 }, at(3)));
+    const next = operation({ vmId: vm.id, status: OperationStatus.Pending });
+    await db().uow.transaction((tx) => ops.insert(tx, next));
+    expect((await db().uow.read((tx) => ops.findOpenForVm(tx, vm.id)))?.id).toBe(next.id);
+    // Reopening a finished one while another is open is refused too.
+    expect(
+      await violationOf(db(), (tx) => run(tx, `UPDATE operations SET status = 'running' WHERE id = $1`, [open.id])),
+    ).toEqual(refused);
   });
 
   it('GPU uuids are unique, and so are (host, index) pairs', async () => {
     const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: ['h100-80gb'] }));
     const insertGpu = (index: number, uuid: string) => (tx: Tx) =>
-      tx.run(
+      run(
+        tx,
         `INSERT INTO gpus (id, host_id, "index", model, product_name, memory_mib, pci_address, uuid, created_at, updated_at)
          VALUES ($1, $2, $3, 'h100-80gb', 'NVIDIA H100', 81559, '0000:19:00.0', $4, $5, $5)`,
-        [ids.next(), host.id, index, uuid, tx.dialect.ts(T0)],
+        [ids.next(), host.id, index, uuid, T0],
       );
     expect(await violationOf(db(), insertGpu(0, 'GPU-other'))).toEqual({
       kind: 'unique',
@@ -325,7 +451,7 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     });
     await db().uow.transaction(insertGpu(1, 'GPU-other'));
     // mig_mode has a database default.
-    const modes = await db().uow.read((tx) => tx.rows<{ mig_mode: string }>('SELECT mig_mode FROM gpus WHERE uuid = $1', ['GPU-other']));
+    const modes = await db().uow.read((tx) => rows<{ mig_mode: string }>(tx, 'SELECT mig_mode FROM gpus WHERE uuid = $1', ['GPU-other']));
     expect(modes).toEqual([{ mig_mode: 'disabled' }]);
   });
 });

@@ -1,8 +1,10 @@
-import { constraintViolation } from '../../src/database/sql-dialect';
-import { UserEntity, UserRole } from '../../src/users/user.entity';
+import { UserRole } from '../../src/common/user-role';
+import { constraintViolation } from '../../src/database/constraint-violation';
+import { UserEntity } from '../../src/users/user.entity';
 import { ResourceAmounts, UsersRepository } from '../../src/users/users.repository';
 import { DB_KINDS, errorOf, reportSkippedPostgres, useTestDatabase } from './support/database';
-import { T0, at, ids, insertUser } from './support/fixtures';
+import { T0, at, ids, insertUser, userEntity } from './support/fixtures';
+import { repositoriesOf } from './support/repositories';
 
 const DEFAULTS: ResourceAmounts = { vcpus: 16, memoryMib: 65_536, gpus: 2, vms: 3 };
 const ONE_VM: ResourceAmounts = { vcpus: 4, memoryMib: 8192, gpus: 1, vms: 1 };
@@ -11,7 +13,7 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
   const db = useTestDatabase(kind);
   let users: UsersRepository;
   beforeEach(() => {
-    users = new UsersRepository();
+    users = repositoriesOf(db().dataSource).users;
   });
 
   const usage = async (id: string) => {
@@ -19,8 +21,8 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
     return { vcpus: u!.usedVcpus, memoryMib: u!.usedMemoryMib, gpus: u!.usedGpus, vms: u!.usedVms };
   };
   const consume = (id: string, amounts: ResourceAmounts, defaults = DEFAULTS) =>
-    db().uow.transaction((tx) => users.tryConsume(tx, id, amounts, defaults, at(1)));
-  const release = (id: string, amounts: ResourceAmounts) => db().uow.transaction((tx) => users.release(tx, id, amounts, at(2)));
+    db().uow.transaction((tx) => users.tryConsume(tx, id, amounts, defaults));
+  const release = (id: string, amounts: ResourceAmounts) => db().uow.transaction((tx) => users.release(tx, id, amounts));
 
   it('tryConsume adds to usage while every limit holds, up to and including the limit', async () => {
     const id = await db().uow.transaction((tx) => insertUser(tx));
@@ -79,10 +81,12 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
     expect(await usage(id)).toEqual({ vcpus: 0, memoryMib: 0, gpus: 0, vms: 0 });
   });
 
-  it('tryConsume and release stamp updated_at with the given time', async () => {
+  it("tryConsume and release stamp updated_at with the clock's time, and leave created_at alone", async () => {
     const id = await db().uow.transaction((tx) => insertUser(tx));
+    db().clock.set(at(1));
     await consume(id, ONE_VM);
     expect((await db().uow.read((tx) => users.findById(tx, id)))!.updatedAt).toEqual(at(1));
+    db().clock.set(at(2));
     await release(id, ONE_VM);
     const user = await db().uow.read((tx) => users.findById(tx, id));
     expect(user!.updatedAt).toEqual(at(2));
@@ -99,25 +103,15 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
   });
 
   it('insert/findByUsername round-trip through TypeORM; a duplicate username is a unique violation', async () => {
-    const user = Object.assign(new UserEntity(), {
-      id: ids.next(),
-      username: 'ada',
-      passwordHash: '$argon2id$v=19$m=65536,t=3,p=4$abc',
-      role: UserRole.Admin,
-      quotaVcpus: 64,
-      quotaMemoryMib: null,
-      quotaGpus: 4,
-      quotaVms: null,
-      usedVcpus: 0,
-      usedMemoryMib: 0,
-      usedGpus: 0,
-      usedVms: 0,
-      createdAt: at(7),
-      updatedAt: at(8),
-    });
+    const user = userEntity({ username: 'ada', role: UserRole.Admin, quotaVcpus: 64, quotaGpus: 4, createdAt: at(7), updatedAt: at(8) });
     await db().uow.transaction((tx) => users.insert(tx, user));
     const found = await db().uow.read((tx) => users.findByUsername(tx, 'ada'));
     expect({ ...found }).toEqual({ ...user });
+    // Without timestamps of its own, the user is stamped with the clock's time.
+    db().clock.set(at(9));
+    const stamped = userEntity();
+    await db().uow.transaction((tx) => users.insert(tx, stamped));
+    expect(await db().uow.read((tx) => users.findById(tx, stamped.id))).toMatchObject({ createdAt: at(9), updatedAt: at(9) });
     const duplicate = await errorOf(() => db().uow.transaction((tx) => users.insert(tx, Object.assign(new UserEntity(), { ...user, id: ids.next() }))));
     expect(constraintViolation(duplicate)?.kind).toBe('unique');
   });
@@ -126,7 +120,8 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
     const id = await db().uow.transaction((tx) => insertUser(tx));
     const loaded = await db().uow.read((tx) => users.findById(tx, id)); // UsersService.setQuota reads the user first
     expect(await consume(id, ONE_VM)).toBe(true); // a VM is created meanwhile
-    expect(await db().uow.transaction((tx) => users.setQuota(tx, id, { vms: 10 }, at(3)))).toBe(true);
+    db().clock.set(at(3));
+    expect(await db().uow.transaction((tx) => users.setQuota(tx, id, { vms: 10 }))).toBe(true);
     expect(loaded!.usedVms).toBe(0);
     expect(await usage(id)).toEqual(ONE_VM);
     const after = await db().uow.read((tx) => users.findById(tx, id));
@@ -135,10 +130,13 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
 
   it('setQuota changes only the limits given, and null resets one to the default', async () => {
     const id = await db().uow.transaction((tx) => insertUser(tx, { quotaVms: 5, quotaGpus: 2 }));
-    await db().uow.transaction((tx) => users.setQuota(tx, id, { gpus: 8 }, at(4)));
-    expect(await db().uow.read((tx) => users.findById(tx, id))).toMatchObject({ quotaVms: 5, quotaGpus: 8 });
-    await db().uow.transaction((tx) => users.setQuota(tx, id, { vms: null }, at(5)));
-    expect(await db().uow.read((tx) => users.findById(tx, id))).toMatchObject({ quotaVms: null, quotaGpus: 8 });
+    db().clock.set(at(4));
+    await db().uow.transaction((tx) => users.setQuota(tx, id, { gpus: 8 }));
+    expect(await db().uow.read((tx) => users.findById(tx, id))).toMatchObject({ quotaVms: 5, quotaGpus: 8, updatedAt: at(4) });
+    db().clock.set(at(5));
+    await db().uow.transaction((tx) => users.setQuota(tx, id, { vms: null }));
+    expect(await db().uow.read((tx) => users.findById(tx, id))).toMatchObject({ quotaVms: null, quotaGpus: 8, updatedAt: at(5) });
+    expect(await db().uow.transaction((tx) => users.setQuota(tx, ids.next(), { vms: 1 }))).toBe(false);
   });
 });
 

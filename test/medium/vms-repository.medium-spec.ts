@@ -1,30 +1,33 @@
-import { FleetRepository } from '../../src/fleet/fleet.repository';
-import { VmStatus } from '../../src/vms/vm.entity';
-import type { VmView } from '../../src/vms/vm-view';
-import { VmListFilter, VmsRepository } from '../../src/vms/vms.repository';
-import { DB_KINDS, reportSkippedPostgres, scalar, useTestDatabase } from './support/database';
-import { at, insertUser, insertVm, registerHost, vmView } from './support/fixtures';
+import { VmEntity, VmStatus } from '../../src/vms/vm.entity';
+import { VmEvent, isAllowed, transitionOf } from '../../src/vms/vm-state-machine';
+import type { VmListFilter } from '../../src/vms/vms.repository';
+import { DB_KINDS, one, reportSkippedPostgres, rows, scalar, useTestDatabase } from './support/database';
+import { at, insertUser, insertVm, registerHost, vmEntity } from './support/fixtures';
+import { Repositories, repositoriesOf } from './support/repositories';
 
 const MISSING_ID = '01890000-0000-7000-8000-000000000000';
 
 describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
   const db = useTestDatabase(kind);
-  const vms = new VmsRepository();
-  const fleet = new FleetRepository();
+  let vms: Repositories['vms'];
+  let fleet: Repositories['fleet'];
+  beforeEach(() => {
+    ({ vms, fleet } = repositoriesOf(db().dataSource));
+  });
 
   const find = (id: string) => db().uow.read((tx) => vms.findById(tx, id));
   const list = (filter: Partial<VmListFilter>) =>
     db().uow.read((tx) => vms.list(tx, { ownerId: null, status: null, label: null, beforeId: null, limit: 100, ...filter }));
-  const namesOf = (rows: VmView[]) => rows.map((v) => v.name);
+  const namesOf = (found: VmEntity[]) => found.map((v) => v.name);
 
   let owner: string;
   beforeEach(async () => {
     owner = await db().uow.transaction((tx) => insertUser(tx));
   });
 
-  it('insert/findById round-trips every field: labels in order, host name and region, timestamps to the millisecond in UTC', async () => {
+  it('insert/findById round-trips every field: labels in order, the region on the VM, the host through its relation, timestamps to the millisecond in UTC', async () => {
     const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { name: 'gpu-node-7', region: 'ap-south' }));
-    const vm = vmView(owner, {
+    const vm = vmEntity(owner, {
       name: 'trainer',
       cpuCores: 48,
       memory: 393_216,
@@ -34,7 +37,6 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
       status: VmStatus.Failed,
       statusReason: 'hypervisor said "no" — ünïcødé',
       hostId: host.id,
-      hostName: 'gpu-node-7',
       region: 'ap-south',
       gpuCount: 8,
       gpuModel: 'h100-80gb',
@@ -49,40 +51,52 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
     const found = await find(vm.id);
     expect(found).toEqual(vm);
     expect(found!.createdAt.toISOString()).toBe('2031-06-15T12:34:56.789Z');
+    expect(found!.host).toBeUndefined(); // the fleet is joined only when asked for
+    const withHost = await db().uow.read((tx) => vms.findById(tx, vm.id, { host: true }));
+    expect(withHost!.host).toMatchObject({ id: host.id, name: 'gpu-node-7', region: 'ap-south' });
     // vm_labels holds each label once, for filtering.
-    const labels = await db().uow.read((tx) =>
-      tx.rows<{ label: string }>('SELECT label FROM vm_labels WHERE vm_id = $1 ORDER BY label', [vm.id]),
-    );
+    const labels = await db().uow.read((tx) => rows<{ label: string }>(tx, 'SELECT label FROM vm_labels WHERE vm_id = $1 ORDER BY label', [vm.id]));
     expect(labels.map((l) => l.label)).toEqual(['gpu', 'team-ml']);
     expect(await find(MISSING_ID)).toBeNull();
-    expect((await db().uow.read((tx) => vms.findByIds(tx, [vm.id]))).map((v) => v.id)).toEqual([vm.id]);
+  });
+
+  it("findVisible() returns the VM to its owner and to an admin (no owner), and null to another user, as if it did not exist", async () => {
+    const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner));
+    const stranger = await db().uow.transaction((tx) => insertUser(tx));
+    const visible = (ownerId: string | null) => db().uow.read((tx) => vms.findVisible(tx, vm.id, ownerId));
+    expect((await visible(owner))?.id).toBe(vm.id);
+    expect((await visible(null))?.id).toBe(vm.id);
+    expect(await visible(stranger)).toBeNull();
+    expect(await db().uow.read((tx) => vms.findVisible(tx, MISSING_ID, null))).toBeNull();
+    expect(await db().uow.read((tx) => vms.ownerOf(tx, vm.id))).toBe(owner);
+    expect(await db().uow.read((tx) => vms.ownerOf(tx, MISSING_ID))).toBeNull();
   });
 
   it('stores timestamps as the intended UTC instant, as the database itself reads them', async () => {
     // Jest sandboxes process.env, so the process time zone cannot be varied here; instead check what the database stored.
     const createdAt = new Date('2031-03-30T01:30:00.250Z');
-    const vm = await db().uow.transaction((tx) => insertVm(tx, owner, { createdAt, updatedAt: createdAt }));
-    const host = await db().uow.transaction((tx) => registerHost(tx, fleet)); // written by TypeORM, not by hand
+    const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner, { createdAt, updatedAt: createdAt }));
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet)); // stamped by the subscriber from the test clock
     const sql =
       kind === 'postgres'
         ? `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS text FROM %s WHERE id = $1`
         : `SELECT created_at AS text FROM %s WHERE id = $1`;
     const stored = await db().uow.read(async (tx) => ({
-      vm: (await tx.one<{ text: string }>(sql.replace('%s', 'vms'), [vm.id]))!.text,
-      host: (await tx.one<{ text: string }>(sql.replace('%s', 'hosts'), [host.id]))!.text,
+      vm: (await one<{ text: string }>(tx, sql.replace('%s', 'vms'), [vm.id]))!.text,
+      host: (await one<{ text: string }>(tx, sql.replace('%s', 'hosts'), [host.id]))!.text,
     }));
     // On SQLite both writers must use the same text format, or lexical comparisons (lease expiry, purges) break.
     expect(stored).toEqual({ vm: '2031-03-30 01:30:00.250', host: '2031-03-04 05:06:07.089' });
     if (kind === 'postgres') {
-      const zone = await db().uow.read((tx) => tx.one<{ TimeZone: string }>('SHOW timezone'));
+      const zone = await db().uow.read((tx) => one<{ TimeZone: string }>(tx, 'SHOW timezone'));
       expect(zone).toEqual({ TimeZone: 'UTC' });
     }
   });
 
   it('list() returns newest first by id and pages with beforeId (keyset) without gaps or repeats', async () => {
-    const created: VmView[] = [];
+    const created: VmEntity[] = [];
     await db().uow.transaction(async (tx) => {
-      for (let i = 0; i < 7; i++) created.push(await insertVm(tx, owner, { name: `vm-${i}` }));
+      for (let i = 0; i < 7; i++) created.push(await insertVm(tx, vms, owner, { name: `vm-${i}` }));
     });
     const newestFirst = created.map((v) => v.name).reverse();
 
@@ -97,27 +111,29 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
     expect(await list({ limit: 3, beforeId: page3[0].id })).toEqual([]);
   });
 
-  it('list() hides deleted VMs unless asked for status=deleted, and filters by any status', async () => {
+  it('list() hides deleted VMs and admission refusals (failed, never placed) unless asked for by status, and filters by any status', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet));
     await db().uow.transaction(async (tx) => {
-      await insertVm(tx, owner, { name: 'live', status: VmStatus.Created });
-      await insertVm(tx, owner, { name: 'gone', status: VmStatus.Deleted, deletedAt: at(5) });
-      await insertVm(tx, owner, { name: 'broken', status: VmStatus.Failed });
+      await insertVm(tx, vms, owner, { name: 'live', status: VmStatus.Created, hostId: host.id });
+      await insertVm(tx, vms, owner, { name: 'gone', status: VmStatus.Deleted, deletedAt: at(5), hostId: host.id });
+      await insertVm(tx, vms, owner, { name: 'broken', status: VmStatus.Failed, hostId: host.id });
+      await insertVm(tx, vms, owner, { name: 'refused', status: VmStatus.Failed, hostId: null, releasedAt: at(1) });
     });
     expect(namesOf(await list({})).sort()).toEqual(['broken', 'live']);
     expect(namesOf(await list({ status: VmStatus.Deleted }))).toEqual(['gone']);
-    expect(namesOf(await list({ status: VmStatus.Failed }))).toEqual(['broken']);
+    expect(namesOf(await list({ status: VmStatus.Failed }))).toEqual(['refused', 'broken']);
     expect(await list({ status: VmStatus.Deleting })).toEqual([]);
   });
 
   it('list() filters by label (through vm_labels) and by owner, alone and combined with paging', async () => {
     const other = await db().uow.transaction((tx) => insertUser(tx));
     await db().uow.transaction(async (tx) => {
-      await insertVm(tx, owner, { name: 'a1', labels: ['gpu', 'prod'] });
-      await insertVm(tx, owner, { name: 'a2', labels: ['prod'] });
-      await insertVm(tx, other, { name: 'b1', labels: ['gpu'] });
-      await insertVm(tx, owner, { name: 'a3', labels: ['gpu'] });
-      await insertVm(tx, other, { name: 'b2', labels: [] });
-      await insertVm(tx, owner, { name: 'a4-deleted', labels: ['gpu'], status: VmStatus.Deleted });
+      await insertVm(tx, vms, owner, { name: 'a1', labels: ['gpu', 'prod'] });
+      await insertVm(tx, vms, owner, { name: 'a2', labels: ['prod'] });
+      await insertVm(tx, vms, other, { name: 'b1', labels: ['gpu'] });
+      await insertVm(tx, vms, owner, { name: 'a3', labels: ['gpu'] });
+      await insertVm(tx, vms, other, { name: 'b2', labels: [] });
+      await insertVm(tx, vms, owner, { name: 'a4-deleted', labels: ['gpu'], status: VmStatus.Deleted });
     });
 
     expect(namesOf(await list({ label: 'gpu' }))).toEqual(['a3', 'b1', 'a1']);
@@ -133,28 +149,29 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
     expect(namesOf(await list({ ownerId: owner, label: 'gpu', status: VmStatus.Deleted }))).toEqual(['a4-deleted']);
   });
 
-  it('transition() applies only from an expected status, sets exactly the given fields, and reports false otherwise', async () => {
-    const vm = await db().uow.transaction((tx) => insertVm(tx, owner, { status: VmStatus.Provisioning, statusReason: 'queued' }));
+  it('transition() applies only from a status the state machine allows, sets exactly the given fields and updated_at, and reports a lost race', async () => {
+    const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner, { status: VmStatus.Provisioning, statusReason: 'queued' }));
 
-    const refused = await db().uow.transaction((tx) =>
-      vms.transition(tx, vm.id, [VmStatus.Created, VmStatus.Failed], { status: VmStatus.Deleting }, at(10)),
-    );
-    expect(refused).toBe(false);
+    db().clock.set(at(10));
+    const refused = await db().uow.transaction((tx) => vms.transition(tx, vm.id, VmEvent.DeleteRequested));
+    expect(refused).toEqual({ applied: false });
     expect(await find(vm.id)).toEqual(vm);
 
-    expect(
-      await db().uow.transaction((tx) =>
-        vms.transition(tx, vm.id, [VmStatus.Provisioning], { status: VmStatus.Created, hypervisorId: 'hv-1', statusReason: null }, at(20)),
-      ),
-    ).toBe(true);
+    db().clock.set(at(20));
+    expect(await db().uow.transaction((tx) => vms.transition(tx, vm.id, VmEvent.Provisioned, { hypervisorId: 'hv-1', statusReason: null }))).toEqual({
+      applied: true,
+      updatedAt: at(20),
+    });
     expect(await find(vm.id)).toEqual({ ...vm, status: VmStatus.Created, hypervisorId: 'hv-1', statusReason: null, updatedAt: at(20) });
 
     // Fields not given are left alone.
-    expect(
-      await db().uow.transaction((tx) =>
-        vms.transition(tx, vm.id, [VmStatus.Failed, VmStatus.Created], { status: VmStatus.Deleted, deletedAt: at(30) }, at(31)),
-      ),
-    ).toBe(true);
+    db().clock.set(at(25));
+    expect(await db().uow.transaction((tx) => vms.transition(tx, vm.id, VmEvent.DeleteRequested))).toEqual({ applied: true, updatedAt: at(25) });
+    db().clock.set(at(31));
+    expect(await db().uow.transaction((tx) => vms.transition(tx, vm.id, VmEvent.Deleted, { deletedAt: at(30) }))).toEqual({
+      applied: true,
+      updatedAt: at(31),
+    });
     expect(await find(vm.id)).toEqual({
       ...vm,
       status: VmStatus.Deleted,
@@ -163,27 +180,84 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
       deletedAt: at(30),
       updatedAt: at(31),
     });
-    expect(await db().uow.transaction((tx) => vms.transition(tx, vm.id, [VmStatus.Created], { status: VmStatus.Failed }, at(40)))).toBe(false);
-    expect(await db().uow.transaction((tx) => vms.transition(tx, MISSING_ID, [VmStatus.Created], { status: VmStatus.Failed }, at(40)))).toBe(false);
+    db().clock.set(at(40));
+    expect(await db().uow.transaction((tx) => vms.transition(tx, vm.id, VmEvent.FoundMissing))).toEqual({ applied: false });
+    expect(await db().uow.transaction((tx) => vms.transition(tx, MISSING_ID, VmEvent.FoundMissing))).toEqual({ applied: false });
+    expect((await find(vm.id))!.updatedAt).toEqual(at(31));
   });
 
-  it('markReleased() returns true exactly once, stamps released_at, and frees the public IP', async () => {
-    const vm = await db().uow.transaction((tx) => insertVm(tx, owner, { publicIp: '198.51.100.4', status: VmStatus.Created }));
+  it('transition() guards every event with exactly the from-statuses of the state machine', async () => {
+    const cases = Object.values(VmEvent).flatMap((event) => Object.values(VmStatus).map((status) => ({ event, status })));
+    const outcomes = await db().uow.transaction(async (tx) => {
+      const seen = [];
+      for (const { event, status } of cases) {
+        const vm = await insertVm(tx, vms, owner, { status });
+        const result = await vms.transition(tx, vm.id, event);
+        seen.push({ event, status, applied: result.applied, now: (await vms.findById(tx, vm.id))!.status });
+      }
+      return seen;
+    });
+    const expected = cases.map(({ event, status }) => {
+      const applied = isAllowed(status, event);
+      return { event, status, applied, now: applied ? transitionOf(event).to : status };
+    });
+    expect(outcomes).toEqual(expected);
+    // Every event is possible from some status, and no event is possible from every one.
+    for (const event of Object.values(VmEvent)) {
+      const applied = outcomes.filter((o) => o.event === event && o.applied).length;
+      expect({ event, applied: applied > 0 && applied < cases.length / Object.values(VmEvent).length }).toEqual({ event, applied: true });
+    }
+  });
+
+  it('transition() that gives resources back (sets releasedAt) applies only while released_at is still null', async () => {
+    const fresh = await db().uow.transaction((tx) => insertVm(tx, vms, owner, { status: VmStatus.Provisioning }));
+    const released = await db().uow.transaction((tx) => insertVm(tx, vms, owner, { status: VmStatus.Provisioning, releasedAt: at(1) }));
+
+    db().clock.set(at(50));
+    const fail = (id: string) =>
+      db().uow.transaction((tx) => vms.transition(tx, id, VmEvent.ProvisionFailed, { statusReason: 'no', releasedAt: at(50) }));
+    expect(await fail(fresh.id)).toEqual({ applied: true, updatedAt: at(50) });
+    expect(await find(fresh.id)).toMatchObject({ status: VmStatus.Failed, statusReason: 'no', releasedAt: at(50) });
+    // Already released by someone else: the whole change is refused, not only the releasedAt part.
+    expect(await fail(released.id)).toEqual({ applied: false });
+    expect(await find(released.id)).toEqual(released);
+  });
+
+  it('markReleased() returns true exactly once, stamps released_at and updated_at, and frees the public IP', async () => {
+    const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner, { publicIp: '198.51.100.4', status: VmStatus.Created }));
     expect(await db().uow.read((tx) => vms.publicIpInUse(tx, '198.51.100.4'))).toBe(true);
     expect(await db().uow.read(async (tx) => (await vms.listLive(tx)).map((v) => v.id))).toEqual([vm.id]);
 
+    db().clock.set(at(100));
     expect(await db().uow.transaction((tx) => vms.markReleased(tx, vm.id, at(100)))).toBe(true);
+    db().clock.set(at(200));
     expect(await db().uow.transaction((tx) => vms.markReleased(tx, vm.id, at(200)))).toBe(false);
-    expect((await find(vm.id))!.releasedAt).toEqual(at(100));
+    expect(await find(vm.id)).toMatchObject({ releasedAt: at(100), updatedAt: at(100), createdAt: vm.createdAt });
     expect(await db().uow.read((tx) => vms.publicIpInUse(tx, '198.51.100.4'))).toBe(false);
     expect(await db().uow.read((tx) => vms.listLive(tx))).toEqual([]);
   });
 
+  it('listLive() returns VMs holding resources or with work in flight, with their host', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { name: 'live-host' }));
+    const live = await db().uow.transaction(async (tx) => ({
+      holding: await insertVm(tx, vms, owner, { status: VmStatus.Created, hostId: host.id }),
+      deleting: await insertVm(tx, vms, owner, { status: VmStatus.Deleting, releasedAt: at(1), hostId: host.id }),
+      provisioning: await insertVm(tx, vms, owner, { status: VmStatus.Provisioning, releasedAt: at(1) }),
+    }));
+    await db().uow.transaction(async (tx) => {
+      await insertVm(tx, vms, owner, { status: VmStatus.Deleted, releasedAt: at(1) });
+      await insertVm(tx, vms, owner, { status: VmStatus.Failed, releasedAt: at(1) });
+    });
+    const found = await db().uow.read((tx) => vms.listLive(tx));
+    expect(found.map((v) => v.id).sort()).toEqual([live.holding.id, live.deleting.id, live.provisioning.id].sort());
+    expect(found.find((v) => v.id === live.holding.id)!.host).toMatchObject({ name: 'live-host' });
+  });
+
   it('countByStatus() counts per status', async () => {
     await db().uow.transaction(async (tx) => {
-      await insertVm(tx, owner, { status: VmStatus.Created });
-      await insertVm(tx, owner, { status: VmStatus.Created });
-      await insertVm(tx, owner, { status: VmStatus.Failed });
+      await insertVm(tx, vms, owner, { status: VmStatus.Created });
+      await insertVm(tx, vms, owner, { status: VmStatus.Created });
+      await insertVm(tx, vms, owner, { status: VmStatus.Failed });
     });
     const counts = await db().uow.read((tx) => vms.countByStatus(tx));
     expect(counts.map((c) => ({ status: c.status, count: Number(c.count) })).sort((a, b) => a.status.localeCompare(b.status))).toEqual([
@@ -195,16 +269,14 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
   });
 
   if (kind === 'postgres') {
-    it('PostgreSQL only: concurrent markReleased / transition on the same VM succeed exactly once', async () => {
-      const vm = await db().uow.transaction((tx) => insertVm(tx, owner, { status: VmStatus.Created }));
+    it('PostgreSQL only: concurrent markReleased / transition on the same VM succeed exactly once; the others see a lost race', async () => {
+      const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner, { status: VmStatus.Created }));
       const released = await Promise.all(Array.from({ length: 10 }, (_, i) => db().uow.transaction((tx) => vms.markReleased(tx, vm.id, at(i)))));
       expect(released.filter(Boolean)).toHaveLength(1);
       const moved = await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
-          db().uow.transaction((tx) => vms.transition(tx, vm.id, [VmStatus.Created], { status: VmStatus.Deleting }, at(100 + i))),
-        ),
+        Array.from({ length: 10 }, () => db().uow.transaction((tx) => vms.transition(tx, vm.id, VmEvent.DeleteRequested))),
       );
-      expect(moved.filter(Boolean)).toHaveLength(1);
+      expect(moved.filter((r) => r.applied)).toHaveLength(1);
       expect(await db().uow.read((tx) => scalar(tx, `SELECT COUNT(*) AS n FROM vms WHERE status = 'deleting'`))).toBe(1);
     });
   }

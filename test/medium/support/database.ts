@@ -35,7 +35,7 @@ export interface TestDatabase {
   uow: UnitOfWork;
   /** The time the timestamp columns are stamped with; tests move it. */
   clock: TestClock;
-  /** Deletes every row (children first), keeping the schema. */
+  /** Deletes every row (children first), keeping the schema, and puts the clock back to its start. */
   reset(): Promise<void>;
   close(): Promise<void>;
 }
@@ -45,9 +45,12 @@ export interface OpenOptions {
   migrate?: boolean;
 }
 
-/** A clock tests set and move; starts at a fixed instant with a non-zero millisecond part. */
+/** Where a TestClock starts, and where reset() puts it back: a fixed instant with a non-zero millisecond part. */
+const CLOCK_START = new Date('2031-03-04T05:06:07.089Z');
+
+/** A clock tests set and move. */
 export class TestClock extends Clock {
-  constructor(private current = new Date('2031-03-04T05:06:07.089Z')) {
+  constructor(private current = CLOCK_START) {
     super();
   }
 
@@ -151,10 +154,12 @@ export async function openTestDatabase(kind: DbKind, options: OpenOptions = {}):
     dataSource,
     uow,
     clock,
-    reset: () =>
-      uow.transaction(async (tx) => {
+    reset: async () => {
+      clock.set(CLOCK_START);
+      await uow.transaction(async (tx) => {
         for (const table of TABLES_CHILD_FIRST) await tx.query(`DELETE FROM ${table}`);
-      }),
+      });
+    },
     close: async () => {
       if (dataSource.isInitialized) await dataSource.destroy();
       await cleanup();

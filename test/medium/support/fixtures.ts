@@ -8,6 +8,7 @@ import { GpuEntity } from '../../../src/fleet/gpu.entity';
 import { HostEntity, HostState } from '../../../src/fleet/host.entity';
 import { PlacementService } from '../../../src/fleet/placement.service';
 import { OperationAction, OperationEntity, OperationStatus } from '../../../src/operations/operation.entity';
+import { UserEntity } from '../../../src/users/user.entity';
 import { VmEntity, VmStatus } from '../../../src/vms/vm.entity';
 import { VmsRepository } from '../../../src/vms/vms.repository';
 import { run } from './database';
@@ -48,6 +49,26 @@ export async function insertUser(tx: Tx, seed: UserSeed = {}): Promise<string> {
     ],
   );
   return id;
+}
+
+/** A complete member UserEntity with no usage, for writes through TypeORM (timestamps left to the subscriber unless given). */
+export function userEntity(overrides: Partial<UserEntity> = {}): UserEntity {
+  const id = overrides.id ?? ids.next();
+  return Object.assign(new UserEntity(), {
+    id,
+    username: `user-${id.slice(-12)}`,
+    passwordHash: '$argon2id$v=19$m=65536,t=3,p=4$abc',
+    role: UserRole.Member,
+    quotaVcpus: null,
+    quotaMemoryMib: null,
+    quotaGpus: null,
+    quotaVms: null,
+    usedVcpus: 0,
+    usedMemoryMib: 0,
+    usedGpus: 0,
+    usedVms: 0,
+    ...overrides,
+  });
 }
 
 export interface HostSeed {
