@@ -17,7 +17,7 @@ describe.each(DB_KINDS)('IdempotencyRepository on %s', (kind) => {
   let vms: Repositories['vms'];
   let ops: Repositories['ops'];
   beforeEach(() => {
-    ({ idempotency: keys, vms, ops } = repositoriesOf(db().dataSource));
+    ({ idempotency: keys, vms, ops } = repositoriesOf(db()));
   });
 
   let user: string;

@@ -11,7 +11,7 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
   let ops: Repositories['ops'];
   let vms: Repositories['vms'];
   beforeEach(() => {
-    ({ ops, vms } = repositoriesOf(db().dataSource));
+    ({ ops, vms } = repositoriesOf(db()));
   });
 
   /** Inserts `n` pending operations created 1 ms apart (oldest first) and returns them. */

@@ -27,7 +27,7 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
   let vms: Repositories['vms'];
   let placement: PlacementService;
   beforeEach(() => {
-    ({ fleet, vms } = repositoriesOf(db().dataSource));
+    ({ fleet, vms } = repositoriesOf(db()));
     placement = placementService(db().uow, fleet);
   });
 

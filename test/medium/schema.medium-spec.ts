@@ -106,7 +106,7 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
 
   it('the latest migration runs down and up again: down drops vms.region and uq_operations_open_vm and keeps the data; up restores both and fills region from the host', async () => {
     db = await openTestDatabase(kind);
-    const { fleet, vms, ops } = repositoriesOf(db.dataSource);
+    const { fleet, vms, ops } = repositoriesOf(db);
     const seeded = await db.uow.transaction(async (tx) => {
       const owner = await insertUser(tx);
       const host = await registerHost(tx, fleet, { region: 'ap-south' });
@@ -177,7 +177,7 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
   let vms: Repositories['vms'];
   let ops: Repositories['ops'];
   beforeEach(() => {
-    ({ fleet, vms, ops } = repositoriesOf(db().dataSource));
+    ({ fleet, vms, ops } = repositoriesOf(db()));
   });
 
   it('creates every table', async () => {

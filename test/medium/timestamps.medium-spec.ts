@@ -13,7 +13,7 @@ import { repositoriesOf } from './support/repositories';
  */
 describe.each(DB_KINDS)('timestamps on every write path on %s', (kind) => {
   const db = useTestDatabase(kind);
-  const repos = () => repositoriesOf(db().dataSource, db().clock);
+  const repos = () => repositoriesOf(db());
   const T1 = at(60_000);
 
   async function stamps(table: string, id: string): Promise<{ created: number; updated: number }> {

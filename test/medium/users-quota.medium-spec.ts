@@ -13,7 +13,7 @@ describe.each(DB_KINDS)('UsersRepository quota accounting on %s', (kind) => {
   const db = useTestDatabase(kind);
   let users: UsersRepository;
   beforeEach(() => {
-    users = repositoriesOf(db().dataSource).users;
+    users = repositoriesOf(db()).users;
   });
 
   const usage = async (id: string) => {

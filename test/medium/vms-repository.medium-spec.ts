@@ -12,7 +12,7 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
   let vms: Repositories['vms'];
   let fleet: Repositories['fleet'];
   beforeEach(() => {
-    ({ vms, fleet } = repositoriesOf(db().dataSource));
+    ({ vms, fleet } = repositoriesOf(db()));
   });
 
   const find = (id: string) => db().uow.read((tx) => vms.findById(tx, id));

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { Clock, SystemClock } from '../../../src/common/clock';
+import { Clock } from '../../../src/common/clock';
 import { IdGenerator, UuidV7Generator } from '../../../src/common/id-generator';
 import { PreparedStatements } from '../../../src/database/prepared-statements';
 import { FleetRepository } from '../../../src/fleet/fleet.repository';
@@ -25,8 +25,8 @@ export interface Repositories {
   idempotency: IdempotencyRepository;
 }
 
-/** `clock` stamps the timestamp columns of prepared writes: pass the test database's clock. */
-export function repositoriesOf(dataSource: DataSource, clock: Clock = new SystemClock(), ids: IdGenerator = new UuidV7Generator()): Repositories {
+/** Every write is stamped with the test database's clock, as the server stamps with its Clock. */
+export function repositoriesOf({ dataSource, clock }: { dataSource: DataSource; clock: Clock }, ids: IdGenerator = new UuidV7Generator()): Repositories {
   const repo = dataSource.getRepository.bind(dataSource);
   const statements = new PreparedStatements(clock);
   return {
