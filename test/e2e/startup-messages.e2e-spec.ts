@@ -1,14 +1,14 @@
 /**
- * What a production start tells its operator: when the database cannot be opened, which
- * one and why, in one line and at once.
+ * What a production start tells its operator: what is still missing for a first VM, and,
+ * when the database cannot be opened, which one and why, in one line and at once.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMIN_URL, describePostgres } from '../support/postgres';
-import { TEST_JWT_SECRET, freePort, runServerToExit } from '../support/server-process';
+import { ROOT, TEST_JWT_SECRET, freePort, runServerToExit, startServer } from '../support/server-process';
 
 interface LogLine {
   level: string;
@@ -22,6 +22,40 @@ function logLines(text: string): LogLine[] {
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as LogLine);
 }
+
+const NO_USERS = /^No users yet, so nobody can sign in: set ADMIN_USERNAME and ADMIN_PASSWORD and restart/;
+const NO_HOSTS = /^No hosts yet, so no VM can be placed: register them with POST \/hosts or POST \/hosts\/import .*FLEET_FILE/;
+
+describe('start-up messages about what is missing', () => {
+  /** The start-up warnings of a production server (no VMPLANE_DEMO) that starts and stops on dataDir. */
+  async function startupWarnings(dataDir: string, env: Record<string, string> = {}): Promise<string[]> {
+    const server = await startServer({ dataDir, env: { VMPLANE_DEMO: undefined, ...env } });
+    await server.stop();
+    return logLines(readFileSync(server.logFile, 'utf8'))
+      .filter((line) => line.level === 'warn' && line.context === 'Startup')
+      .map((line) => line.msg);
+  }
+
+  it('says how to add the first user and the first hosts, one line each, while there are none', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'vmplane-startup-'));
+    const empty = await startupWarnings(dataDir);
+    expect(empty).toHaveLength(2);
+    expect(empty).toEqual(expect.arrayContaining([expect.stringMatching(NO_USERS), expect.stringMatching(NO_HOSTS)]));
+
+    const withAdmin = await startupWarnings(dataDir, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'a-long-admin-password' });
+    expect(withAdmin).toEqual([expect.stringMatching(NO_HOSTS)]);
+
+    // Without ADMIN_USERNAME this time: the admin is in the database now.
+    expect(await startupWarnings(dataDir, { FLEET_FILE: join(ROOT, 'fleet', 'demo-fleet.json') })).toEqual([]);
+  });
+
+  it('says nothing of the kind in demo mode', async () => {
+    const server = await startServer();
+    await server.stop();
+    const messages = logLines(readFileSync(server.logFile, 'utf8')).map((line) => line.msg);
+    expect(messages.filter((msg) => NO_USERS.test(msg) || NO_HOSTS.test(msg))).toEqual([]);
+  });
+});
 
 /** Runs vmplane in production mode on databaseUrl, to its exit, with warnings and errors only. */
 async function startOn(databaseUrl: string): Promise<{ code: number | null; lines: string[]; seconds: number }> {
