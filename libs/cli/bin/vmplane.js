@@ -2,7 +2,7 @@
 // The `vmplane` command (package.json "bin"). Plain JavaScript, so that it runs on a fresh
 // clone before anything is built. It runs the CLI compiled into dist/cli/. When that is
 // missing or was compiled from other sources (after `npm ci`, a pull, an edit), it compiles
-// them first, file by file with TypeScript's transpileModule: about a second, against 20 s or more
+// them first, file by file with TypeScript's transpileModule: seconds, against tens of seconds
 // for `npm run build`. That skips the type check, which `npm run build` and the tests do;
 // the sources use isolatedModules, so file-by-file output is what the full build would emit.
 // The output is tagged with a hash of the sources it came from (mtimes lie after a copy that
