@@ -7,7 +7,7 @@ import { StrictValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
-import { StartupModule } from './demo/startup.module';
+import { StartupModule } from './startup/startup.module';
 import { FleetModule } from './fleet/fleet.module';
 import { HealthModule } from './health/health.module';
 import { HypervisorModule } from './hypervisor/hypervisor.module';

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DataSourceOptions } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
 import { GpuEntity } from '../fleet/gpu.entity';
@@ -40,7 +40,13 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       extra: { max: 20, options: '-c timezone=UTC' },
     };
   }
-  if (db.path !== ':memory:') mkdirSync(dirname(db.path), { recursive: true });
+  if (db.path !== ':memory:') {
+    try {
+      mkdirSync(dirname(db.path), { recursive: true });
+    } catch (error) {
+      throw new DatabaseUnavailableError(`cannot create the folder of the SQLite database ${db.path}: ${(error as Error).message}. Check DATABASE_URL.`);
+    }
+  }
   return {
     ...common,
     type: 'better-sqlite3',
@@ -54,4 +60,52 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       connection.pragma('foreign_keys = ON');
     },
   };
+}
+
+/** How long the first connection may take before the start fails (a server that drops packets would hang for minutes). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** The database cannot be opened at start: an operator's mistake or an outage, reported in one line. */
+export class DatabaseUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatabaseUnavailableError';
+    // Nest logs what fails its start with the stack; here the message is the whole story.
+    this.stack = `${this.name}: ${message}`;
+  }
+}
+
+/**
+ * Opens the data source once. A database that cannot be opened fails the start at once,
+ * naming it, instead of TypeOrmModule's default of 9 retries 3 s apart with a stack trace each.
+ */
+export async function openDataSource(options: DataSourceOptions): Promise<DataSource> {
+  const dataSource = new DataSource(options);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([dataSource.initialize(), timeout]);
+  } catch (error) {
+    throw new DatabaseUnavailableError(`cannot open the ${describeDatabase(options)}: ${reasonOf(error)}. Check DATABASE_URL.`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The database as an operator names it, never with the password. */
+function describeDatabase(options: DataSourceOptions): string {
+  if (options.type !== 'postgres') return `SQLite database ${String(options.database)}`;
+  const url = new URL(options.url ?? 'postgres://localhost');
+  const name = decodeURIComponent(url.pathname.slice(1)) || '(default)';
+  const user = url.username ? ` as ${decodeURIComponent(url.username)}` : '';
+  return `PostgreSQL database "${name}" at ${url.hostname || 'localhost'}:${url.port || 5432}${user}`;
+}
+
+function reasonOf(error: unknown): string {
+  // Several addresses (localhost is ::1 and 127.0.0.1) fail as one AggregateError without a message.
+  if (error instanceof AggregateError && error.errors.length > 0) return [...new Set(error.errors.map(reasonOf))].join('; ');
+  if (error instanceof Error) return error.message || (error as { code?: string }).code || error.name;
+  return String(error);
 }

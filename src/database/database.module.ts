@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
-import { dataSourceOptions } from './data-source-options';
+import { dataSourceOptions, openDataSource } from './data-source-options';
 import { MigrationRunner } from './migration-runner';
 import { PreparedStatements } from './prepared-statements';
 import { TimestampSubscriber } from './timestamp.subscriber';
@@ -12,7 +12,9 @@ import { UnitOfWork } from './unit-of-work';
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => dataSourceOptions(config.database),
+      // Fail the start at once, in one line; a process supervisor restarts it when the database is back.
+      useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config.database), toRetry: () => false }),
+      dataSourceFactory: (options) => openDataSource(options!),
     }),
   ],
   providers: [UnitOfWork, MigrationRunner, TimestampSubscriber, PreparedStatements],

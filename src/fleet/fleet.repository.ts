@@ -68,6 +68,10 @@ export class FleetRepository {
     return on(this.hosts, tx).find({ relations: { gpus: true }, order: { name: 'ASC', gpus: { index: 'ASC' } } });
   }
 
+  anyHost(tx: Tx): Promise<boolean> {
+    return on(this.hosts, tx).exists();
+  }
+
   hostNameExists(tx: Tx, name: string): Promise<boolean> {
     return on(this.hosts, tx).existsBy({ name });
   }

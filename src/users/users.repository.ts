@@ -37,6 +37,11 @@ export class UsersRepository {
     return user ?? null;
   }
 
+  /** Whether anyone can sign in at all. */
+  any(tx: Tx): Promise<boolean> {
+    return on(this.users, tx).exists();
+  }
+
   async insert(tx: Tx, user: UserEntity): Promise<void> {
     await on(this.users, tx).createQueryBuilder().insert().values(user).updateEntity(false).execute();
   }

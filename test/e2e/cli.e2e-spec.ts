@@ -116,6 +116,15 @@ describe('the vmplane CLI against the real server', () => {
     expect(readFileSync(configFile, 'utf8')).not.toContain('testpassword');
   });
 
+  it('keeps one login for localhost and 127.0.0.1, with or without a trailing slash', async () => {
+    const localhost = server.url.replace('127.0.0.1', 'localhost');
+    const viaLocalhost = await ok(['login', '--api', `${localhost}/`, '--username', 'testuser', '--password-stdin'], { input: 'testpassword\n' });
+    expect(viaLocalhost.stdout).toContain(`Logged in to ${localhost} as testuser`);
+    expect(Object.keys(JSON.parse(readFileSync(configFile, 'utf8')).credentials)).toEqual([server.url]);
+    await ok(['capacity', '--api', `${server.url}/`]);
+    await ok(['capacity', '--api', localhost]);
+  });
+
   it('without a terminal, login needs --password-stdin (usage error, exit 2)', async () => {
     expectOneLineError(await vmplane(['login', '--username', 'testuser']), 2, /--password-stdin/);
   });
@@ -206,6 +215,54 @@ describe('the vmplane CLI against the real server', () => {
 
     const closed = `http://127.0.0.1:${await freePort()}`;
     expectOneLineError(await vmplane(['capacity', '--api', closed], { env: { VMPLANE_TOKEN: 'x' } }), 1, /cannot reach the API at .*ECONNREFUSED/);
+    // Never logged in there: that the server is down comes first.
+    const notLoggedIn = { VMPLANE_CONFIG: join(home, 'nowhere', 'config.json') };
+    expectOneLineError(await vmplane(['capacity', '--api', closed], { env: notLoggedIn }), 1, new RegExp(`^vmplane: cannot reach the API at ${closed}: ECONNREFUSED`));
+    expectOneLineError(await vmplane(['capacity'], { env: notLoggedIn }), 3, new RegExp(`^vmplane: not_logged_in: no saved token for ${server.url}`));
+  });
+
+  it('refuses an --api or VMPLANE_API that is not an http(s) URL, as a usage error', async () => {
+    expectOneLineError(await vmplane(['capacity', '--api', 'notaurl']), 2, /--api.*'notaurl' is invalid\. Expected an http:\/\/ or https:\/\/ URL; did you mean http:\/\/notaurl\?/);
+    expectOneLineError(await vmplane(['vm', 'list'], { env: { VMPLANE_API: 'ftp://example.com' } }), 2, /'ftp:\/\/example\.com' from env 'VMPLANE_API' is invalid/);
+    expectOneLineError(await vmplane(['capacity', '--api', 'http://u:p@127.0.0.1:8000']), 2, /no user name or password/);
+  });
+
+  it('escapes control characters in all it prints, even from records the API would refuse today', async () => {
+    const name = 'cli-\u001b[31mred\u009b2J';
+    const label = '\u001b]0;pwned\u0007\u001b[2J';
+    const { id } = await json<{ id: string }>(['vm', 'create', 'cli-hostile', '--label', 'x']);
+    await server.execute('UPDATE vms SET name = $1, labels = $2 WHERE id = $3', [name, JSON.stringify([label, 'del\u007f']), id]);
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+    const outputs: Result[] = [];
+    const run = async (args: string[]) => {
+      const result = await ok(args);
+      outputs.push(result);
+      return result.stdout;
+    };
+
+    const row = (await run(['vm', 'list'])).split('\n').find((line) => line.startsWith(id));
+    expect(row).toContain(' cli-\\x1b[31mred\\x9b2J ');
+    expect(row).toContain(' \\x1b]0;pwned\\x07\\x1b[2J,del\\x7f ');
+    expect(await run(['vm', 'show', id])).toMatch(/^Labels +\\x1b\]0;pwned\\x07\\x1b\[2J, del\\x7f$/m);
+    for (const args of [['vm', 'list', '-o', 'json'], ['vm', 'show', id, '-o', 'json']]) {
+      const printed = await run(args);
+      expect(printed).toContain('"\\u001b]0;pwned\\u0007\\u001b[2J"');
+      expect(printed).toContain('"cli-\\u001b[31mred\\u009b2J"');
+      const parsed = JSON.parse(printed) as { name: string; labels: string[] } | { name: string; labels: string[] }[];
+      expect(Array.isArray(parsed) ? parsed[0] : parsed).toMatchObject({ name, labels: [label, 'del\u007f'] });
+    }
+    const deleted = await vmplane(['vm', 'delete', id]);
+    outputs.push(deleted);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stderr).toContain('Deleting VM cli-\\x1b[31mred\\x9b2J');
+    // commander's own messages quote what was typed.
+    const unknown = await vmplane(['vm', '\u001b]0;pwned\u0007']);
+    outputs.push(unknown);
+    expectOneLineError(unknown, 2, /unknown command '\\x1b\]0;pwned\\x07'/);
+    for (const { stdout, stderr } of outputs) {
+      expect(stdout).not.toMatch(raw);
+      expect(stderr).not.toMatch(raw);
+    }
   });
 
   it('logout forgets the token', async () => {

@@ -63,6 +63,8 @@ export interface ServerHandle {
   kill(): Promise<void>;
   /** Runs a read-only query against the server's own database (SQLite file or PostgreSQL). */
   query<T>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Writes to the server's own database behind its back: for records the API would refuse today. */
+  execute(sql: string, params?: unknown[]): Promise<void>;
 }
 
 export function freePort(): Promise<number> {
@@ -150,20 +152,26 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
       await exited;
     },
     query: (sql, params = []) => queryDatabase(env.DATABASE_URL!, sql, params),
+    execute: async (sql, params = []) => {
+      await queryDatabase(env.DATABASE_URL!, sql, params, { write: true });
+    },
   };
 }
 
 /** `sql` uses $1-style placeholders on both databases. */
-export async function queryDatabase<T>(databaseUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function queryDatabase<T>(databaseUrl: string, sql: string, params: unknown[] = [], options: { write?: boolean } = {}): Promise<T[]> {
   if (databaseUrl.startsWith('sqlite:')) {
-    const db = new Database(databaseUrl.slice('sqlite:'.length), { readonly: true });
+    const db = new Database(databaseUrl.slice('sqlite:'.length), { readonly: !options.write, timeout: 5000 });
     try {
       const order: unknown[] = [];
       const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
         order.push(params[Number(n) - 1]);
         return '?';
       });
-      return db.prepare(text).all(...order) as T[];
+      const statement = db.prepare(text);
+      if (statement.reader) return statement.all(...order) as T[];
+      statement.run(...order);
+      return [];
     } finally {
       db.close();
     }

@@ -1,51 +1,85 @@
 #!/usr/bin/env node
-// The `vmplane` command (package.json "bin"): runs the compiled CLI from dist/.
-// Written by hand, in plain JavaScript so it runs before anything is built. When dist/
-// is missing or older than the CLI's sources (a fresh clone after `npm ci`, or after a
-// pull), it builds first with `npm run build`, its output on stderr so stdout stays clean.
+// The `vmplane` command (package.json "bin"). Plain JavaScript, so that it runs on a fresh
+// clone before anything is built. It runs the CLI compiled into dist/cli/. When that is
+// missing or was compiled from other sources (after `npm ci`, a pull, an edit), it compiles
+// them first, file by file with TypeScript's transpileModule: seconds, against tens of seconds
+// for `npm run build`. That skips the type check, which `npm run build` and the tests do;
+// the sources use isolatedModules, so file-by-file output is what the full build would emit.
+// The output is tagged with a hash of the sources it came from (mtimes lie after a copy that
+// keeps them, or a checkout within the same second); hashing them costs ~2 ms a call.
 'use strict';
-const { existsSync, readdirSync, statSync, writeFileSync } = require('node:fs');
-const { spawnSync } = require('node:child_process');
-const { join } = require('node:path');
+const { createHash } = require('node:crypto');
+const { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { dirname, join, relative } = require('node:path');
 
 const root = join(__dirname, '..', '..', '..');
-const entry = join(root, 'dist', 'libs', 'cli', 'src', 'main.js');
-const stamp = join(root, 'dist', 'libs', 'cli', '.built');
-const sources = [join(root, 'libs', 'cli', 'src'), join(root, 'libs', 'client', 'src')];
+const out = join(root, 'dist', 'cli');
+const entry = join(out, 'libs', 'cli', 'src', 'main.js');
+const stamp = join(out, '.built');
+const sourceDirs = [join(root, 'libs', 'cli', 'src'), join(root, 'libs', 'client', 'src')];
 
-function newest(dir) {
-  let latest = 0;
-  if (!existsSync(dir)) return latest;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) latest = Math.max(latest, newest(path));
-    else if (!entry.name.endsWith('.spec.ts')) latest = Math.max(latest, statSync(path).mtimeMs);
+/** The .ts files that compile to JavaScript, with their contents, and a hash of both. */
+function sources() {
+  const files = [];
+  const hash = createHash('sha256');
+  for (const dir of sourceDirs) {
+    for (const name of readdirSync(dir).sort()) {
+      if (!name.endsWith('.ts') || name.endsWith('.d.ts') || name.endsWith('.spec.ts')) continue;
+      const path = join(dir, name);
+      const text = readFileSync(path, 'utf8');
+      files.push({ path, text });
+      hash.update(`${relative(root, path)}\0${text}\0`);
+    }
   }
-  return latest;
+  return { files, digest: hash.digest('hex') };
 }
 
-// Built when the outputs (or the stamp this file leaves after a build of its own) are newer
-// than every source. The stamp covers sources without output, like the generated schema.d.ts.
-function stale() {
-  if (!existsSync(entry)) return true;
-  const outputs = [join(root, 'dist', 'libs', 'cli'), join(root, 'dist', 'libs', 'client')];
-  const built = Math.max(existsSync(stamp) ? statSync(stamp).mtimeMs : 0, ...outputs.map(newest));
-  return sources.some((dir) => newest(dir) > built);
+function builtFrom() {
+  return existsSync(entry) && existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : null;
 }
 
-if (stale()) {
-  if (!existsSync(join(root, 'node_modules', 'commander'))) {
+/** Writes through a temporary file and a rename, so that a CLI started meanwhile never loads half a file. */
+function writeAtomically(path, text) {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, path);
+}
+
+function compile(files, digest) {
+  let ts;
+  try {
+    ts = require('typescript');
+  } catch {
     process.stderr.write('vmplane: dependencies are missing; run: npm ci\n');
     process.exit(1);
   }
-  process.stderr.write('vmplane: building the CLI first (npm run build)…\n');
-  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const build = spawnSync(npm, ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 2, 2], shell: process.platform === 'win32' });
-  if (build.status !== 0 || !existsSync(entry)) {
-    process.stderr.write('vmplane: the build failed; run `npm run build` to see why\n');
+  const configFile = join(root, 'tsconfig.json');
+  const config = ts.readConfigFile(configFile, ts.sys.readFile);
+  const { options, errors } = ts.convertCompilerOptionsFromJson(config.config?.compilerOptions ?? {}, root, configFile);
+  if (config.error || errors.length > 0) {
+    process.stderr.write(`vmplane: cannot read ${configFile}\n`);
     process.exit(1);
   }
-  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+  for (const { path, text } of files) {
+    const target = join(out, relative(root, path)).replace(/\.ts$/, '.js');
+    const { outputText, sourceMapText } = ts.transpileModule(text, {
+      compilerOptions: { ...options, sourceMap: true, inlineSourceMap: false, declaration: false, incremental: false },
+      fileName: path,
+      reportDiagnostics: false,
+    });
+    const map = JSON.parse(sourceMapText);
+    map.sources = [relative(dirname(target), path)];
+    writeAtomically(`${target}.map`, JSON.stringify(map));
+    writeAtomically(target, outputText);
+  }
+  writeAtomically(stamp, `${digest}\n`);
+}
+
+const { files, digest } = sources();
+if (builtFrom() !== digest) {
+  process.stderr.write(`vmplane: compiling the CLI (${files.length} files) into ${relative(root, out)}/…\n`);
+  compile(files, digest);
 }
 
 require(entry)

@@ -2,9 +2,9 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VmplaneApiError, type ProblemDetailsDto } from '../../client/src';
-import { configPath, readConfig, resolveToken, writeConfig } from './config';
+import { configPath, loginKey, parseApiUrl, readConfig, removeCredentials, resolveToken, saveCredentials, writeConfig, type ConfigFile } from './config';
 import { CliError, EXIT, describeError } from './errors';
-import { table } from './format';
+import { escapeControl, escapeControlKeepLines, safeJson, table } from './format';
 
 const API = 'http://127.0.0.1:8000';
 
@@ -90,6 +90,66 @@ describe('CLI config', () => {
     expect(() => resolveToken('http://other', {}, path)).toThrow(expect.objectContaining({ exitCode: EXIT.auth, message: expect.stringMatching(/^not_logged_in/) }));
     writeFileSync(path, 'nope');
     expect(() => readConfig(path)).toThrow(CliError);
+  });
+});
+
+describe('CLI API URL', () => {
+  it('takes http and https URLs, normalised: lower-case host, no default port, no trailing slash', () => {
+    expect(parseApiUrl('http://127.0.0.1:8000')).toBe('http://127.0.0.1:8000');
+    expect(parseApiUrl(' HTTP://LocalHost:8000// ')).toBe('http://localhost:8000');
+    expect(parseApiUrl('https://api.example.com:443/vmplane/')).toBe('https://api.example.com/vmplane');
+    expect(parseApiUrl('http://[::1]:80/')).toBe('http://[::1]');
+  });
+
+  it('refuses what is not an API root URL, saying what it expects', () => {
+    expect(() => parseApiUrl('notaurl')).toThrow('Expected an http:// or https:// URL; did you mean http://notaurl?');
+    expect(() => parseApiUrl('127.0.0.1:8000')).toThrow('did you mean http://127.0.0.1:8000?');
+    expect(() => parseApiUrl('not a url')).toThrow('Expected an http:// or https:// URL such as http://127.0.0.1:8000.');
+    expect(() => parseApiUrl('ftp://example.com')).toThrow('Expected an http:// or https:// URL such as http://127.0.0.1:8000.');
+    expect(() => parseApiUrl('http://')).toThrow('Expected an http:// or https:// URL such as http://127.0.0.1:8000.');
+    expect(() => parseApiUrl('http://me:secret@example.com')).toThrow(/no user name or password/);
+    expect(() => parseApiUrl('http://example.com/?x=1')).toThrow(/without a query/);
+  });
+
+  it('saves one login for localhost and 127.0.0.1, with or without a trailing slash or the default port', () => {
+    const key = loginKey('http://127.0.0.1:8000');
+    for (const same of ['http://localhost:8000', 'http://localhost:8000/', 'http://127.0.0.1:8000//']) expect(loginKey(same)).toBe(key);
+    expect(loginKey('http://127.0.0.1')).toBe(loginKey('http://localhost:80/'));
+    expect(loginKey('http://localhost.example.com:8000')).toBe('http://localhost.example.com:8000');
+    expect(loginKey('http://127.0.0.1:8001')).not.toBe(key);
+
+    // A file written before keys were normalised: its login is found, and replaced rather than duplicated.
+    const config: ConfigFile = { version: 1, credentials: { 'http://localhost:8000/': { username: 'old', token: 'o', expires_at: '2999-01-01T00:00:00.000Z' } } };
+    saveCredentials(config, 'http://127.0.0.1:8000', { username: 'new', token: 'n', expires_at: '2999-01-01T00:00:00.000Z' });
+    expect(Object.keys(config.credentials)).toEqual(['http://127.0.0.1:8000']);
+    expect(removeCredentials(config, 'http://localhost:8000')).toBe(true);
+    expect(config.credentials).toEqual({});
+    expect(removeCredentials(config, 'http://localhost:8000')).toBe(false);
+  });
+});
+
+describe('CLI output on a terminal', () => {
+  const hostile = '\u001b]0;pwned\u0007\u001b[2J\u001b[31mRED\u009b2J\u007f\r\n';
+
+  it('shows C0, DEL and C1 control characters as \\xHH', () => {
+    expect(escapeControl(hostile)).toBe('\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mRED\\x9b2J\\x7f\\x0d\\x0a');
+    expect(escapeControlKeepLines(`a\tb\n${hostile}`)).toBe('a\\x09b\n\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mRED\\x9b2J\\x7f\\x0d\n');
+    expect(escapeControl('h100-80gb 1×GPU é')).toBe('h100-80gb 1×GPU é');
+  });
+
+  it('escapes every control character in JSON, which still parses to the same values', () => {
+    const value = { labels: [hostile], name: 'ok' };
+    const text = safeJson(value);
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(text).toContain('\\u001b]0;pwned\\u0007');
+    expect(text).toContain('\\u009b2J\\u007f');
+    expect(JSON.parse(text)).toEqual(value);
+  });
+
+  it('escapes table cells, so a value cannot add rows or colours', () => {
+    const text = table([{ label: `x\nfake  row${hostile}` }], [{ header: 'LABEL', value: (r) => r.label }]);
+    expect(text.split('\n')).toHaveLength(3);
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
   });
 });
 

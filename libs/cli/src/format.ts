@@ -26,7 +26,36 @@ export function details(pairs: readonly [string, string | number | null | undefi
 }
 
 function text(value: string | number | null | undefined): string {
-  return value === null || value === undefined || value === '' ? '-' : String(value);
+  return value === null || value === undefined || value === '' ? '-' : escapeControl(String(value));
+}
+
+/**
+ * C0 controls, DEL and C1 controls: what a terminal may act on. ESC (0x1b) starts every
+ * escape sequence, and 0x9b is CSI on terminals that take 8-bit controls.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const CONTROL_BUT_LINE_BREAK = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g;
+
+function hex(char: string): string {
+  return `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Shows control characters as `\xHH`, so that nothing a server returns, or another user
+ * stored, can retitle, clear or recolour the terminal, or break a table's rows.
+ */
+export function escapeControl(value: string): string {
+  return value.replace(CONTROL, hex);
+}
+
+/** escapeControl for text the CLI lays out in lines itself: its line breaks stay. */
+export function escapeControlKeepLines(value: string): string {
+  return value.replace(CONTROL_BUT_LINE_BREAK, hex);
+}
+
+/** Indented JSON that is safe on a terminal: JSON.stringify escapes C0 controls in strings but leaves DEL and C1 raw. */
+export function safeJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** 2026-01-02T03:04:05.678Z → 2026-01-02 03:04:05Z */
@@ -116,9 +145,10 @@ export class Progress {
   }
 
   update(message: string): void {
-    if (!this.enabled || message === this.last) return;
-    this.last = message;
-    const line = `${message} [${this.elapsed()}]`;
+    const safe = escapeControl(message);
+    if (!this.enabled || safe === this.last) return;
+    this.last = safe;
+    const line = `${safe} [${this.elapsed()}]`;
     if (this.tty) this.stream.write(`\r\x1b[2K${line}`);
     else this.stream.write(`${line}\n`);
   }
@@ -126,7 +156,7 @@ export class Progress {
   done(message: string): void {
     if (!this.enabled) return;
     if (this.tty) this.stream.write('\r\x1b[2K');
-    this.stream.write(`${message} in ${this.elapsed()}\n`);
+    this.stream.write(`${escapeControl(message)} in ${this.elapsed()}\n`);
   }
 
   private elapsed(): string {

@@ -18,9 +18,9 @@ import {
   type VmStatus,
   type VmplaneClient,
 } from '../../client/src';
-import { DEFAULT_API, apiKey, configPath, readConfig, resolveToken, writeConfig } from './config';
+import { DEFAULT_API, configPath, parseApiUrl, readConfig, removeCredentials, resolveToken, saveCredentials, writeConfig } from './config';
 import { CliError, EXIT, describeError, exitCodeForProblem } from './errors';
-import { CAPACITY_COLUMNS, OPERATION_COLUMNS, Progress, VM_COLUMNS, table, vmDetails } from './format';
+import { CAPACITY_COLUMNS, OPERATION_COLUMNS, Progress, VM_COLUMNS, escapeControl, escapeControlKeepLines, safeJson, table, vmDetails } from './format';
 import { promptLine, promptSecret, readStdin } from './prompt';
 
 type OutputFormat = 'table' | 'json';
@@ -70,17 +70,39 @@ class Context {
   ) {}
 
   get api(): string {
-    return apiKey(this.options.api);
+    return this.options.api;
   }
 
-  /** A client that sends the token (VMPLANE_TOKEN or the saved one). */
+  /**
+   * A client that sends the token (VMPLANE_TOKEN or the saved one). Without a usable token
+   * the request still goes out, so that a server that cannot be reached is reported as
+   * such; its 401 is then explained as not_logged_in or token_expired.
+   */
   client(): VmplaneClient {
-    return createVmplaneClient({ baseUrl: this.api, token: resolveToken(this.api, this.env, configPath(this.env)) });
+    let token: string | undefined;
+    let missing: CliError | undefined;
+    try {
+      token = resolveToken(this.api, this.env, configPath(this.env));
+    } catch (error) {
+      if (!(error instanceof CliError) || error.exitCode !== EXIT.auth) throw error;
+      missing = error;
+    }
+    const explain401 = async (request: Request): Promise<Response> => {
+      const response = await fetch(request);
+      if (missing && response.status === 401) throw missing;
+      return response;
+    };
+    return createVmplaneClient({ baseUrl: this.api, token, fetch: explain401 });
   }
 
   print(json: unknown, text: () => string): void {
-    process.stdout.write(this.options.output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : text());
+    process.stdout.write(this.options.output === 'json' ? `${safeJson(json)}\n` : escapeControlKeepLines(text()));
   }
+}
+
+/** A message on stderr, between the results on stdout. */
+function note(message: string): void {
+  process.stderr.write(`${escapeControl(message)}\n`);
 }
 
 async function allPages<T>(fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; next_cursor: string | null }>): Promise<T[]> {
@@ -150,12 +172,12 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   program
     .description('Command-line client for vmplane, the GPU VM control plane (docs/cli.md)')
     .version(version(), '-V, --version')
-    .addOption(new Option('--api <url>', 'API root URL').env('VMPLANE_API').default(DEFAULT_API))
+    .addOption(new Option('--api <url>', 'API root URL').env('VMPLANE_API').default(DEFAULT_API).argParser(parseApiUrl))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({
-      outputError: (message, write) => write(`vmplane: ${message.replace(/^error: /, '').trim()} (see: vmplane --help)\n`),
+      outputError: (message, write) => write(`vmplane: ${escapeControl(message.replace(/^error: /, '').trim())} (see: vmplane --help)\n`),
     });
 
   program
@@ -173,7 +195,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       }
       let password: string;
       if (options.passwordStdin) password = await readStdin();
-      else if (interactive) password = await promptSecret(`Password for ${username}: `);
+      else if (interactive) password = await promptSecret(`Password for ${escapeControl(username)}: `);
       else throw new CliError('usage: no terminal to ask for the password; pipe it in with --password-stdin', EXIT.usage);
       if (!username || !password) throw new CliError('usage: the username and the password must not be empty', EXIT.usage);
 
@@ -181,7 +203,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       const path = configPath(env);
       const config = readConfig(path);
       const expiresAt = new Date(Date.now() + token.expires_in * 1000).toISOString();
-      config.credentials[ctx.api] = { username, token: token.access_token, expires_at: expiresAt };
+      saveCredentials(config, ctx.api, { username, token: token.access_token, expires_at: expiresAt });
       writeConfig(path, config);
       ctx.print({ api: ctx.api, username, expires_at: expiresAt, config: path }, () => `Logged in to ${ctx.api} as ${username} until ${expiresAt}; token saved in ${path}\n`);
     });
@@ -193,8 +215,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       const ctx = context();
       const path = configPath(env);
       const config = readConfig(path);
-      const had = ctx.api in config.credentials;
-      delete config.credentials[ctx.api];
+      const had = removeCredentials(config, ctx.api);
       if (had) writeConfig(path, config);
       ctx.print({ api: ctx.api, logged_out: had }, () => (had ? `Logged out of ${ctx.api}\n` : `Not logged in to ${ctx.api}\n`));
     });
@@ -266,7 +287,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
         let operation: OperationResponseDto | null = null;
         if (result.response.status === 202) {
           if (!options.wait) {
-            process.stderr.write(`VM ${created.name} is ${created.status}; follow it with: vmplane vm show ${created.id}\n`);
+            note(`VM ${created.name} is ${created.status}; follow it with: vmplane vm show ${created.id}`);
           } else {
             ({ vm: created, operation } = await follow(client, created, result.response.headers.get('location'), 'Creating', options.timeout));
           }
@@ -311,7 +332,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       let operation: OperationResponseDto | null = null;
       if (result.response.status === 202) {
         if (!options.wait) {
-          process.stderr.write(`VM ${deleted.name} is ${deleted.status}; follow it with: vmplane vm show ${deleted.id}\n`);
+          note(`VM ${deleted.name} is ${deleted.status}; follow it with: vmplane vm show ${deleted.id}`);
         } else {
           ({ vm: deleted, operation } = await follow(client, deleted, result.response.headers.get('location'), 'Deleting', options.timeout));
         }
@@ -334,8 +355,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       // Help and version end with 0; commander has already printed its message.
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    const { message, exitCode } = describeError(error, apiKey(program.opts<GlobalOptions>().api ?? DEFAULT_API));
-    process.stderr.write(`vmplane: ${message}\n`);
+    const { message, exitCode } = describeError(error, program.opts<GlobalOptions>().api ?? DEFAULT_API);
+    process.stderr.write(`vmplane: ${escapeControl(message)}\n`);
     return exitCode;
   }
 }

@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
 import { FleetModule } from '../fleet/fleet.module';
 import { UsersModule } from '../users/users.module';
-import { StartupSeeder } from './startup-seeder';
+import { InitialDataService } from './initial-data.service';
 
-@Module({ imports: [UsersModule, FleetModule], providers: [StartupSeeder] })
+@Module({
+  imports: [UsersModule, FleetModule],
+  providers: [InitialDataService],
+})
 export class StartupModule {}
