@@ -25,3 +25,5 @@ export type {
 } from './virtual-machine';
 export { USER_DATA_MAX_BYTES, parsePciAddress } from './virtual-machine';
 export { seededRandom } from './seeded-random';
+export { LibvirtClient } from './libvirt/libvirt-client';
+export type { LibvirtClientOptions } from './libvirt/libvirt-client';
