@@ -177,6 +177,8 @@ export function buildMdevXml(gpu: DomainGpu): string {
   if (!pci || !gpu.mdevType || !gpu.mdevUuid) throw new InvalidVmSpecError('a mediated device needs a PCI address, a type and a UUID');
   return builder.build({
     device: {
+      // libvirt names the device itself; the schema wants a name all the same.
+      name: `mdev_${gpu.mdevUuid.replace(/-/g, '_')}`,
       parent: mdevParentName(gpu.pciAddress),
       capability: { '@_type': 'mdev', type: { '@_id': gpu.mdevType }, uuid: gpu.mdevUuid },
     },
