@@ -40,6 +40,9 @@ export function describeLibvirt(name: string, body: () => void): void {
     describe(name, body);
     return;
   }
+  if (process.env.REQUIRE_LIBVIRT !== '1') {
+    process.stdout.write(`\n*** ${LIBVIRT_PROBLEM}.\n*** SKIPPED the libvirt tier (${name}). Set REQUIRE_LIBVIRT=1 to make this a failure.\n\n`);
+  }
   describe(name, () => {
     if (process.env.REQUIRE_LIBVIRT === '1') {
       it('libvirt is usable (REQUIRE_LIBVIRT=1)', () => {
