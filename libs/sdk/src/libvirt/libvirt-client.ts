@@ -429,6 +429,8 @@ export class LibvirtClient implements HypervisorClient {
     if (undo.defined) {
       await quietly(this.virsh.run(target, ['destroy', domainName(id)]));
       await quietly(this.virsh.run(target, ['undefine', domainName(id), '--nvram']));
+      // A start that failed may have had virtlogd open the log already.
+      await quietly(this.deleteConsoleLog(target, id, this.pool));
     }
     for (const volume of undo.volumes) await quietly(this.deleteVolume(target, volume, this.pool));
     for (const gpu of undo.mdevs) await quietly(this.removeMdev(target, gpu));
