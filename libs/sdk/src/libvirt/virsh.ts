@@ -109,7 +109,10 @@ export class Virsh {
       const openEnd = (args: string[]) => execFile('timeout', ['5', 'dd', ...args, 'status=none'], () => undefined);
       sending.catch(() => openEnd(['if=/dev/null', `of=${fifo}`]));
       receiving.catch(() => openEnd([`if=${fifo}`, 'of=/dev/null']));
-      await Promise.all([sending, receiving]);
+      // Both sides end before the FIFO is removed: a side still blocked on a removed FIFO would never be reached.
+      const [sent, received] = await Promise.allSettled([sending, receiving]);
+      if (sent.status === 'rejected') throw sent.reason;
+      if (received.status === 'rejected') throw received.reason;
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
