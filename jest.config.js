@@ -1,7 +1,8 @@
 /**
- * Three tiers: small (src/**, libs/**), medium (test/medium: real databases),
+ * Four tiers: small (src/**, libs/**), medium (test/medium: real databases),
  * e2e (test/e2e: the real server as a process) — the e2e tier twice, on
- * SQLite and on PostgreSQL, when PostgreSQL is reachable.
+ * SQLite and on PostgreSQL, when PostgreSQL is reachable — and libvirt
+ * (test/libvirt: real VMs through libvirt).
  */
 const { Client } = require('pg');
 
@@ -35,6 +36,8 @@ module.exports = async () => ({
     { ...base, displayName: 'small', roots: ['<rootDir>/src', '<rootDir>/libs'], testRegex: '\\.spec\\.ts$' },
     { ...base, displayName: 'medium', roots: ['<rootDir>/test/medium'], testRegex: '\\.medium-spec\\.ts$' },
     { ...base, displayName: 'e2e', roots: ['<rootDir>/test/e2e'], testRegex: '\\.e2e-spec\\.ts$' },
+    // Real VMs through libvirt on qemu:///system; skipped, visibly, where libvirt is not usable (REQUIRE_LIBVIRT=1 fails instead).
+    { ...base, displayName: 'libvirt', roots: ['<rootDir>/test/libvirt'], testRegex: '\\.libvirt-spec\\.ts$' },
     ...((await postgresReachable())
       ? [
           {

@@ -56,4 +56,36 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...prod, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'short' })).toThrow(/at least 12/);
     expect(loadConfig({ ...prod, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'long-enough-pw' }).bootstrapAdmin).toEqual({ username: 'root', password: 'long-enough-pw' });
   });
+
+  it('builds the simulator unless HYPERVISOR_DRIVER says libvirt, which needs no SDK_API_KEY', () => {
+    expect(loadConfig(prod)).toMatchObject({
+      hypervisorDriver: 'simulator',
+      libvirtDefaultUri: 'qemu:///system',
+      libvirtNetwork: 'default',
+      libvirtPool: 'vmplane',
+      libvirtPoolPath: null,
+      stopTimeoutSeconds: 60,
+    });
+    expect(loadConfig({ JWT_SECRET: prod.JWT_SECRET, HYPERVISOR_DRIVER: 'libvirt' })).toMatchObject({ hypervisorDriver: 'libvirt', sdkApiKey: '' });
+    expect(() => loadConfig({ ...prod, HYPERVISOR_DRIVER: 'xen' })).toThrow(/HYPERVISOR_DRIVER must be one of simulator, libvirt/);
+  });
+
+  it('validates the libvirt variables, naming each', () => {
+    const ok = loadConfig({
+      ...prod,
+      LIBVIRT_DEFAULT_URI: 'qemu+ssh://ops@gpu-17.example.com:2222/system?keyfile=/etc/vmplane/id_ed25519',
+      LIBVIRT_NETWORK: 'gpu-net',
+      LIBVIRT_POOL: 'vmplane.nvme',
+      LIBVIRT_POOL_PATH: '/srv/vmplane',
+      STOP_TIMEOUT_SECONDS: '30',
+    });
+    expect(ok).toMatchObject({ libvirtNetwork: 'gpu-net', libvirtPool: 'vmplane.nvme', libvirtPoolPath: '/srv/vmplane', stopTimeoutSeconds: 30 });
+    expect(loadConfig({ ...prod, LIBVIRT_DEFAULT_URI: 'qemu+tls://[fd00::17]/system' }).libvirtDefaultUri).toBe('qemu+tls://[fd00::17]/system');
+    expect(() => loadConfig({ ...prod, LIBVIRT_DEFAULT_URI: 'http://x y/' })).toThrow(/LIBVIRT_DEFAULT_URI must be a libvirt URI/);
+    expect(() => loadConfig({ ...prod, LIBVIRT_DEFAULT_URI: '-c qemu:///system' })).toThrow(/LIBVIRT_DEFAULT_URI/);
+    expect(() => loadConfig({ ...prod, LIBVIRT_POOL: '../pool' })).toThrow(/LIBVIRT_POOL must be 1-64 letters/);
+    expect(() => loadConfig({ ...prod, LIBVIRT_NETWORK: 'a b' })).toThrow(/LIBVIRT_NETWORK/);
+    expect(() => loadConfig({ ...prod, LIBVIRT_POOL_PATH: 'relative/dir' })).toThrow(/LIBVIRT_POOL_PATH must be an absolute path/);
+    expect(() => loadConfig({ ...prod, STOP_TIMEOUT_SECONDS: '0' })).toThrow(/STOP_TIMEOUT_SECONDS must be a number between 1 and 3600/);
+  });
 });

@@ -3,6 +3,12 @@ import { resolve } from 'node:path';
 
 export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
+export type HypervisorDriver = 'simulator' | 'libvirt';
+
+/** A libvirt connection URI: `driver[+transport]://[user@][host][:port]/path[?query]` (qemu:///system, qemu+ssh://ops@gpu-17/system). */
+export const LIBVIRT_URI = /^[a-z][a-z0-9]*(\+[a-z]+)?:\/\/([A-Za-z0-9._~%-]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*)(:\d{1,5})?\/[A-Za-z0-9._~%\/-]*(\?[A-Za-z0-9._~%=&\/-]*)?$/;
+const LIBVIRT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 /**
  * Everything the server reads from its environment, validated once at start.
  * Injected by class token; nothing else reads process.env.
@@ -22,6 +28,8 @@ export class AppConfig {
   loginMaxFailures: number;
   loginLockoutSeconds: number;
 
+  /** Which implementation of the hypervisor SDK the HypervisorModule builds. */
+  hypervisorDriver: HypervisorDriver;
   sdkApiKey: string;
   sdkFailureRate: number;
   sdkLatencyMs: number;
@@ -31,6 +39,14 @@ export class AppConfig {
   hypervisorMaxAttempts: number;
   hypervisorRetryBaseMs: number;
   hypervisorRetryMaxMs: number;
+
+  /** The libvirt driver: the URI of a host that names none, the network and pool every VM uses, and where a missing pool is made. */
+  libvirtDefaultUri: string;
+  libvirtNetwork: string;
+  libvirtPool: string;
+  libvirtPoolPath: string | null;
+  /** How long a stop waits for the guest to shut down before forcing it off. */
+  stopTimeoutSeconds: number;
 
   workerConcurrency: number;
   operationLeaseMs: number;
@@ -89,9 +105,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   config.loginMaxFailures = read.int('LOGIN_MAX_FAILURES', 5, 1, 1000);
   config.loginLockoutSeconds = read.int('LOGIN_LOCKOUT_SECONDS', 300, 1, 86400);
 
+  config.hypervisorDriver = read.oneOf('HYPERVISOR_DRIVER', 'simulator', ['simulator', 'libvirt']) as HypervisorDriver;
   const sdkApiKey = env.SDK_API_KEY;
   if (sdkApiKey) {
     config.sdkApiKey = sdkApiKey;
+  } else if (config.hypervisorDriver === 'libvirt') {
+    // libvirt authenticates the connection itself (SSH keys, TLS certificates); there is no API key.
+    config.sdkApiKey = '';
   } else if (config.demo) {
     config.sdkApiKey = DEMO_SDK_API_KEY;
     config.demoNotes.push('the simulated hypervisor uses a demo SDK_API_KEY');
@@ -107,6 +127,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   config.hypervisorMaxAttempts = read.int('HYPERVISOR_MAX_ATTEMPTS', 4, 1, 20);
   config.hypervisorRetryBaseMs = read.int('HYPERVISOR_RETRY_BASE_MS', 100, 0, 60_000);
   config.hypervisorRetryMaxMs = read.int('HYPERVISOR_RETRY_MAX_MS', 2000, 0, 600_000);
+
+  config.libvirtDefaultUri = read.matching('LIBVIRT_DEFAULT_URI', 'qemu:///system', LIBVIRT_URI, 'a libvirt URI such as qemu:///system or qemu+ssh://user@host/system');
+  config.libvirtNetwork = read.matching('LIBVIRT_NETWORK', 'default', LIBVIRT_NAME, '1-64 letters, digits, ".", "_" or "-"');
+  config.libvirtPool = read.matching('LIBVIRT_POOL', 'vmplane', LIBVIRT_NAME, '1-64 letters, digits, ".", "_" or "-"');
+  const poolPath = env.LIBVIRT_POOL_PATH || null;
+  if (poolPath !== null && !/^\/[^\0\n]*$/.test(poolPath)) problems.push('LIBVIRT_POOL_PATH must be an absolute path');
+  config.libvirtPoolPath = poolPath;
+  config.stopTimeoutSeconds = read.int('STOP_TIMEOUT_SECONDS', 60, 1, 3600);
 
   config.workerConcurrency = read.int('WORKER_CONCURRENCY', 32, 1, 10_000);
   config.operationLeaseMs = read.int('OPERATION_LEASE_MS', 30_000, 1000, 3_600_000);
@@ -182,6 +210,12 @@ class EnvReader {
       this.problems.push(`${name} must be a number between ${min} and ${max} (got "${raw}")`);
       return fallback;
     }
+    return value;
+  }
+
+  matching(name: string, fallback: string, pattern: RegExp, what: string): string {
+    const value = this.str(name, fallback);
+    if (!pattern.test(value)) this.problems.push(`${name} must be ${what} (got "${value.slice(0, 100)}")`);
     return value;
   }
 

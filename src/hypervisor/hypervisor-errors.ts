@@ -1,10 +1,37 @@
-import { AuthenticationError, ClientException, DeviceBusyError, NoResourcesAvailableError } from '@vmplane/sdk';
+import {
+  AuthenticationError,
+  ClientException,
+  DeviceBusyError,
+  HostUnreachableError,
+  InvalidVmSpecError,
+  InvalidVmStateError,
+  NoResourcesAvailableError,
+  TransientHypervisorError,
+  VmNotFoundError,
+} from '@vmplane/sdk';
 
-export type HypervisorErrorKind = 'no_resources' | 'authentication' | 'device_busy' | 'client' | 'unknown';
+export type HypervisorErrorKind =
+  | 'no_resources'
+  | 'authentication'
+  | 'device_busy'
+  /** A host that does not answer: its VMs are unknown, not gone. */
+  | 'host_unreachable'
+  /** A verb other than delete on a VM the hypervisor does not have. */
+  | 'vm_not_found'
+  /** The VM's power state does not allow the verb (reboot while shut off, resize while running). */
+  | 'invalid_state'
+  /** A request the hypervisor can never accept (a bad image, key or device): retrying is pointless. */
+  | 'invalid_spec'
+  /** Worth retrying; says nothing about the VM. */
+  | 'transient'
+  | 'client'
+  | 'unknown';
 
 export interface ClassifiedError {
   kind: HypervisorErrorKind;
   message: string;
+  /** For host_unreachable: the host that did not answer. */
+  host?: string | null;
 }
 
 /**
@@ -15,9 +42,36 @@ export function classifyHypervisorError(error: unknown): ClassifiedError {
   if (error instanceof NoResourcesAvailableError) return { kind: 'no_resources', message: error.message };
   if (error instanceof AuthenticationError) return { kind: 'authentication', message: error.message };
   if (error instanceof DeviceBusyError) return { kind: 'device_busy', message: error.message };
+  if (error instanceof HostUnreachableError) return { kind: 'host_unreachable', message: error.message, host: error.host };
+  if (error instanceof VmNotFoundError) return { kind: 'vm_not_found', message: error.message };
+  if (error instanceof InvalidVmStateError) return { kind: 'invalid_state', message: error.message };
+  if (error instanceof InvalidVmSpecError) return { kind: 'invalid_spec', message: error.message };
+  if (error instanceof TransientHypervisorError) return { kind: 'transient', message: error.message };
   if (error instanceof ClientException) return { kind: 'client', message: error.message };
   if (error instanceof Error) return { kind: 'unknown', message: `${error.name}: ${error.message}` };
   return { kind: 'unknown', message: `non-Error value thrown: ${describe(error)}` };
+}
+
+/** The hypervisor calls whose failures the gateway may retry, and which kinds are worth it for each. */
+export type HypervisorVerb = 'create' | 'delete' | 'start' | 'stop' | 'reboot' | 'shelve' | 'unshelve' | 'resize';
+
+/**
+ * Retrying is safe for every verb here: create and unshelve adopt a VM an
+ * earlier attempt made (by its id), the power verbs are idempotent, delete of
+ * a gone VM succeeds. It is useful only for failures that may pass.
+ */
+export function isRetryable(verb: HypervisorVerb, kind: HypervisorErrorKind): boolean {
+  if (kind === 'transient' || kind === 'host_unreachable') return true;
+  switch (verb) {
+    case 'create':
+    case 'unshelve':
+    case 'resize':
+      return kind === 'no_resources';
+    case 'delete':
+      return kind !== 'authentication' && kind !== 'invalid_spec';
+    default:
+      return false;
+  }
 }
 
 function describe(value: unknown): string {

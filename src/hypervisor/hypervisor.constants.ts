@@ -1,4 +1,4 @@
-/** The injection token of the hypervisor SDK Client. Only HypervisorModule's factory constructs one. */
+/** The injection token of the HypervisorClient (simulator or libvirt). Only HypervisorModule's factory constructs one. */
 export const HYPERVISOR_CLIENT = 'HYPERVISOR_CLIENT';
 
 /** Label the platform puts on every hypervisor VM so the reconciler can match the two. */
