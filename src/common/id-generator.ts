@@ -51,8 +51,8 @@ export class UuidV7Generator extends IdGenerator {
 
 /**
  * Cryptographic random bytes handed out from a pool refilled 4 KiB at a time,
- * as node's own randomUUID() does: one randomFillSync per id was 2.6 % of the
- * server's CPU on the create path.
+ * as node's own randomUUID() does: a randomFillSync per id showed up on the
+ * create path's profile (docs/benchmarks.md).
  */
 const pool = Buffer.alloc(4096);
 let poolOffset = pool.length;

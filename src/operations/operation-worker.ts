@@ -48,7 +48,7 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
    * Set when pending work may be waiting for a slot here (a request found no
    * free slot, or a claim filled every free one). A finished operation looks
    * for more only then: otherwise every fast-path finish would cost a claim
-   * query that finds nothing (6 % of the server's CPU under load). Work
+   * query that finds nothing (measured in docs/benchmarks.md). Work
    * recorded by other replicas, or whose lease lapsed, is found by polling.
    */
   private backlog = false;
