@@ -1,6 +1,6 @@
 /**
  * The project's own rules for the OpenAPI document, on top of `redocly lint`
- * (see redocly.yaml), and the canonical key order docs/openapi.json is written in.
+ * (see redocly.lint.yaml), and the canonical key order docs/openapi.json is written in.
  * Used by scripts/sync-openapi.ts and by test/e2e/openapi.e2e-spec.ts.
  */
 
@@ -92,7 +92,9 @@ function escapePointer(segment: string): string {
  * - every operation has a unique operationId;
  * - every enum is a named component schema (enumName in @ApiProperty), so generated
  *   clients get one named type per enum instead of anonymous copies;
- * - every documented error response (4xx, 5xx) is application/problem+json with ProblemDetailsDto.
+ * - every documented error response (4xx, 5xx) is application/problem+json with ProblemDetailsDto;
+ * - a nullable schema has its own `type` and no $ref/allOf beside it: OpenAPI 3.0 ignores
+ *   `nullable` there, so validators and generators would refuse the null the API sends.
  */
 export function documentProblems(document: object): string[] {
   const problems: string[] = [];
@@ -116,5 +118,13 @@ export function documentProblems(document: object): string[] {
     }
   }
   for (const pointer of inlineEnums(document)) problems.push(`inline enum at ${pointer}: give it an enumName`);
+  for (const pointer of ambiguousNullables(document as Json)) problems.push(`nullable without its own type at ${pointer}: define the schema inline`);
   return problems;
+}
+
+function ambiguousNullables(value: Json, pointer = '#'): string[] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => ambiguousNullables(item, `${pointer}/${i}`));
+  if (!isObject(value)) return [];
+  const here = value.nullable === true && (typeof value.type !== 'string' || '$ref' in value || 'allOf' in value) ? [pointer] : [];
+  return [...here, ...Object.entries(value).flatMap(([key, child]) => ambiguousNullables(child, `${pointer}/${escapePointer(key)}`))];
 }

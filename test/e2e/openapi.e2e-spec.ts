@@ -4,7 +4,9 @@
  * problem+json error responses, bearer security on everything but the public routes.
  * (Staleness against the source is `npm run openapi:check`; lint is `npm run lint:openapi`.)
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { documentProblems, inlineEnums, operationsOf } from '../../scripts/openapi-rules';
@@ -75,6 +77,15 @@ describe('the OpenAPI document', () => {
     const docs = await fetch(`${server.url}/docs`);
     expect(docs.status).toBe(200);
     expect(docs.headers.get('content-type')).toMatch(/text\/html/);
+  });
+
+  it('generates a client with openapi-typescript run from the repository root, as a user would', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'vmplane-ots-')), 'schema.d.ts');
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'openapi-typescript', 'bin', 'cli.js'), 'docs/openapi.json', '-o', out], { cwd: ROOT, stdio: 'pipe' });
+    const generated = readFileSync(out, 'utf8');
+    expect(generated).toContain('createVm');
+    // The operation error is nullable in the types as in the responses.
+    expect(generated).toMatch(/error: \{[^}]*code: string;[^}]*\} \| null;/s);
   });
 
   it('has a unique operationId on every operation', () => {

@@ -512,12 +512,6 @@ export interface components {
         MigMode: "enabled" | "disabled" | "unsupported";
         /** @enum {string} */
         OperationAction: "create" | "delete" | "cleanup_orphan" | "reconcile";
-        OperationErrorDto: {
-            /** @example insufficient_capacity */
-            code: string;
-            /** @example No resources available to create a new virtual machine */
-            message: string;
-        };
         OperationPageDto: {
             items: components["schemas"]["OperationResponseDto"][];
             /**
@@ -549,7 +543,16 @@ export interface components {
              * @example 1
              */
             attempts: number;
-            error: components["schemas"]["OperationErrorDto"] | null;
+            /**
+             * @description Why the operation failed; null unless it failed
+             * @example null
+             */
+            error: {
+                /** @example insufficient_capacity */
+                code: string;
+                /** @example No resources available to create a new virtual machine */
+                message: string;
+            } | null;
             /**
              * @description The HTTP status the failure maps to
              * @example null
@@ -923,7 +926,7 @@ export interface components {
              */
             owner_id: string;
             /**
-             * @description The host the VM was placed on
+             * @description The host the VM was placed on; shown to admins only (members see the region), as /hosts is admin-only
              * @example gpu-h100-01
              */
             host: string | null;
@@ -976,7 +979,6 @@ export type HostResponseDto = components['schemas']['HostResponseDto'];
 export type HostState = components['schemas']['HostState'];
 export type MigMode = components['schemas']['MigMode'];
 export type OperationAction = components['schemas']['OperationAction'];
-export type OperationErrorDto = components['schemas']['OperationErrorDto'];
 export type OperationPageDto = components['schemas']['OperationPageDto'];
 export type OperationResponseDto = components['schemas']['OperationResponseDto'];
 export type OperationStatus = components['schemas']['OperationStatus'];

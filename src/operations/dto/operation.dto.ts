@@ -3,11 +3,8 @@ import { IsOptional, IsUUID } from 'class-validator';
 import { PageQueryDto } from '../../common/page-query.dto';
 import { OperationAction, OperationStatus } from '../operation.entity';
 
-export class OperationErrorDto {
-  @ApiProperty({ example: 'insufficient_capacity' })
+export interface OperationErrorDto {
   code: string;
-
-  @ApiProperty({ example: 'No resources available to create a new virtual machine' })
   message: string;
 }
 
@@ -31,7 +28,19 @@ export class OperationResponseDto {
   @ApiProperty({ example: 1, description: 'Hypervisor call attempts, including retries and resumptions after a crash' })
   attempts: number;
 
-  @ApiProperty({ type: OperationErrorDto, nullable: true })
+  // Inline rather than a $ref: OpenAPI 3.0 ignores `nullable` beside a $ref (allOf), so validators and generators read null as invalid.
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    selfRequired: true,
+    required: ['code', 'message'],
+    properties: {
+      code: { type: 'string', example: 'insufficient_capacity' },
+      message: { type: 'string', example: 'No resources available to create a new virtual machine' },
+    },
+    example: null,
+    description: 'Why the operation failed; null unless it failed',
+  })
   error: OperationErrorDto | null;
 
   @ApiProperty({ nullable: true, type: Number, example: null, description: 'The HTTP status the failure maps to' })
