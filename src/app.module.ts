@@ -11,6 +11,7 @@ import { StartupModule } from './startup/startup.module';
 import { FleetModule } from './fleet/fleet.module';
 import { HealthModule } from './health/health.module';
 import { HypervisorModule } from './hypervisor/hypervisor.module';
+import { InstallationModule } from './installation/installation.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { OperationsModule } from './operations/operations.module';
 import { ReconcilerModule } from './reconciler/reconciler.module';
@@ -26,6 +27,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         CommonModule,
         DatabaseModule,
+        InstallationModule,
         MetricsModule,
         HypervisorModule,
         AuthModule,

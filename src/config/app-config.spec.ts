@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ConfigError, DEMO_SDK_API_KEY, loadConfig } from './app-config';
 
 const prod = { JWT_SECRET: 'x'.repeat(32), SDK_API_KEY: 'key' };
@@ -37,6 +38,15 @@ describe('loadConfig', () => {
     expect(a.sdkApiKey).toBe(DEMO_SDK_API_KEY);
     expect(a.demoNotes).toHaveLength(2);
     expect(loadConfig({ VMPLANE_DEMO: '1', ...prod }).demoNotes).toEqual([]);
+  });
+
+  it('keeps demo mode in its own database and hypervisor state, apart from a real installation in the same folder', () => {
+    const demo = loadConfig({ VMPLANE_DEMO: '1' });
+    const real = loadConfig(prod);
+    expect(demo.database).toEqual({ kind: 'sqlite', path: resolve('data/demo.sqlite') });
+    expect(real.database).toEqual({ kind: 'sqlite', path: resolve('data/vmplane.sqlite') });
+    expect(demo.sdkStatePath).toBe(resolve('data/demo-hypervisor.sqlite'));
+    expect(real.sdkStatePath).toBe(resolve('data/hypervisor.sqlite'));
   });
 
   it('switches to PostgreSQL on a postgres:// URL and refuses other schemes', () => {

@@ -85,7 +85,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   config.demoNotes = [];
   config.port = read.int('PORT', 8000, 0, 65535);
   config.host = read.str('HOST', '127.0.0.1');
-  config.database = parseDatabaseUrl(read.str('DATABASE_URL', 'sqlite:./data/vmplane.sqlite'), problems);
+  // Demo mode keeps its own files, so a demo started in the same folder as a real installation shares nothing with it.
+  config.database = parseDatabaseUrl(read.str('DATABASE_URL', config.demo ? 'sqlite:./data/demo.sqlite' : 'sqlite:./data/vmplane.sqlite'), problems);
   config.fleetFile = env.FLEET_FILE ? resolve(env.FLEET_FILE) : null;
   config.logLevel = read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -120,7 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   config.sdkFailureRate = read.num('SDK_FAILURE_RATE', 0.01, 0, 1);
   config.sdkLatencyMs = read.int('SDK_LATENCY_MS', 0, 0, 600_000);
-  const statePath = read.str('SDK_STATE_PATH', './data/hypervisor.sqlite');
+  const statePath = read.str('SDK_STATE_PATH', config.demo ? './data/demo-hypervisor.sqlite' : './data/hypervisor.sqlite');
   config.sdkStatePath = statePath === ':memory:' ? statePath : resolve(statePath);
   config.sdkSeed = env.SDK_SEED || null;
 

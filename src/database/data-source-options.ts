@@ -6,6 +6,7 @@ import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
 import { GpuEntity } from '../fleet/gpu.entity';
 import { HostEntity } from '../fleet/host.entity';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
+import { InstallationEntity } from '../installation/installation.entity';
 import { OperationEntity } from '../operations/operation.entity';
 import { ReconciliationRunEntity } from '../reconciler/reconciliation-run.entity';
 import { UserEntity } from '../users/user.entity';
@@ -13,6 +14,7 @@ import { VmLabelEntity } from '../vms/vm-label.entity';
 import { VmEntity } from '../vms/vm.entity';
 import { InitialSchema1764190000000 } from './migrations/1764190000000-initial-schema';
 import { VmRegionOneOpenOperation1764950000000 } from './migrations/1764950000000-vm-region-one-open-operation';
+import { InstallationAndHostUri1765000000000 } from './migrations/1765000000000-installation-and-host-uri';
 
 export const ENTITIES = [
   UserEntity,
@@ -24,9 +26,10 @@ export const ENTITIES = [
   OperationEntity,
   IdempotencyKeyEntity,
   ReconciliationRunEntity,
+  InstallationEntity,
 ];
 
-export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000];
+export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000];
 
 /** TypeORM options for either database. Migrations are run by MigrationRunner, never synchronize. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {

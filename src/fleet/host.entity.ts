@@ -40,6 +40,10 @@ export class HostEntity {
   @Column({ type: 'varchar', length: 16 })
   state: HostState;
 
+  /** The libvirt URI this host's VMs are driven through (e.g. qemu+ssh://ops@gpu-17/system); null: the driver's default. */
+  @Column({ name: 'hypervisor_uri', type: 'varchar', length: 512, nullable: true })
+  hypervisorUri: string | null;
+
   @OneToMany(() => GpuEntity, (gpu) => gpu.host)
   gpus: GpuEntity[];
 

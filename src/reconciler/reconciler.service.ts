@@ -9,6 +9,7 @@ import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
 import { platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
 import { HypervisorGateway } from '../hypervisor/hypervisor.gateway';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
+import { InstallationService } from '../installation/installation.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
 import { OperationWorker } from '../operations/operation-worker';
@@ -44,6 +45,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     private readonly ops: OperationsRepository,
     private readonly resources: VmResources,
     private readonly runs: ReconciliationRunsRepository,
+    private readonly installation: InstallationService,
     private readonly idempotency: IdempotencyRepository,
     private readonly gateway: HypervisorGateway,
     private readonly worker: OperationWorker,
@@ -98,14 +100,16 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       orphansRemoved: 0,
       stuckOperationsResumed: 0,
       missingVmsFailed: 0,
+      foreignVms: 0,
       error: null,
     });
     const drift: DriftDto[] = [];
     try {
       // The hypervisor first, then the records: anything created in between is still provisioning in the records.
-      const onHypervisor = await this.gateway.listVms();
-      run.hypervisorVms = onHypervisor.length;
+      const listed = await this.gateway.listVms();
+      run.hypervisorVms = listed.length;
       const live = await this.uow.read((tx) => this.vms.listLive(tx));
+      const onHypervisor = await this.ownVms(listed, drift, run);
       run.stuckOperationsResumed = await this.resumeStuckWork(live, drift);
       await this.removeOrphans(onHypervisor, live, drift, run);
       run.missingVmsFailed = await this.failMissing(onHypervisor, live, drift);
@@ -126,6 +130,36 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       );
     }
     return toReport(run);
+  }
+
+  /**
+   * The hypervisor VMs this installation made: those whose metadata carries its
+   * id, and (made before installations had ids) those without metadata whose
+   * vmplane label names one of its VM records. Every other VM belongs to
+   * another installation sharing the hosts: it is reported, never touched.
+   */
+  private async ownVms(listed: VirtualMachine[], drift: DriftDto[], run: ReconciliationRunEntity): Promise<VirtualMachine[]> {
+    const installationId = await this.installation.id();
+    const own: VirtualMachine[] = [];
+    for (const hv of listed) {
+      const labelled = platformVmIdFromLabels(hv.labels);
+      const mine = hv.metadata
+        ? hv.metadata.installationId === installationId
+        : labelled !== null && (await this.uow.read((tx) => this.vms.exists(tx, labelled)));
+      if (mine) {
+        own.push(hv);
+        continue;
+      }
+      run.foreignVms++;
+      drift.push({
+        kind: DriftKind.ForeignVm,
+        vm_id: hv.metadata?.vmId ?? labelled,
+        hypervisor_vm_id: hv.id,
+        action: `left alone: ${hv.metadata ? `it belongs to installation ${hv.metadata.installationId}` : 'no installation claims it'}`,
+        resolved: true,
+      });
+    }
+    return own;
   }
 
   /** Unfinished operations nobody holds are handed to the workers; a VM in flight with no operation gets one. */
@@ -266,6 +300,7 @@ function toReport(run: ReconciliationRunEntity): ReconciliationReportDto {
     orphans_removed: run.orphansRemoved,
     stuck_operations_resumed: run.stuckOperationsResumed,
     missing_vms_failed: run.missingVmsFailed,
+    foreign_vms: run.foreignVms,
     drift: JSON.parse(run.details) as DriftDto[],
     error: run.error,
   };

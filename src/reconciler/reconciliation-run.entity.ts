@@ -26,6 +26,10 @@ export class ReconciliationRunEntity {
   @Column({ name: 'missing_vms_failed', type: 'integer', default: 0 })
   missingVmsFailed: number;
 
+  /** VMs of other installations on the same hosts: reported, never touched. */
+  @Column({ name: 'foreign_vms', type: 'integer', default: 0 })
+  foreignVms: number;
+
   /** JSON: the individual findings. */
   @Column({ type: 'text' })
   details: string;

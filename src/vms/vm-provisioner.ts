@@ -7,6 +7,7 @@ import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
 import { VM_ID_LABEL_PREFIX, platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
 import { HypervisorGateway, RetryObserver } from '../hypervisor/hypervisor.gateway';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
+import { InstallationService } from '../installation/installation.service';
 import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
 import { OperationWaiter } from '../operations/operation-waiter';
 import { OperationHandler, OperationWorker } from '../operations/operation-worker';
@@ -55,6 +56,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     private readonly ops: OperationsRepository,
     private readonly resources: VmResources,
     private readonly idempotency: IdempotencyRepository,
+    private readonly installation: InstallationService,
     private readonly gateway: HypervisorGateway,
     private readonly worker: OperationWorker,
     private readonly waiter: OperationWaiter,
@@ -97,8 +99,9 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const progress = this.progressRecorder(op);
     let created: VirtualMachine | null = null;
     try {
+      const installationId = await this.installation.id();
       // A resumed operation may have created the VM before its worker died: adopt it rather than make a second.
-      if (op.attempts > 1) created = await this.findOnHypervisor(vm.id);
+      if (op.attempts > 1) created = await this.findOnHypervisor(vm.id, installationId);
       created ??= await this.gateway.createVm(
         {
           name: vm.name,
@@ -109,6 +112,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
           labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
           host: vm.host?.name ?? null,
           gpus: (vm.allocations ?? []).map((a) => a.gpu!.uuid),
+          metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
         },
         () => this.random.next(),
         progress.observer,
@@ -226,9 +230,9 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     if (!(await this.ops.complete(tx, op.id, completion, now, op.leaseOwner))) throw new LeaseLostError(op.id);
   }
 
-  private async findOnHypervisor(vmId: string): Promise<VirtualMachine | null> {
+  private async findOnHypervisor(vmId: string, installationId: string): Promise<VirtualMachine | null> {
     const all = await this.gateway.listVms();
-    return all.find((candidate) => platformVmIdFromLabels(candidate.labels) === vmId) ?? null;
+    return all.find((hv) => (hv.metadata ? hv.metadata.installationId === installationId && hv.metadata.vmId === vmId : platformVmIdFromLabels(hv.labels) === vmId)) ?? null;
   }
 
   /** Counts attempts and records each retry on the operation, so GET /operations shows progress. */

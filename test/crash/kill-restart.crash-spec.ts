@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { seededRandom } from '../../libs/sdk/src/seeded-random';
+import { Client, seededRandom } from '../../libs/sdk/src';
 import { bearer, eventually, login } from '../support/api';
 import { writeFleetFile } from '../support/fleet';
 import { startServer } from '../support/server-process';
@@ -49,17 +49,20 @@ describe('kill -9 at random moments while VMs are created and deleted', () => {
     let requests = 0;
 
     let strays = 0;
+    let installationId: string | undefined;
     for (let kill = 0; kill < KILLS; kill++) {
       if (kill > 0 && kill % 4 === 0) {
-        // While the platform is down, a VM appears on the hypervisor that the platform never recorded.
-        const hv = new Database(join(dataDir, 'hypervisor.sqlite'));
-        hv.prepare(
-          `INSERT INTO vms (id, name, cpu_cores, memory, disk_size, public_ip, host, gpus, labels, created_at) VALUES (?, 'stray', 1, 256, 1, NULL, NULL, '[]', '[]', ?)`,
-        ).run(`stray-${kill}-${Math.floor(random() * 1e9)}`, new Date().toISOString());
-        hv.close();
+        // While the platform is down, a VM of this installation appears on the hypervisor that the platform never
+        // recorded (made through the SDK, as a create that crashed before its intent was written would leave it).
+        const hypervisor = new Client('test-sdk-key', { statePath: join(dataDir, 'hypervisor.sqlite'), failureRate: 0 });
+        hypervisor.authenticate();
+        const vmId = `stray-${kill}-${Math.floor(random() * 1e9)}`;
+        await hypervisor.createVm({ name: 'stray', cpuCores: 1, memory: 256, diskSize: 1, metadata: { installationId: installationId!, vmId, ownerId: 'nobody' } });
+        hypervisor.close();
         strays++;
       }
       const server = await startServer({ dataDir, env });
+      installationId ??= (await server.query<{ id: string }>('SELECT id FROM installation'))[0].id;
       const token = await login(server.url);
       let firing = true;
       const fire = async () => {

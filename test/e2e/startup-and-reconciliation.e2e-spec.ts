@@ -1,11 +1,11 @@
-import Database from 'better-sqlite3';
+import { Client } from '@vmplane/sdk';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { ORIGINAL_VM, bearer, login } from '../support/api';
-import { TEST_JWT_SECRET, runServerToExit, startServer } from '../support/server-process';
+import { ServerHandle, TEST_JWT_SECRET, runServerToExit, startServer } from '../support/server-process';
 
 describe('start-up configuration', () => {
   const base = { DATABASE_URL: 'sqlite::memory:', SDK_STATE_PATH: ':memory:', PORT: '0' };
@@ -52,23 +52,42 @@ describe('start-up configuration', () => {
   });
 });
 
-describe('reconciliation against the hypervisor (real server, state file edited between restarts)', () => {
-  it('deletes an orphan, fails a VM missing from the hypervisor, and reports both', async () => {
+/** The simulated hypervisor as any client of it sees it: its SDK, on the server's state file. */
+async function hypervisorOf(server: ServerHandle): Promise<Client> {
+  const client = new Client('test-sdk-key', { statePath: server.hypervisorStatePath, failureRate: 0 });
+  client.authenticate();
+  return client;
+}
+
+async function installationOf(server: ServerHandle): Promise<string> {
+  const [row] = await server.query<{ id: string }>('SELECT id FROM installation');
+  return row.id;
+}
+
+describe('reconciliation against the hypervisor (real server; the hypervisor changed through its SDK between restarts)', () => {
+  it('deletes its own orphan, fails a VM missing from the hypervisor, and reports both', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'vmplane-recon-'));
     let server = await startServer({ dataDir });
     let token = await login(server.url);
     const kept = (await request(server.url).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, name: 'kept', public_ip: null })).body;
     const ghost = (await request(server.url).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, name: 'ghost', public_ip: '10.9.9.9' })).body;
+    const installationId = await installationOf(server);
     await server.stop();
 
-    // While the platform is down: a VM appears on the hypervisor that it never recorded, and one of its VMs vanishes.
-    const hv = new Database(server.hypervisorStatePath);
-    const orphanId = randomUUID();
-    hv.prepare(
-      `INSERT INTO vms (id, name, cpu_cores, memory, disk_size, public_ip, host, gpus, labels, created_at) VALUES (?, 'stray', 1, 256, 1, NULL, 'cpu-01', '[]', ?, ?)`,
-    ).run(orphanId, JSON.stringify([`vmplane.vm-id=${randomUUID()}`]), new Date().toISOString());
-    hv.prepare(`DELETE FROM vms WHERE labels LIKE ?`).run(`%${ghost.id}%`);
-    hv.close();
+    // While the platform is down: a VM of this installation appears that it never recorded, and one of its VMs vanishes.
+    const hypervisor = await hypervisorOf(server);
+    const strayVmId = randomUUID();
+    const orphan = await hypervisor.createVm({
+      name: 'stray',
+      cpuCores: 1,
+      memory: 256,
+      diskSize: 1,
+      labels: [`vmplane.vm-id=${strayVmId}`],
+      metadata: { installationId, vmId: strayVmId, ownerId: 'nobody' },
+    });
+    const [ghostOnHypervisor] = (await hypervisor.listVms()).filter((vm) => vm.metadata?.vmId === ghost.id);
+    await hypervisor.deleteVm(ghostOnHypervisor.id);
+    hypervisor.close();
 
     server = await startServer({ dataDir });
     try {
@@ -78,17 +97,16 @@ describe('reconciliation against the hypervisor (real server, state file edited 
       const report = await request(server.url).post('/admin/reconciliation').set(bearer(admin));
       expect(report.status).toBe(200);
       // The start-up pass already repaired everything; this pass confirms nothing is left.
-      const first = await request(server.url).get('/admin/reconciliation').set(bearer(admin));
-      expect(first.body).toMatchObject({ orphans_found: 0, missing_vms_failed: 0 });
+      expect(report.body).toMatchObject({ orphans_found: 0, missing_vms_failed: 0, foreign_vms: 0 });
 
       const ops = await request(server.url).get('/operations?limit=200').set(bearer(admin));
-      const cleanup = ops.body.items.find((o: { action: string; hypervisor_vm_id: string }) => o.action === 'cleanup_orphan' && o.hypervisor_vm_id === orphanId);
+      const cleanup = ops.body.items.find((o: { action: string; hypervisor_vm_id: string }) => o.action === 'cleanup_orphan' && o.hypervisor_vm_id === orphan.id);
       expect(cleanup).toMatchObject({ status: 'succeeded', user_id: null });
       const reconcile = ops.body.items.find((o: { action: string; vm_id: string }) => o.action === 'reconcile' && o.vm_id === ghost.id);
       expect(reconcile).toMatchObject({ status: 'succeeded' });
 
-      const check = new Database(server.hypervisorStatePath, { readonly: true });
-      expect(check.prepare('SELECT count(*) AS n FROM vms WHERE id = ?').get(orphanId)).toEqual({ n: 0 });
+      const check = await hypervisorOf(server);
+      expect(await check.getVm(orphan.id)).toBeNull();
       check.close();
       const ghostNow = await request(server.url).get(`/vms/${ghost.id}`).set(bearer(token));
       expect(ghostNow.body).toMatchObject({ status: 'failed', status_reason: expect.stringContaining('missing from the hypervisor') });
@@ -103,12 +121,12 @@ describe('reconciliation against the hypervisor (real server, state file edited 
   it('reports what the start-up pass found', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'vmplane-recon2-'));
     let server = await startServer({ dataDir });
+    const installationId = await installationOf(server);
     await server.stop();
-    const hv = new Database(server.hypervisorStatePath);
-    hv.prepare(
-      `INSERT INTO vms (id, name, cpu_cores, memory, disk_size, public_ip, host, gpus, labels, created_at) VALUES (?, 'stray', 1, 256, 1, NULL, NULL, '[]', '[]', ?)`,
-    ).run(randomUUID(), new Date().toISOString());
-    hv.close();
+    const hypervisor = await hypervisorOf(server);
+    const strayVmId = randomUUID();
+    await hypervisor.createVm({ name: 'stray', cpuCores: 1, memory: 256, diskSize: 1, metadata: { installationId, vmId: strayVmId, ownerId: 'nobody' } });
+    hypervisor.close();
     server = await startServer({ dataDir });
     try {
       const admin = await login(server.url, 'admin', 'adminpassword');
@@ -125,6 +143,36 @@ describe('reconciliation against the hypervisor (real server, state file edited 
       expect(Date.parse(report.finished_at)).toBeGreaterThanOrEqual(Date.parse(report.started_at));
     } finally {
       await server.stop();
+    }
+  });
+
+  it('two installations sharing one hypervisor: each reconciles only its own VMs, and neither loses one', async () => {
+    const dirA = mkdtempSync(join(tmpdir(), 'vmplane-inst-a-'));
+    const a = await startServer({ dataDir: dirA });
+    // B has its own database but the same hypervisor state, as staging and production seeing one host would.
+    const b = await startServer({ env: { SDK_STATE_PATH: a.hypervisorStatePath } });
+    try {
+      const [tokenA, tokenB] = [await login(a.url), await login(b.url)];
+      const vmA = (await request(a.url).post('/vms').set(bearer(tokenA)).send({ ...ORIGINAL_VM, name: 'on-a', public_ip: null })).body;
+      const vmB = (await request(b.url).post('/vms').set(bearer(tokenB)).send({ ...ORIGINAL_VM, name: 'on-b', public_ip: null })).body;
+      expect([vmA.status, vmB.status]).toEqual(['created', 'created']);
+      expect(await installationOf(a)).not.toBe(await installationOf(b));
+
+      for (const [server, ownVm, otherVm] of [
+        [a, vmA, vmB],
+        [b, vmB, vmA],
+      ] as const) {
+        const admin = await login(server.url, 'admin', 'adminpassword');
+        const report = (await request(server.url).post('/admin/reconciliation').set(bearer(admin))).body;
+        expect(report).toMatchObject({ orphans_found: 0, orphans_removed: 0, missing_vms_failed: 0, foreign_vms: 1 });
+        expect(report.drift).toEqual([expect.objectContaining({ kind: 'foreign_vm', vm_id: otherVm.id, resolved: true })]);
+        expect((await request(server.url).get(`/vms/${ownVm.id}`).set(bearer(admin))).body.status).toBe('created');
+      }
+      const hypervisor = await hypervisorOf(a);
+      expect((await hypervisor.listVms()).map((vm) => vm.metadata?.vmId).sort()).toEqual([vmA.id, vmB.id].sort());
+      hypervisor.close();
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
     }
   });
 });

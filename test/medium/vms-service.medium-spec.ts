@@ -3,6 +3,7 @@ import { InsufficientCapacityError, QuotaExceededError } from '../../src/common/
 import { UserRole } from '../../src/common/user-role';
 import { FleetService } from '../../src/fleet/fleet.service';
 import { platformVmIdFromLabels } from '../../src/hypervisor/hypervisor.constants';
+import { InstallationService } from '../../src/installation/installation.service';
 import { ReconcilerService } from '../../src/reconciler/reconciler.service';
 import { UsersService } from '../../src/users/users.service';
 import { CreateVmDto } from '../../src/vms/dto/create-vm.dto';
@@ -144,14 +145,23 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     expect(live).toHaveLength(8);
   });
 
-  it('reconcile removes an orphan made through the SDK and fails a VM deleted behind the platform’s back, releasing it', async () => {
+  it('reconcile removes its own orphan made through the SDK and fails a VM deleted behind the platform’s back, releasing it', async () => {
     const host = await fleet.register({ ...gpuHost(`reconcile-${kind}`, 1), region: 'reconcile' });
     const user = await newUser();
     const kept = done(await vms.create(user, vmSpec({ gpu_count: 1, gpu_model: H100, region: 'reconcile' }), WAIT));
     const gone = done(await vms.create(user, vmSpec({ name: 'gone', region: 'reconcile' }), WAIT));
     const [goneOnHypervisor] = await onHypervisor(gone.vm.id);
     await app.hypervisor.deleteVm(goneOnHypervisor.id);
-    const orphan = await app.hypervisor.createVm({ name: 'stray', cpuCores: 1, memory: 256, diskSize: 1, labels: ['vmplane.vm-id=00000000-0000-7000-8000-000000000001'] });
+    const installationId = await app.get(InstallationService).id();
+    const strayId = '00000000-0000-7000-8000-000000000001';
+    const orphan = await app.hypervisor.createVm({
+      name: 'stray',
+      cpuCores: 1,
+      memory: 256,
+      diskSize: 1,
+      labels: [`vmplane.vm-id=${strayId}`],
+      metadata: { installationId, vmId: strayId, ownerId: user.id },
+    });
 
     const report = (await app.get(ReconcilerService).runNow())!;
     expect(report).toMatchObject({ orphans_found: 1, orphans_removed: 1, missing_vms_failed: 1 });
@@ -161,6 +171,33 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     expect(await vms.get(user, gone.vm.id)).toMatchObject({ status: 'failed', status_reason: expect.stringMatching(/missing from the hypervisor/) });
     expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 1, vms: 1 });
     expect((await fleet.get(host.id)).used.cpu_cores).toBe(2);
+  });
+
+  it('reconcile never touches another installation’s VMs, nor unclaimed ones: it reports them', async () => {
+    const other = await app.hypervisor.createVm({
+      name: 'theirs',
+      cpuCores: 1,
+      memory: 256,
+      diskSize: 1,
+      labels: ['vmplane.vm-id=00000000-0000-7000-8000-0000000000aa'],
+      metadata: { installationId: '00000000-0000-7000-8000-00000000beef', vmId: '00000000-0000-7000-8000-0000000000aa', ownerId: 'someone' },
+    });
+    const unclaimed = await app.hypervisor.createVm({ name: 'hand-made', cpuCores: 1, memory: 256, diskSize: 1, labels: ['vmplane.vm-id=00000000-0000-7000-8000-0000000000bb'] });
+    try {
+      const report = (await app.get(ReconcilerService).runNow())!;
+      expect(report).toMatchObject({ orphans_found: 0, orphans_removed: 0, foreign_vms: 2 });
+      expect(report.drift).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ kind: 'foreign_vm', hypervisor_vm_id: other.id, action: expect.stringMatching(/installation 00000000-0000-7000-8000-00000000beef/) }),
+          expect.objectContaining({ kind: 'foreign_vm', hypervisor_vm_id: unclaimed.id }),
+        ]),
+      );
+      expect(await app.hypervisor.getVm(other.id)).not.toBeNull();
+      expect(await app.hypervisor.getVm(unclaimed.id)).not.toBeNull();
+    } finally {
+      await app.hypervisor.deleteVm(other.id);
+      await app.hypervisor.deleteVm(unclaimed.id);
+    }
   });
 });
 

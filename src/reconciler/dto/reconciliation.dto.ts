@@ -5,6 +5,8 @@ export enum DriftKind {
   FailedVmOnHypervisor = 'failed_vm_on_hypervisor',
   MissingFromHypervisor = 'missing_from_hypervisor',
   StuckVm = 'stuck_vm',
+  /** A VM another installation made on the same hosts: reported, never touched. */
+  ForeignVm = 'foreign_vm',
 }
 
 export class DriftDto {
@@ -48,6 +50,9 @@ export class ReconciliationReportDto {
 
   @ApiProperty({ example: 0, description: 'Live VMs missing from the hypervisor, marked failed' })
   missing_vms_failed: number;
+
+  @ApiProperty({ example: 0, description: 'VMs of other installations on the same hypervisors: reported in drift, never touched' })
+  foreign_vms: number;
 
   @ApiProperty({ type: [DriftDto] })
   drift: DriftDto[];
