@@ -100,6 +100,15 @@ export class InsufficientCapacityError extends DomainError {
   }
 }
 
+/** No host of the fleet could ever hold the request, not even empty: retrying cannot help (unlike insufficient_capacity). */
+export class UnsatisfiableError extends DomainError {
+  readonly code = 'unsatisfiable';
+  constructor(field: string, reason: string, available: Record<string, unknown>) {
+    super(`No host could ever hold this request: ${reason}`);
+    Object.assign(this.extensions, { field, reason, available });
+  }
+}
+
 export class HypervisorUnavailableError extends DomainError {
   readonly code = 'hypervisor_unavailable';
   constructor(message: string, vmId?: string) {

@@ -17,6 +17,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   request_in_progress: 409,
   operation_superseded: 409,
   idempotency_key_reused: 422,
+  unsatisfiable: 422,
   too_many_login_attempts: 429,
   hypervisor_error: 502,
   insufficient_capacity: 503,

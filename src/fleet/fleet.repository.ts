@@ -5,6 +5,7 @@ import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import type { SchedulerHost } from '../scheduler/scheduler.types';
+import type { HostShape } from './feasibility';
 import { GpuAllocationEntity } from './gpu-allocation.entity';
 import { GpuEntity } from './gpu.entity';
 import { HostEntity, HostState } from './host.entity';
@@ -131,6 +132,29 @@ export class FleetRepository {
       if (r.gpu_id !== null) current.gpus.push({ id: r.gpu_id, index: r.gpu_index!, model: r.gpu_model!, free: r.gpu_vm_id === null });
     }
     return hosts;
+  }
+
+  /** Every host as registered, in any state, with its GPUs per model: what the fleet could hold at all. */
+  async shapes(tx: Tx): Promise<HostShape[]> {
+    const rows = await on(this.hosts, tx)
+      .createQueryBuilder('h')
+      .leftJoin('h.gpus', 'g')
+      .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
+      .addSelect('g.model', 'model')
+      .addSelect('COUNT(g.id)', 'gpus')
+      .groupBy('h.id')
+      .addGroupBy('g.model')
+      .getRawMany<{ id: string; name: string; region: string; cpu_cores: number; memory_mib: number; disk_gib: number; model: string | null; gpus: string | number }>();
+    const byId = new Map<string, HostShape>();
+    for (const r of rows) {
+      let host = byId.get(r.id);
+      if (!host) {
+        host = { name: r.name, region: r.region, cpuCores: r.cpu_cores, memoryMib: r.memory_mib, diskGib: r.disk_gib, gpus: {} };
+        byId.set(r.id, host);
+      }
+      if (r.model !== null) host.gpus[r.model] = Number(r.gpus);
+    }
+    return [...byId.values()];
   }
 
   /** Adds the VM's resources to the host only if they still fit and the host is active. */

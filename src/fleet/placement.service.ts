@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { RandomSource } from '../common/random-source';
-import { CapacityAlternative } from '../common/domain-errors';
+import { CapacityAlternative, UnsatisfiableError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
 import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
+import { infeasibility } from './feasibility';
 import { FleetRepository, PlacementResources } from './fleet.repository';
 import { GpuEntity } from './gpu.entity';
 
@@ -80,6 +81,12 @@ export class PlacementService {
   async release(tx: Tx, vm: { id: string; hostId: string | null; gpuCount: number } & PlacementResources, now: Date): Promise<void> {
     if (vm.hostId) await this.fleet.releaseHost(tx, vm.hostId, vm);
     if (vm.gpuCount > 0) await this.fleet.unbindGpus(tx, vm.id, now);
+  }
+
+  /** Throws UnsatisfiableError when no host could ever hold the request, not even active and empty. */
+  async assertSatisfiable(tx: Tx, request: PlacementRequest): Promise<void> {
+    const found = infeasibility(request, await this.fleet.shapes(tx));
+    if (found) throw new UnsatisfiableError(found.field, found.reason, found.available);
   }
 
   /**

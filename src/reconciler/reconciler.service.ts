@@ -86,7 +86,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
   async lastReport(): Promise<ReconciliationReportDto> {
     const run = await this.uow.read((tx) => this.runs.latest(tx));
     if (!run) throw new NotFoundError('reconciliation run', 'latest');
-    return toReport(run);
+    return toReport(run, await this.installation.id());
   }
 
   private async reconcile(): Promise<ReconciliationReportDto> {
@@ -129,7 +129,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
         'reconciliation repaired drift',
       );
     }
-    return toReport(run);
+    return toReport(run, await this.installation.id());
   }
 
   /**
@@ -290,9 +290,10 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
   }
 }
 
-function toReport(run: ReconciliationRunEntity): ReconciliationReportDto {
+function toReport(run: ReconciliationRunEntity, installationId: string): ReconciliationReportDto {
   return {
     id: run.id,
+    installation_id: installationId,
     started_at: run.startedAt.toISOString(),
     finished_at: run.finishedAt ? run.finishedAt.toISOString() : null,
     hypervisor_vms: run.hypervisorVms,

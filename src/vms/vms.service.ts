@@ -223,9 +223,14 @@ export class VmsService {
     return { kind: 'started', vm, op, lease };
   }
 
-  /** Nothing fits: over quota is the more useful answer when both apply; otherwise a failed VM and operation say why. */
+  /**
+   * Nothing fits now. A request no host could ever hold is a 422 and leaves no
+   * record; over quota is the more useful answer when both apply; otherwise a
+   * failed VM and operation say why (the VM is listed only with status=failed).
+   */
   private async recordRefusal(tx: Tx, request: CreateRequest, keyId: string | null): Promise<CreateStep> {
     const { dto, placement } = request;
+    await this.placement.assertSatisfiable(tx, placement);
     const quotaProblem = await this.resources.quotaError(tx, request.user.id, amountsOf({ cpuCores: dto.cpu_cores, memory: dto.memory, gpuCount: placement.gpuCount }));
     if (quotaProblem) throw quotaProblem;
     const alternatives = await this.placement.alternatives(tx, placement);

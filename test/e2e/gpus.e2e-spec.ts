@@ -112,6 +112,20 @@ describe('GPUs on the demo fleet', () => {
     await request(server.url).delete(`/vms/${response.body.id}`).set(bearer(user)).expect(200);
   });
 
+  it.each([
+    [{ gpu_count: 1, gpu_model: 'b200-192gb' }, 'gpu_model', /no host has GPU model b200-192gb/, { gpu_models: ['a100-80gb', 'h100-80gb', 'l4-24gb', 'l40s-48gb'] }],
+    [{ region: 'mars-1' }, 'region', /unknown region mars-1/, { regions: ['us-east-1', 'us-west-2'] }],
+    [{ cpu_cores: 256, memory: 4_194_304 }, 'memory', /larger than any host/, { largest_host: expect.objectContaining({ memory: 2_097_152 }) }],
+    [{ gpu_count: 4, gpu_model: 'l4-24gb' }, 'gpu_count', /the most on one host is 2/, { max_gpu_count: 2 }],
+  ])('answers a request no host could ever hold (%j) with 422 unsatisfiable naming %s, and records nothing', async (overrides, field, reason, available) => {
+    const failedBefore = (await request(server.url).get('/vms?status=failed&limit=200').set(bearer(user))).body.items.length;
+    const response = await request(server.url).post('/vms').set(bearer(user)).send({ name: 'never', cpu_cores: 2, memory: 4096, disk_size: 10, ...overrides });
+    expect(response.status).toBe(422);
+    expect(response.headers['retry-after']).toBeUndefined();
+    expect(response.body).toMatchObject({ code: 'unsatisfiable', field, reason: expect.stringMatching(reason), available });
+    expect((await request(server.url).get('/vms?status=failed&limit=200').set(bearer(user))).body.items).toHaveLength(failedBefore);
+  });
+
   it('places CPU-only VMs on CPU-only hosts first, accounting CPU, memory and disk there', async () => {
     const response = await request(server.url).post('/vms').set(bearer(user)).send({ name: 'cpu', cpu_cores: 16, memory: 65_536, disk_size: 100 });
     const placedOn = (await request(server.url).get(`/vms/${response.body.id}`).set(bearer(admin))).body.host as string;

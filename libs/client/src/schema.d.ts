@@ -388,7 +388,7 @@ export interface components {
             resolved: boolean;
         };
         /** @enum {string} */
-        DriftKind: "orphan" | "failed_vm_on_hypervisor" | "missing_from_hypervisor" | "stuck_vm";
+        DriftKind: "orphan" | "failed_vm_on_hypervisor" | "missing_from_hypervisor" | "stuck_vm" | "foreign_vm";
         FieldErrorDto: {
             /**
              * @description The offending field (a JSON property, query parameter or header)
@@ -695,6 +695,12 @@ export interface components {
              */
             id: string;
             /**
+             * Format: uuid
+             * @description This installation: the id its VMs carry on the hypervisor; VMs carrying another are foreign and left alone
+             * @example 019abcde-0000-7000-8000-00000000cafe
+             */
+            installation_id: string;
+            /**
              * Format: date-time
              * @example 2026-11-26T23:26:55.123Z
              */
@@ -723,6 +729,11 @@ export interface components {
              * @example 0
              */
             missing_vms_failed: number;
+            /**
+             * @description VMs of other installations on the same hypervisors: reported in drift, never touched
+             * @example 0
+             */
+            foreign_vms: number;
             drift: components["schemas"]["DriftDto"][];
             /**
              * @description Why the pass stopped early, if it did

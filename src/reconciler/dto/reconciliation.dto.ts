@@ -30,6 +30,13 @@ export class ReconciliationReportDto {
   @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   id: string;
 
+  @ApiProperty({
+    format: 'uuid',
+    example: '019abcde-0000-7000-8000-00000000cafe',
+    description: 'This installation: the id its VMs carry on the hypervisor; VMs carrying another are foreign and left alone',
+  })
+  installation_id: string;
+
   @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   started_at: string;
 
