@@ -10,7 +10,7 @@ import { AuthService } from './auth.service';
 import { LoginThrottle } from './login-throttle';
 
 describe(AuthService.name, () => {
-  const user = Object.assign(new UserEntity(), { id: 'u1', username: 'alice', passwordHash: 'hash', role: UserRole.Member });
+  const user = Object.assign(new UserEntity(), { id: 'u1', username: 'alice', passwordHash: 'hash', role: UserRole.Member, tokenVersion: 3, disabledAt: null, deletedAt: null });
   let users: jest.Mocked<Pick<UsersRepository, 'findByUsername'>>;
   let hasher: jest.Mocked<Pick<PasswordHasher, 'verify'>>;
   let throttle: jest.Mocked<Pick<LoginThrottle, 'retryAfter' | 'recordFailure' | 'recordSuccess'>>;
@@ -33,7 +33,7 @@ describe(AuthService.name, () => {
     );
   });
 
-  it('signs a token with only sub and role when the password verifies', async () => {
+  it('signs a token with sub, role and the user’s token version when the password verifies', async () => {
     users.findByUsername.mockResolvedValue(user);
     hasher.verify.mockResolvedValue(true);
     await expect(service.issueToken({ username: 'alice', password: 'pw' })).resolves.toEqual({
@@ -41,7 +41,7 @@ describe(AuthService.name, () => {
       token_type: 'bearer',
       expires_in: 900,
     });
-    expect(jwt.signAsync).toHaveBeenCalledWith({ sub: 'u1', role: 'member' });
+    expect(jwt.signAsync).toHaveBeenCalledWith({ sub: 'u1', role: 'member', ver: 3 });
     expect(throttle.recordSuccess).toHaveBeenCalledWith('alice');
   });
 
@@ -52,6 +52,17 @@ describe(AuthService.name, () => {
     expect(hasher.verify).toHaveBeenCalledWith(null, 'pw');
     expect(users.findByUsername).toHaveBeenCalledWith({}, 'ghost');
     expect(throttle.recordFailure).toHaveBeenCalledWith('ghost');
+  });
+
+  it.each([
+    ['disabled', { disabledAt: new Date() }],
+    ['deleted', { deletedAt: new Date() }],
+  ])('answers a %s user as if unknown, at the same cost (a dummy verify)', async (_, state) => {
+    users.findByUsername.mockResolvedValue(Object.assign(new UserEntity(), user, state));
+    hasher.verify.mockResolvedValue(false);
+    await expect(service.issueToken({ username: 'alice', password: 'pw' })).rejects.toBeInstanceOf(InvalidCredentialsError);
+    expect(hasher.verify).toHaveBeenCalledWith(null, 'pw');
+    expect(jwt.signAsync).not.toHaveBeenCalled();
   });
 
   it('refuses a locked username before looking at the password', async () => {

@@ -23,14 +23,17 @@ export class AuthService {
     const retryAfter = this.throttle.retryAfter(form.username);
     if (retryAfter > 0) throw new TooManyLoginAttemptsError(retryAfter);
 
-    const user = await this.uow.read((tx) => this.users.findByUsername(tx, form.username));
+    const found = await this.uow.read((tx) => this.users.findByUsername(tx, form.username));
+    // A disabled or deleted user is checked like an unknown one: same cost, same answer.
+    const user = found && !found.disabledAt && !found.deletedAt ? found : null;
     const valid = await this.hasher.verify(user?.passwordHash ?? null, form.password);
     if (!user || !valid) {
       this.throttle.recordFailure(form.username);
       throw new InvalidCredentialsError();
     }
     this.throttle.recordSuccess(form.username);
-    const accessToken = await this.jwt.signAsync({ sub: user.id, role: user.role });
+    // `ver`: a password change, a disable or a delete bumps the user's version, and tokens carrying an older one stop working.
+    const accessToken = await this.jwt.signAsync({ sub: user.id, role: user.role, ver: user.tokenVersion });
     return { access_token: accessToken, token_type: TokenType.Bearer, expires_in: this.config.jwtTtlSeconds };
   }
 }

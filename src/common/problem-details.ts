@@ -16,6 +16,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   gpu_exists: 409,
   request_in_progress: 409,
   operation_superseded: 409,
+  user_has_vms: 409,
+  last_admin: 409,
   idempotency_key_reused: 422,
   unsatisfiable: 422,
   too_many_login_attempts: 429,

@@ -15,6 +15,7 @@ import { VmEntity } from '../vms/vm.entity';
 import { InitialSchema1764190000000 } from './migrations/1764190000000-initial-schema';
 import { VmRegionOneOpenOperation1764950000000 } from './migrations/1764950000000-vm-region-one-open-operation';
 import { InstallationAndHostUri1765000000000 } from './migrations/1765000000000-installation-and-host-uri';
+import { UserStatus1765100000000 } from './migrations/1765100000000-user-status';
 
 export const ENTITIES = [
   UserEntity,
@@ -29,7 +30,7 @@ export const ENTITIES = [
   InstallationEntity,
 ];
 
-export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000];
+export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000];
 
 /** TypeORM options for either database. Migrations are run by MigrationRunner, never synchronize. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {

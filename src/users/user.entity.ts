@@ -41,6 +41,17 @@ export class UserEntity {
   @Column({ name: 'used_vms', type: 'integer', default: 0 })
   usedVms: number;
 
+  /** Bumped by a password change, a disable or a delete: tokens carry the version they were issued at. */
+  @Column({ name: 'token_version', type: 'integer', default: 0 })
+  tokenVersion: number;
+
+  @Column({ name: 'disabled_at', type: Date, nullable: true })
+  disabledAt: Date | null;
+
+  /** Users are deleted in place: their VMs and operations keep pointing at them. */
+  @Column({ name: 'deleted_at', type: Date, nullable: true })
+  deletedAt: Date | null;
+
   @CreateDateColumn({ name: 'created_at' })
   createdAt: Date;
 

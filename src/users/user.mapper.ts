@@ -18,6 +18,7 @@ export function toUserResponse(user: UserEntity, defaults: ResourceAmounts): Use
     id: user.id,
     username: user.username,
     role: user.role,
+    disabled: user.disabledAt !== null,
     quota: { vcpus: quota.vcpus, memory_mib: quota.memoryMib, gpus: quota.gpus, vms: quota.vms },
     usage: { vcpus: user.usedVcpus, memory_mib: user.usedMemoryMib, gpus: user.usedGpus, vms: user.usedVms },
     created_at: isoTime(user.createdAt),

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { IsNull, Repository } from 'typeorm';
+import { UserRole } from '../common/user-role';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
@@ -39,7 +40,29 @@ export class UsersRepository {
 
   /** Whether anyone can sign in at all. */
   any(tx: Tx): Promise<boolean> {
-    return on(this.users, tx).exists();
+    return on(this.users, tx).exists({ where: { deletedAt: IsNull(), disabledAt: IsNull() } });
+  }
+
+  /** Users not deleted, by id (time-ordered), keyset-paginated. */
+  list(tx: Tx, beforeId: string | null, limit: number): Promise<UserEntity[]> {
+    const qb = on(this.users, tx).createQueryBuilder('u').where('u.deletedAt IS NULL');
+    if (beforeId) qb.andWhere('u.id < :beforeId', { beforeId });
+    return qb.orderBy('u.id', 'DESC').limit(limit).getMany();
+  }
+
+  /** Admins who can still sign in. */
+  countActiveAdmins(tx: Tx): Promise<number> {
+    return on(this.users, tx).countBy({ role: UserRole.Admin, disabledAt: IsNull(), deletedAt: IsNull() });
+  }
+
+  /**
+   * Changes the user's role, status or password. `revoke` also bumps the
+   * token version, so every token issued before stops working.
+   */
+  async update(tx: Tx, id: string, changes: Partial<Pick<UserEntity, 'role' | 'disabledAt' | 'deletedAt' | 'passwordHash'>>, revoke: boolean): Promise<boolean> {
+    const qb = on(this.users, tx).createQueryBuilder().update().set(revoke ? { ...changes, tokenVersion: () => 'token_version + 1' } : changes);
+    const result = await qb.where('id = :id', { id }).andWhere('deleted_at IS NULL').updateEntity(false).execute();
+    return result.affected === 1;
   }
 
   async insert(tx: Tx, user: UserEntity): Promise<void> {

@@ -1,12 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { AuthUser } from '../auth/auth-user';
-import { ConflictError, NotFoundError } from '../common/domain-errors';
+import { ConflictError, NotFoundError, ValidationFailedError } from '../common/domain-errors';
+import { decodeCursor, toPage } from '../common/cursor';
+import { Clock } from '../common/clock';
+import { PageQueryDto } from '../common/page-query.dto';
 import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
 import { constraintViolation } from '../database/constraint-violation';
-import { UnitOfWork } from '../database/unit-of-work';
+import { UnitOfWork, type Tx } from '../database/unit-of-work';
+import { VmsRepository } from '../vms/vms.repository';
+import { ChangePasswordDto, UpdateUserDto, UserPageDto } from './dto/user-admin.dto';
 import { CreateUserDto, SetQuotaDto, UserResponseDto } from './dto/user.dto';
 import { PasswordHasher } from './password-hasher';
+import { Principals } from './principals';
 import { UserRole } from '../common/user-role';
 import { UserEntity } from './user.entity';
 import { toUserResponse } from './user.mapper';
@@ -20,10 +26,13 @@ export class UsersService {
     private readonly hasher: PasswordHasher,
     private readonly ids: IdGenerator,
     private readonly config: AppConfig,
+    private readonly principals: Principals,
+    private readonly vms: VmsRepository,
+    private readonly clock: Clock,
   ) {}
 
   async create(dto: CreateUserDto): Promise<UserResponseDto> {
-    const user = await this.buildUser(dto.username, dto.password, dto.role);
+    const user = await this.buildUser(dto.username, dto.password, dto.role ?? UserRole.Member);
     try {
       await this.uow.transaction((tx) => this.users.insert(tx, user));
     } catch (error) {
@@ -50,8 +59,7 @@ export class UsersService {
 
   async setQuota(userId: string, dto: SetQuotaDto): Promise<UserResponseDto> {
     const user = await this.uow.transaction(async (tx) => {
-      const found = await this.users.findById(tx, userId);
-      if (!found) throw new NotFoundError('user', userId);
+      await this.requireIn(tx, userId);
       const limits = { vcpus: dto.vcpus, memoryMib: dto.memory_mib, gpus: dto.gpus, vms: dto.vms };
       await this.users.setQuota(tx, userId, limits);
       return this.users.findById(tx, userId);
@@ -59,10 +67,71 @@ export class UsersService {
     return toUserResponse(user!, this.config.quotaDefaults);
   }
 
-  private async require(id: string): Promise<UserEntity> {
-    const user = await this.uow.read((tx) => this.users.findById(tx, id));
-    if (!user) throw new NotFoundError('user', id);
+  async list(page: PageQueryDto): Promise<UserPageDto> {
+    const limit = page.limit ?? 50;
+    const rows = await this.uow.read((tx) => this.users.list(tx, decodeCursor(page.cursor), limit + 1));
+    return toPage(rows, limit, (user) => toUserResponse(user, this.config.quotaDefaults));
+  }
+
+  /** An admin changes a user's role or status; a disable revokes the user's tokens, a role change applies to them at once. */
+  async update(id: string, dto: UpdateUserDto): Promise<UserResponseDto> {
+    const user = await this.uow.transaction(async (tx) => {
+      const found = await this.requireIn(tx, id);
+      const changes: Partial<UserEntity> = {};
+      if (dto.role !== undefined) changes.role = dto.role;
+      const disabling = dto.disabled === true && !found.disabledAt;
+      if (dto.disabled !== undefined) changes.disabledAt = dto.disabled ? (found.disabledAt ?? this.clock.now()) : null;
+      if (found.role === UserRole.Admin && !found.disabledAt && (changes.role === UserRole.Member || disabling)) await this.assertNotLastAdmin(tx);
+      await this.users.update(tx, id, changes, disabling);
+      return this.requireIn(tx, id);
+    });
+    this.principals.invalidate(id);
+    return toUserResponse(user, this.config.quotaDefaults);
+  }
+
+  /**
+   * Deletes a user in place: they can no longer sign in and their tokens stop
+   * working, while their VM records and operations keep pointing at them.
+   * Refused while they still hold VMs.
+   */
+  async delete(id: string): Promise<void> {
+    await this.uow.transaction(async (tx) => {
+      const found = await this.requireIn(tx, id);
+      const live = await this.vms.countLiveOwnedBy(tx, id);
+      if (live > 0) {
+        throw new ConflictError('user_has_vms', `User ${found.username} still has ${live} VM(s); delete them first`, { live_vms: live });
+      }
+      if (found.role === UserRole.Admin && !found.disabledAt) await this.assertNotLastAdmin(tx);
+      await this.users.update(tx, id, { deletedAt: this.clock.now() }, true);
+    });
+    this.principals.invalidate(id);
+  }
+
+  /** The caller changes their own password; every token issued before, theirs included, stops working. */
+  async changePassword(auth: AuthUser, dto: ChangePasswordDto): Promise<void> {
+    const user = await this.require(auth.id);
+    if (!(await this.hasher.verify(user.passwordHash, dto.current_password))) {
+      throw new ValidationFailedError([{ field: 'current_password', message: 'is not your current password' }]);
+    }
+    const passwordHash = await this.hasher.hash(dto.new_password);
+    await this.uow.transaction((tx) => this.users.update(tx, auth.id, { passwordHash }, true));
+    this.principals.invalidate(auth.id);
+  }
+
+  private async assertNotLastAdmin(tx: Tx): Promise<void> {
+    if ((await this.users.countActiveAdmins(tx)) <= 1) {
+      throw new ConflictError('last_admin', 'This is the last admin who can sign in; make another admin first');
+    }
+  }
+
+  private async requireIn(tx: Tx, id: string): Promise<UserEntity> {
+    const user = await this.users.findById(tx, id);
+    if (!user || user.deletedAt) throw new NotFoundError('user', id);
     return user;
+  }
+
+  private require(id: string): Promise<UserEntity> {
+    return this.uow.read((tx) => this.requireIn(tx, id));
   }
 
   private async buildUser(username: string, password: string, role: UserRole): Promise<UserEntity> {
@@ -79,6 +148,9 @@ export class UsersService {
       usedMemoryMib: 0,
       usedGpus: 0,
       usedVms: 0,
+      tokenVersion: 0,
+      disabledAt: null,
+      deletedAt: null,
     });
   }
 }

@@ -141,6 +141,15 @@ export class VmsRepository {
     return affected === 1;
   }
 
+  /** VMs the user holds or has in flight: what must go before the user can. */
+  countLiveOwnedBy(tx: Tx, ownerId: string): Promise<number> {
+    return on(this.vms, tx)
+      .createQueryBuilder('v')
+      .where('v.ownerId = :ownerId', { ownerId })
+      .andWhere(new Brackets((w) => w.where('v.releasedAt IS NULL').orWhere('v.status IN (:...inFlight)', { inFlight: [VmStatus.Provisioning, VmStatus.Deleting] })))
+      .getCount();
+  }
+
   async exists(tx: Tx, id: string): Promise<boolean> {
     return on(this.vms, tx).existsBy({ id });
   }

@@ -94,9 +94,15 @@ describe('authentication and authorization', () => {
       expect((await me(expired)).body.detail).toBe('The access token has expired');
     });
 
-    it('refuses a token whose role claim is not a known role', async () => {
+    it('takes the role from the user, not from the token: a token claiming another role acts as the member it names', async () => {
       const { sub } = jwt.decode(memberToken) as jwt.JwtPayload;
-      expect((await me(signToken({ sub, role: 'root' }))).status).toBe(401);
+      const claimsRoot = signToken({ sub, role: 'root' });
+      expect((await me(claimsRoot)).body.role).toBe('member');
+      expect((await request(server.url).get('/users').set(bearer(signToken({ sub, role: 'admin' })))).status).toBe(403);
+    });
+
+    it('refuses a validly signed token whose subject is not a user', async () => {
+      expect((await me(signToken({ sub: '00000000-0000-7000-8000-000000000000', role: 'admin' }))).status).toBe(401);
     });
   });
 

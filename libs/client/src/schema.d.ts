@@ -201,9 +201,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Every user who is not deleted, newest first (admin) */
+        get: operations["listUsers"];
         put?: never;
-        /** Create a user (admin) */
+        /** Create a user (admin); the role defaults to member */
         post: operations["createUser"];
         delete?: never;
         options?: never;
@@ -226,6 +227,41 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change your password; every token issued before stops working, this one included */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a user who holds no VMs (admin); their records stay, their tokens stop working */
+        delete: operations["deleteUser"];
+        options?: never;
+        head?: never;
+        /** Change a user's role or disable them (admin); takes effect on their existing tokens at once */
+        patch: operations["updateUser"];
         trace?: never;
     };
     "/users/{id}/quota": {
@@ -313,6 +349,18 @@ export interface components {
         CapacityResponseDto: {
             items: components["schemas"]["GpuCapacityDto"][];
         };
+        ChangePasswordDto: {
+            /**
+             * Format: password
+             * @example correct horse battery staple
+             */
+            current_password: string;
+            /**
+             * Format: password
+             * @example a longer and newer passphrase
+             */
+            new_password: string;
+        };
         CreateUserDto: {
             /**
              * @description 3–64 characters: lowercase letters, digits, ".", "_" and "-"
@@ -324,8 +372,11 @@ export interface components {
              * @example correct horse battery staple
              */
             password: string;
-            /** @example member */
-            role: components["schemas"]["UserRole"];
+            /**
+             * @default member
+             * @example member
+             */
+            role?: components["schemas"]["UserRole"];
         };
         CreateVmDto: {
             /**
@@ -848,6 +899,26 @@ export interface components {
             /** @example draining */
             state: components["schemas"]["HostState"];
         };
+        UpdateUserDto: {
+            /**
+             * @description Takes effect on existing tokens at once
+             * @example member
+             */
+            role?: components["schemas"]["UserRole"];
+            /**
+             * @description true: the user cannot sign in and every token they hold stops working
+             * @example true
+             */
+            disabled?: boolean;
+        };
+        UserPageDto: {
+            items: components["schemas"]["UserResponseDto"][];
+            /**
+             * @description Pass as ?cursor= for the next page; null on the last page
+             * @example null
+             */
+            next_cursor: string | null;
+        };
         UserResponseDto: {
             /**
              * Format: uuid
@@ -857,6 +928,11 @@ export interface components {
             /** @example testuser */
             username: string;
             role: components["schemas"]["UserRole"];
+            /**
+             * @description A disabled user cannot sign in, and their tokens do not work
+             * @example false
+             */
+            disabled: boolean;
             /** @description Limits in force (per-user values or the defaults) */
             quota: components["schemas"]["ResourceAmountsDto"];
             /** @description What the user holds now */
@@ -975,6 +1051,7 @@ export interface components {
 }
 export type CapacityAlternativeDto = components['schemas']['CapacityAlternativeDto'];
 export type CapacityResponseDto = components['schemas']['CapacityResponseDto'];
+export type ChangePasswordDto = components['schemas']['ChangePasswordDto'];
 export type CreateUserDto = components['schemas']['CreateUserDto'];
 export type CreateVmDto = components['schemas']['CreateVmDto'];
 export type DriftDto = components['schemas']['DriftDto'];
@@ -1005,6 +1082,8 @@ export type TokenRequestDto = components['schemas']['TokenRequestDto'];
 export type TokenResponseDto = components['schemas']['TokenResponseDto'];
 export type TokenType = components['schemas']['TokenType'];
 export type UpdateHostDto = components['schemas']['UpdateHostDto'];
+export type UpdateUserDto = components['schemas']['UpdateUserDto'];
+export type UserPageDto = components['schemas']['UserPageDto'];
 export type UserResponseDto = components['schemas']['UserResponseDto'];
 export type UserRole = components['schemas']['UserRole'];
 export type VmGpuDto = components['schemas']['VmGpuDto'];
@@ -1639,6 +1718,56 @@ export interface operations {
             };
         };
     };
+    listUsers: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserPageDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
     createUser: {
         parameters: {
             query?: never;
@@ -1717,6 +1846,181 @@ export interface operations {
             };
             /** @description Missing, invalid or expired token, or wrong credentials */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordDto"];
+            };
+        };
+        responses: {
+            /** @description Changed; sign in again with the new password */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    deleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUserDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

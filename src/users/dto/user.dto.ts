@@ -13,9 +13,10 @@ export class CreateUserDto {
   @Length(8, 1024)
   password: string;
 
-  @ApiProperty({ enum: UserRole, enumName: 'UserRole', example: UserRole.Member })
+  @ApiPropertyOptional({ enum: UserRole, enumName: 'UserRole', example: UserRole.Member, default: UserRole.Member })
+  @IsOptional()
   @IsEnum(UserRole)
-  role: UserRole;
+  role?: UserRole;
 }
 
 /** Each limit is optional; null resets it to the configured default. */
@@ -76,6 +77,9 @@ export class UserResponseDto {
 
   @ApiProperty({ enum: UserRole, enumName: 'UserRole' })
   role: UserRole;
+
+  @ApiProperty({ example: false, description: 'A disabled user cannot sign in, and their tokens do not work' })
+  disabled: boolean;
 
   @ApiProperty({ type: ResourceAmountsDto, description: 'Limits in force (per-user values or the defaults)' })
   quota: ResourceAmountsDto;

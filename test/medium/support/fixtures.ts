@@ -67,6 +67,9 @@ export function userEntity(overrides: Partial<UserEntity> = {}): UserEntity {
     usedMemoryMib: 0,
     usedGpus: 0,
     usedVms: 0,
+    tokenVersion: 0,
+    disabledAt: null,
+    deletedAt: null,
     ...overrides,
   });
 }
