@@ -1,5 +1,5 @@
 /**
- * `npm run bench:api [-- --db postgres] [-- --duration 8 --repeats 3 --warmup 3 --connections 16,64 --scenarios pairs,get,list,scaling]`
+ * `npm run bench:api [-- --db postgres] [-- --duration 8 --repeats 3 --warmup 3 --connections 16,64 --scenarios pairs,tenants,get,list,scaling]`
  *
  * Only a run with the default duration, repeats, warm-up, connections and scenarios
  * rewrites its section of docs/benchmarks.md. BENCH_SERVER_NODE_FLAGS adds
@@ -11,6 +11,12 @@
  * connections, alternating between them, and reports throughput, p50/p99 and
  * vmplane's peak RSS, with the ratio to the baseline. Every response's status
  * is checked; the run fails if any request got a status it should not.
+ *
+ * Scenarios: `pairs` (one user creates and deletes CPU-only VMs), `tenants`
+ * (16 users, each connection one of them, creating and deleting VMs spread
+ * over the demo fleet's GPU models and CPU hosts, as a shared cluster is
+ * used), `get`, `list` (a page of 50 out of 10,000 VMs), `scaling` (1,000 to
+ * 100,000 VMs).
  */
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
@@ -32,7 +38,16 @@ let cannonDuration = DURATION;
 const REPEATS = Number(args.get('repeats') ?? 3);
 const CONNECTIONS = (args.get('connections') ?? '16,64').split(',').map(Number);
 /** `--scenarios pairs,get` runs a subset for a quick look; only a full run rewrites docs/benchmarks.md. */
-const ALL_SCENARIOS = ['pairs', 'get', 'list', 'scaling'];
+const ALL_SCENARIOS = ['pairs', 'tenants', 'get', 'list', 'scaling'];
+const TENANTS = 16;
+/** What the tenants ask for, one shape per connection in turn: one GPU of each demo model, or no GPU. */
+const TENANT_SHAPES = [
+  { gpu_count: 1, gpu_model: 'h100-80gb' },
+  { gpu_count: 1, gpu_model: 'a100-80gb' },
+  { gpu_count: 1, gpu_model: 'l40s-48gb' },
+  { gpu_count: 1, gpu_model: 'l4-24gb' },
+  {},
+];
 const SCENARIOS = new Set((args.get('scenarios') ?? ALL_SCENARIOS.join(',')).split(','));
 const FULL_RUN = ALL_SCENARIOS.every((s) => SCENARIOS.has(s)) && ['duration', 'repeats', 'connections', 'warmup'].every((k) => !args.has(k));
 const SECRET = 'bench-secret-bench-secret-bench-secret';
@@ -57,22 +72,28 @@ interface Target {
   token: string;
   vmId: string;
   listToken: Record<number, string>;
+  tenantTokens: string[];
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vmplane-bench-'));
   const fleetFile = join(dir, 'fleet.json');
+  // Four large CPU hosts for the one-user scenarios, plus the demo fleet for the tenants.
+  const demoFleet = JSON.parse(readFileSync(join(ROOT, 'fleet', 'demo-fleet.json'), 'utf8')) as { hosts: unknown[] };
   writeFileSync(
     fleetFile,
     JSON.stringify({
-      hosts: Array.from({ length: 4 }, (_, i) => ({
-        name: `bench-cpu-${i}`,
-        region: 'bench',
-        cpu_cores: 100_000,
-        memory_mib: 2_000_000_000,
-        disk_gib: 100_000_000,
-        gpus: [],
-      })),
+      hosts: [
+        ...Array.from({ length: 4 }, (_, i) => ({
+          name: `bench-cpu-${i}`,
+          region: 'bench',
+          cpu_cores: 100_000,
+          memory_mib: 2_000_000_000,
+          disk_gib: 100_000_000,
+          gpus: [],
+        })),
+        ...demoFleet.hosts,
+      ],
     }),
   );
   const databases = await prepareDatabases(dir);
@@ -109,9 +130,10 @@ async function main(): Promise<void> {
 
   try {
     const token = await login(vmplane.url, 'testuser', 'testpassword');
+    const tenantTokens = SCENARIOS.has('tenants') ? await createTenants(vmplane.url) : [];
     const targets: Target[] = [
-      { name: 'vmplane', child: vmplane, token, vmId: await createVm(vmplane.url, token), listToken: {} },
-      { name: 'baseline', child: baseline, token, vmId: await createVm(baseline.url, token), listToken: {} },
+      { name: 'vmplane', child: vmplane, token, vmId: await createVm(vmplane.url, token), listToken: {}, tenantTokens },
+      { name: 'baseline', child: baseline, token, vmId: await createVm(baseline.url, token), listToken: {}, tenantTokens },
     ];
     const listSizes = [1_000, 10_000, 100_000];
     if (SCENARIOS.has('list') || SCENARIOS.has('scaling')) for (const size of listSizes) await seedLister(vmplane.url, targets, size, databases);
@@ -130,6 +152,7 @@ async function main(): Promise<void> {
       for (const t of targets) {
         const warm: Measurement[] = [];
         if (SCENARIOS.has('pairs')) warm.push(await createDeletePairs(t, CONNECTIONS[0]));
+        if (SCENARIOS.has('tenants')) warm.push(await tenantPairs(t, TENANTS));
         if (SCENARIOS.has('get')) warm.push(await getOne(t, CONNECTIONS[0]));
         if (SCENARIOS.has('list') || SCENARIOS.has('scaling')) warm.push(await listPage(t, CONNECTIONS[0], 10_000));
         const unexpected = warm.reduce((n, m) => n + m.unexpected, 0);
@@ -142,6 +165,10 @@ async function main(): Promise<void> {
       if (SCENARIOS.has('pairs')) {
         const pairs = await alternate(targets, (t) => createDeletePairs(t, connections), rssRuns);
         record('POST /vms + DELETE (pairs)', connections, pairs.vmplane, pairs.baseline, 'pairs/s', 2);
+      }
+      if (SCENARIOS.has('tenants') && connections === CONNECTIONS[0]) {
+        const pairs = await alternate(targets, (t) => tenantPairs(t, TENANTS), rssRuns);
+        record(`POST /vms + DELETE, ${TENANTS} users over the demo fleet's GPU models and CPU hosts`, TENANTS, pairs.vmplane, pairs.baseline, 'pairs/s', 2);
       }
       if (SCENARIOS.has('get')) {
         const get = await alternate(targets, (t) => getOne(t, connections), rssRuns);
@@ -336,6 +363,64 @@ function createDeletePairs(t: Target, connections: number): Promise<Measurement>
         {
           method: 'DELETE',
           setupRequest: (request: autocannon.Request, context: Record<string, unknown>) => ({ ...request, path: `/vms/${context.id}` }),
+          onResponse: (status: number) => {
+            if (status !== 200) count.unexpected++;
+          },
+        },
+      ],
+    } as autocannon.Options,
+    count,
+  );
+}
+
+/** Creates the tenant users through the admin API; their tokens are signed with the shared secret, so the baseline takes them too. */
+async function createTenants(url: string): Promise<string[]> {
+  const admin = await login(url, 'admin', 'adminpassword');
+  const tokens: string[] = [];
+  for (let i = 0; i < TENANTS; i++) {
+    const username = `tenant-${i}`;
+    const password = `${username}-password`;
+    const response = await fetch(`${url}/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+    if (response.status !== 201) throw new Error(`create ${username}: ${response.status} ${await response.text()}`);
+    tokens.push(await login(url, username, password));
+  }
+  return tokens;
+}
+
+/** One connection per tenant: each creates a VM of its shape and deletes it, over and over. */
+function tenantPairs(t: Target, connections: number): Promise<Measurement> {
+  const count = { unexpected: 0 };
+  let next = 0;
+  return cannon(
+    {
+      url: t.child.url,
+      connections,
+      requests: [
+        {
+          method: 'POST',
+          path: '/vms',
+          setupRequest: (request: autocannon.Request, context: Record<string, unknown>) => {
+            if (context.tenant === undefined) context.tenant = next++ % t.tenantTokens.length;
+            const tenant = context.tenant as number;
+            const body = JSON.stringify({ name: `tenant-${tenant}`, cpu_cores: 2, memory: 4096, disk_size: 20, ...TENANT_SHAPES[tenant % TENANT_SHAPES.length] });
+            return { ...request, headers: { authorization: `Bearer ${t.tenantTokens[tenant]}`, 'content-type': 'application/json' }, body };
+          },
+          onResponse: (status: number, body: string, context: Record<string, unknown>) => {
+            if (status !== 201) count.unexpected++;
+            else context.id = (JSON.parse(body) as { id: string }).id;
+          },
+        },
+        {
+          method: 'DELETE',
+          setupRequest: (request: autocannon.Request, context: Record<string, unknown>) => ({
+            ...request,
+            path: `/vms/${context.id}`,
+            headers: { authorization: `Bearer ${t.tenantTokens[context.tenant as number]}` },
+          }),
           onResponse: (status: number) => {
             if (status !== 200) count.unexpected++;
           },

@@ -9,8 +9,21 @@ import { infeasibility } from './feasibility';
 import { FleetRepository, PlacementResources } from './fleet.repository';
 import { GpuEntity } from './gpu.entity';
 
-/** A PostgreSQL advisory lock key shared by every replica; placements take it for their transaction. */
+/** The base of the PostgreSQL advisory lock keys placements take for their transaction, shared by every replica. */
 const PLACEMENT_LOCK_KEY = 740_421_978;
+
+/**
+ * One lock per GPU model asked for (and one for "any model"): requests for
+ * different models never pick the same GPU, so they need not wait for each
+ * other. The lock only saves retries; correctness comes from the
+ * conditional claims, which also catch an any-model request and a
+ * model-specific one racing for the same GPU.
+ */
+export function placementLockKey(model: string | null | undefined): number {
+  let hash = 0x811c9dc5;
+  for (const char of model ?? '*') hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+  return PLACEMENT_LOCK_KEY * 65_536 + (hash & 0xffff);
+}
 const MAX_GPUS_PER_VM = 8;
 
 export interface PlacementPlan {
@@ -53,7 +66,7 @@ export class PlacementService {
 
   /** `serialise` takes the placement lock (PostgreSQL) for this transaction before reading the fleet. */
   async plan(tx: Tx, request: PlacementRequest, serialise = true): Promise<PlacementPlan | null> {
-    if (serialise) await this.uow.serialise(tx, PLACEMENT_LOCK_KEY);
+    if (serialise) await this.uow.serialise(tx, placementLockKey(request.gpuModel));
     const hosts = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
     const decision = schedule(hosts, request, this.policy, () => this.random.next());
     if (!decision) return null;
