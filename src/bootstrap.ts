@@ -7,16 +7,21 @@ import { join } from 'node:path';
 import { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { AppModule } from './app.module';
+import { BODY_LIMIT_BYTES, registerBodyParsers } from './common/body-parsers';
+import { ValidationFailedError } from './common/domain-errors';
+import { INPUT_LIMITS, queryParametersExceed } from './common/input-limits';
+import { mediaTypesByRoute, unsupportedBody } from './common/media-types';
 import { ProblemDetailsDto } from './common/problem-details.dto';
 import { projectRoot } from './common/project-root';
 import { AppConfig } from './config/app-config';
 import { PinoNestLogger, createLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 
-export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The Fastify adapter: 1 MiB bodies, request ids from X-Request-Id, pino as the logger. */
+export { BODY_LIMIT_BYTES };
+
 export function createAdapter(logger: PinoLogger): FastifyAdapter {
   return new FastifyAdapter({
     loggerInstance: logger,
@@ -36,10 +41,19 @@ export async function configureApp(app: NestFastifyApplication, config: AppConfi
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
   const metrics = app.get(MetricsService);
 
-  fastify.addContentTypeParser(['application/xml', 'text/xml'], { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) =>
-    done(null, body),
-  );
+  const document = buildOpenApiDocument(app, config);
+  const mediaTypes = mediaTypesByRoute(document);
+
+  registerBodyParsers(app);
   // Callback-style hooks: no promise per request on the hot path.
+  // Checked before the body is read, so refusing costs nothing.
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    if (queryParametersExceed(request.query)) {
+      done(new ValidationFailedError([{ field: 'query', message: `has more than ${INPUT_LIMITS.maxEntries} parameters` }]));
+      return;
+    }
+    done(unsupportedBody(request, mediaTypes) ?? undefined);
+  });
   fastify.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     done(null, payload);
@@ -61,7 +75,6 @@ export async function configureApp(app: NestFastifyApplication, config: AppConfi
     done();
   });
 
-  const document = buildOpenApiDocument(app, config);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
   return document;
 }

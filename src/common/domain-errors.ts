@@ -20,11 +20,19 @@ export interface FieldError {
   message: string;
 }
 
+/** A problem body lists at most this many field errors and counts the rest. */
+export const MAX_REPORTED_ERRORS = 10;
+
 export class ValidationFailedError extends DomainError {
   readonly code = 'validation_failed';
-  constructor(readonly errors: FieldError[]) {
-    super(`Invalid request: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`);
-    this.extensions.errors = errors;
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[]) {
+    const shown = errors.slice(0, MAX_REPORTED_ERRORS);
+    const more = errors.length - shown.length;
+    super(`Invalid request: ${shown.map((e) => `${e.field} ${e.message}`).join('; ')}${more > 0 ? `; and ${more} more` : ''}`);
+    this.errors = shown;
+    this.extensions.errors = shown;
+    if (more > 0) this.extensions.more_errors = more;
   }
 }
 
@@ -130,5 +138,13 @@ export class UnprocessableError extends DomainError {
     message: string,
   ) {
     super(message);
+  }
+}
+
+export class UnsupportedMediaTypeError extends DomainError {
+  readonly code = 'unsupported_media_type';
+  constructor(route: string, received: string, accepted: string[]) {
+    super(`${route} takes ${accepted.join(' or ')}, not ${received}`);
+    this.extensions.accepted = accepted;
   }
 }

@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import { BODY_LIMIT_BYTES } from './body-parsers';
 import { DomainError, FieldError } from './domain-errors';
 
 /** Where each domain error code lands in HTTP. The only place that knows. */
@@ -16,6 +17,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   gpu_exists: 409,
   request_in_progress: 409,
   operation_superseded: 409,
+  unsupported_media_type: 415,
   idempotency_key_reused: 422,
   too_many_login_attempts: 429,
   hypervisor_error: 502,
@@ -82,6 +84,10 @@ export function toProblem(error: unknown, instance: string, requestId?: string):
     code = frameworkCode(error);
     detail = error.message;
     if (code === 'validation_failed') extensions = { errors: [{ field: 'body', message: error.message } satisfies FieldError] };
+    if (code === 'payload_too_large') {
+      detail = `The request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes`;
+      extensions = { limit_bytes: BODY_LIMIT_BYTES };
+    }
   } else {
     status = 500;
     code = 'internal_error';
