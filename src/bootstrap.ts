@@ -19,11 +19,14 @@ import { MetricsService } from './metrics/metrics.service';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The Fastify adapter: 1 MiB bodies, request ids from X-Request-Id, pino as the logger. */
-export { BODY_LIMIT_BYTES };
-
-export function createAdapter(logger: PinoLogger): FastifyAdapter {
+/**
+ * The Fastify adapter: 1 MiB bodies, request ids from X-Request-Id, pino as
+ * the logger; `trustProxy` (TRUST_PROXY) lists the proxies whose
+ * X-Forwarded-For names the client.
+ */
+export function createAdapter(logger: PinoLogger, trustProxy: string | null = null): FastifyAdapter {
   return new FastifyAdapter({
+    ...(trustProxy ? { trustProxy } : {}),
     loggerInstance: logger,
     // One line per request is logged by the onResponse hook in configureApp instead.
     logController: new LogController({ disableRequestLogging: true }),
@@ -100,7 +103,7 @@ function packageVersion(): string {
 }
 
 export async function createApp(config: AppConfig, logger: PinoLogger = createLogger(config.logLevel)): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), createAdapter(logger), {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), createAdapter(logger, config.trustProxy), {
     logger: new PinoNestLogger(logger),
   });
   await configureApp(app, config);

@@ -1,9 +1,10 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { Public } from './auth.decorators';
 import { AuthService } from './auth.service';
 import { TokenRequestDto, TokenResponseDto } from './dto/token.dto';
+import { TokenRateLimitGuard } from './token-rate-limit.guard';
 
 @ApiTags('auth')
 @Controller()
@@ -13,6 +14,7 @@ export class AuthController {
   @Public()
   @Post('token')
   @HttpCode(200)
+  @UseGuards(TokenRateLimitGuard)
   @ApiOperation({ operationId: 'issueToken', summary: 'Exchange a username and password for a bearer token', security: [] })
   @ApiConsumes('application/x-www-form-urlencoded', 'application/json')
   @ApiOkResponse({ type: TokenResponseDto })

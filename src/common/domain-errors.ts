@@ -55,6 +55,14 @@ export class TooManyLoginAttemptsError extends DomainError {
   }
 }
 
+export class TooManyRequestsError extends DomainError {
+  readonly code = 'too_many_requests';
+  constructor(retryAfterSeconds: number) {
+    super(`Too many sign-in attempts from this client; try again in ${retryAfterSeconds} s`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class ForbiddenError extends DomainError {
   readonly code = 'forbidden';
 }

@@ -20,6 +20,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   unsupported_media_type: 415,
   idempotency_key_reused: 422,
   too_many_login_attempts: 429,
+  too_many_requests: 429,
   hypervisor_error: 502,
   insufficient_capacity: 503,
   hypervisor_unavailable: 503,

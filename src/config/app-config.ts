@@ -21,6 +21,10 @@ export class AppConfig {
   jwtTtlSeconds: number;
   loginMaxFailures: number;
   loginLockoutSeconds: number;
+  /** POST /token attempts per client address per minute (a token bucket of this size). */
+  tokenRequestsPerMinute: number;
+  /** Fastify's trustProxy: the proxies whose X-Forwarded-For names the client; null trusts none. */
+  trustProxy: string | null;
 
   sdkApiKey: string;
   sdkFailureRate: number;
@@ -88,6 +92,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   config.jwtTtlSeconds = read.int('JWT_TTL_SECONDS', 3600, 60, 86400);
   config.loginMaxFailures = read.int('LOGIN_MAX_FAILURES', 5, 1, 1000);
   config.loginLockoutSeconds = read.int('LOGIN_LOCKOUT_SECONDS', 300, 1, 86400);
+  config.tokenRequestsPerMinute = read.int('TOKEN_REQUESTS_PER_MINUTE', 30, 1, 1_000_000);
+  config.trustProxy = env.TRUST_PROXY || null;
 
   const sdkApiKey = env.SDK_API_KEY;
   if (sdkApiKey) {
