@@ -14,7 +14,7 @@ import { mediaTypesByRoute, unsupportedBody } from './common/media-types';
 import { ProblemDetailsDto } from './common/problem-details.dto';
 import { projectRoot } from './common/project-root';
 import { AppConfig } from './config/app-config';
-import { PinoNestLogger, createLogger } from './logging/logger';
+import { PinoNestLogger, createLogger, redactUrl } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -72,7 +72,7 @@ export async function configureApp(app: NestFastifyApplication, config: AppConfi
     }
     observer.observe(reply.elapsedTime / 1000);
     request.log.info(
-      { method: request.method, url: request.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      { method: request.method, url: redactUrl(request.url), route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       'request',
     );
     done();
