@@ -1,21 +1,22 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import type { OpenAPIObject } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { AppModule } from './app.module';
+import { buildOpenApiDocument, setupSwaggerUi } from './common/api-docs';
 import { BODY_LIMIT_BYTES, registerBodyParsers } from './common/body-parsers';
 import { ValidationFailedError } from './common/domain-errors';
 import { INPUT_LIMITS, queryParametersExceed } from './common/input-limits';
 import { mediaTypesByRoute, unsupportedBody } from './common/media-types';
-import { ProblemDetailsDto } from './common/problem-details.dto';
-import { projectRoot } from './common/project-root';
+import { ROUTE_TABLE } from './common/problem-details.filter';
+import { RouteTable } from './common/route-table';
 import { AppConfig } from './config/app-config';
 import { PinoNestLogger, createLogger, redactUrl } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
+
+export { buildOpenApiDocument };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -46,6 +47,9 @@ export async function configureApp(app: NestFastifyApplication, config: AppConfi
 
   const document = buildOpenApiDocument(app, config);
   const mediaTypes = mediaTypesByRoute(document);
+  const routes = new RouteTable();
+  fastify.decorate(ROUTE_TABLE, routes);
+  fastify.addHook('onRoute', (route) => routes.add(route.method, route.url));
 
   registerBodyParsers(app);
   // Callback-style hooks: no promise per request on the hot path.
@@ -59,6 +63,7 @@ export async function configureApp(app: NestFastifyApplication, config: AppConfi
   });
   fastify.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    reply.header('x-content-type-options', 'nosniff');
     done(null, payload);
   });
   const observers = new Map<string, { observe(seconds: number): void }>();
@@ -78,28 +83,8 @@ export async function configureApp(app: NestFastifyApplication, config: AppConfi
     done();
   });
 
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', raw: ['json'] });
+  setupSwaggerUi(app, document);
   return document;
-}
-
-export function buildOpenApiDocument(app: NestFastifyApplication, config: AppConfig): OpenAPIObject {
-  const builder = new DocumentBuilder()
-    .setTitle('vmplane')
-    .setDescription(
-      'A control plane for GPU virtual machines. Sign in with POST /token (form: username, password), then send ' +
-        '`Authorization: Bearer <access_token>`. Errors are RFC 9457 problem details with a stable `code`.',
-    )
-    .setVersion(packageVersion())
-    .setLicense('MIT', 'https://opensource.org/licenses/MIT')
-    .addServer(`http://${config.host}:${config.port}`)
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from POST /token' })
-    .build();
-  return SwaggerModule.createDocument(app, builder, { extraModels: [ProblemDetailsDto] });
-}
-
-/** The version in package.json, so every way of starting the server documents the same one. */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export async function createApp(config: AppConfig, logger: PinoLogger = createLogger(config.logLevel)): Promise<NestFastifyApplication> {

@@ -8,6 +8,8 @@ export abstract class DomainError extends Error {
   readonly extensions: Record<string, unknown> = {};
   /** Seconds a client should wait before retrying, when that is known. */
   retryAfterSeconds?: number;
+  /** Response headers the answer needs (Allow for a 405, say). */
+  readonly headers: Record<string, string> = {};
 
   constructor(message: string) {
     super(message);
@@ -154,5 +156,14 @@ export class UnsupportedMediaTypeError extends DomainError {
   constructor(route: string, received: string, accepted: string[]) {
     super(`${route} takes ${accepted.join(' or ')}, not ${received}`);
     this.extensions.accepted = accepted;
+  }
+}
+
+export class MethodNotAllowedError extends DomainError {
+  readonly code = 'method_not_allowed';
+  constructor(method: string, path: string, allowed: string[]) {
+    super(`${path} does not take ${method}; it takes ${allowed.join(', ')}`);
+    this.extensions.allowed = allowed;
+    this.headers.allow = allowed.join(', ');
   }
 }

@@ -18,6 +18,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   request_in_progress: 409,
   operation_superseded: 409,
   unsupported_media_type: 415,
+  payload_too_large: 413,
+  method_not_allowed: 405,
   idempotency_key_reused: 422,
   too_many_login_attempts: 429,
   too_many_requests: 429,
@@ -27,7 +29,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   not_ready: 503,
 };
 
-const TITLES: Record<number, string> = {
+export const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
@@ -73,6 +75,7 @@ export function toProblem(error: unknown, instance: string, requestId?: string):
     code = error.code;
     detail = error.message;
     extensions = error.extensions;
+    Object.assign(headers, error.headers);
     if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
   } else if (error instanceof HttpException) {
     status = error.getStatus();
@@ -85,14 +88,15 @@ export function toProblem(error: unknown, instance: string, requestId?: string):
     code = frameworkCode(error);
     detail = error.message;
     if (code === 'validation_failed') extensions = { errors: [{ field: 'body', message: error.message } satisfies FieldError] };
-    if (code === 'payload_too_large') {
-      detail = `The request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes`;
-      extensions = { limit_bytes: BODY_LIMIT_BYTES };
-    }
   } else {
     status = 500;
     code = 'internal_error';
     detail = 'An unexpected error occurred; it has been logged with this request id';
+  }
+
+  if (code === 'payload_too_large') {
+    detail = `The request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes`;
+    extensions = { limit_bytes: BODY_LIMIT_BYTES };
   }
 
   const body: Record<string, unknown> = {

@@ -14,6 +14,8 @@ export class AppConfig {
   demo: boolean;
   fleetFile: string | null;
   logLevel: string;
+  /** When set, GET /metrics requires `Authorization: Bearer <this>`. */
+  metricsToken: string | null;
 
   jwtSecret: string;
   jwtIssuer: string;
@@ -75,6 +77,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   config.host = read.str('HOST', '127.0.0.1');
   config.database = parseDatabaseUrl(read.str('DATABASE_URL', 'sqlite:./data/vmplane.sqlite'), problems);
   config.fleetFile = env.FLEET_FILE ? resolve(env.FLEET_FILE) : null;
+  config.metricsToken = env.METRICS_TOKEN || null;
+  if (config.metricsToken !== null && config.metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters long');
   config.logLevel = read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
   const jwtSecret = env.JWT_SECRET;
