@@ -17,22 +17,20 @@ export function registerBodyParsers(app: NestFastifyApplication): void {
   const parseJson = fastify.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
 
   app.useBodyParser('application/json', { bodyLimit: BODY_LIMIT_BYTES }, (request, body, done) => {
-    const text = body.toString('utf8');
-    const tooComplex = scanJsonShape(text);
+    const tooComplex = scanJsonShape(body);
     if (tooComplex) {
       done(new ValidationFailedError([tooComplex]), undefined);
       return;
     }
-    parseJson(request as Parameters<typeof parseJson>[0], text, done);
+    parseJson(request as Parameters<typeof parseJson>[0], body.toString('utf8'), done);
   });
 
   app.useBodyParser('application/x-www-form-urlencoded', { bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
-    const text = body.toString('utf8');
-    if (formFieldsExceed(text)) {
+    if (formFieldsExceed(body)) {
       done(new ValidationFailedError([{ field: 'body', message: `has more than ${INPUT_LIMITS.maxEntries} fields` }]), undefined);
       return;
     }
-    done(null, parseQueryString(text));
+    done(null, parseQueryString(body.toString('utf8')));
   });
 
   fastify.addContentTypeParser(['application/xml', 'text/xml'], { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) =>

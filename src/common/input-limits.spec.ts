@@ -1,5 +1,7 @@
 import fc from 'fast-check';
-import { INPUT_LIMITS, formFieldsExceed, queryParametersExceed, scanJsonShape } from './input-limits';
+import { INPUT_LIMITS, InputLimits, formFieldsExceed, queryParametersExceed, scanJsonShape as scanBuffer } from './input-limits';
+
+const scanJsonShape = (text: string, limits?: InputLimits) => scanBuffer(Buffer.from(text), limits);
 
 const small = { maxDepth: 3, maxEntries: 4, maxTotalEntries: 10 };
 
@@ -19,13 +21,17 @@ function measure(value: unknown): { depth: number; widest: number; total: number
   return { depth: depth + 1, widest, total };
 }
 
-describe(scanJsonShape.name, () => {
+describe(scanBuffer.name, () => {
   it('accepts what fits and names the field that does not', () => {
     expect(scanJsonShape('{"a":[1,2,{"b":"x"}]}', small)).toBeNull();
     expect(scanJsonShape('{"a":[[[1]]]}', small)).toEqual({ field: 'a[0][0]', message: 'nests deeper than 3 levels of objects and arrays' });
     expect(scanJsonShape('{"a":1,"b":{"c":[1,2,3,4,5]}}', small)).toEqual({ field: 'b.c', message: 'has more than 4 elements' });
     expect(scanJsonShape('{"a":1,"b":2,"c":3,"d":4,"e":5}', small)).toEqual({ field: 'body', message: 'has more than 4 keys' });
     expect(scanJsonShape('[[1,2,3],[1,2,3],[1,2,3]]', small)).toEqual({ field: 'body', message: 'has more than 10 keys and elements in all' });
+  });
+
+  it('reads UTF-8 bytes: multi-byte characters in keys and strings', () => {
+    expect(scanJsonShape('{"ключ":{"é":[["研究"]]}}', small)).toEqual({ field: 'ключ.é[0]', message: 'nests deeper than 3 levels of objects and arrays' });
   });
 
   it('is not fooled by brackets, commas and escaped quotes inside strings', () => {
@@ -54,9 +60,9 @@ describe(scanJsonShape.name, () => {
 
 describe('form and query limits', () => {
   it('counts form fields and query parameters, repeated names once per value', () => {
-    expect(formFieldsExceed('', 2)).toBe(false);
-    expect(formFieldsExceed('a=1&b=2', 2)).toBe(false);
-    expect(formFieldsExceed('a=1&b=2&a=3', 2)).toBe(true);
+    expect(formFieldsExceed(Buffer.from(''), 2)).toBe(false);
+    expect(formFieldsExceed(Buffer.from('a=1&b=2'), 2)).toBe(false);
+    expect(formFieldsExceed(Buffer.from('a=1&b=2&a=3'), 2)).toBe(true);
     expect(queryParametersExceed({ a: '1', b: ['1', '2'] }, 3)).toBe(false);
     expect(queryParametersExceed({ a: '1', b: ['1', '2', '3'] }, 3)).toBe(true);
   });

@@ -27,6 +27,7 @@ const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
+const AMPERSAND = 0x26;
 const MAX_KEY_IN_PATH = 64;
 
 interface Level {
@@ -38,16 +39,18 @@ interface Level {
 }
 
 /**
- * Scans JSON text for depth and width without parsing it, one pass and no
- * recursion, stopping at the first limit crossed: a 1 MiB body of 78,000 keys
- * is refused after reading its first 256. Malformed JSON is left to the parser.
+ * Scans a JSON body for depth and width without decoding or parsing it, one
+ * pass over the bytes and no recursion, stopping at the first limit crossed:
+ * a 1 MiB body of 78,000 keys is refused after reading its first 256. (In
+ * UTF-8 every byte of a multi-byte character is >= 0x80, so the structural
+ * characters can be found byte by byte.) Malformed JSON is left to the parser.
  */
-export function scanJsonShape(text: string, limits: Readonly<InputLimits> = INPUT_LIMITS): FieldError | null {
+export function scanJsonShape(text: Buffer, limits: Readonly<InputLimits> = INPUT_LIMITS): FieldError | null {
   const stack: Level[] = [];
   let total = 0;
   let entryPending = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+    const c = text[i];
     if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
     const top = stack[stack.length - 1];
     if (entryPending && c !== CLOSE_OBJECT && c !== CLOSE_ARRAY && top) {
@@ -93,19 +96,19 @@ export function scanJsonShape(text: string, limits: Readonly<InputLimits> = INPU
 }
 
 /** Index of the quote that closes the string opened at `start`, or the last index when it never closes. */
-function closingQuote(text: string, start: number): number {
-  let end = text.indexOf('"', start + 1);
+function closingQuote(text: Buffer, start: number): number {
+  let end = text.indexOf(QUOTE, start + 1);
   while (end !== -1) {
     let backslashes = 0;
-    while (text.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
+    while (text[end - 1 - backslashes] === BACKSLASH) backslashes++;
     if (backslashes % 2 === 0) return end;
-    end = text.indexOf('"', end + 1);
+    end = text.indexOf(QUOTE, end + 1);
   }
   return text.length - 1;
 }
 
 /** The field holding the container at `depth`, e.g. `labels[0][0]`; the body itself is `body`. */
-function pathOf(text: string, stack: Level[], depth: number): string {
+function pathOf(text: Buffer, stack: Level[], depth: number): string {
   let path = '';
   for (let d = 0; d < depth; d++) {
     const level = stack[d];
@@ -119,10 +122,10 @@ function pathOf(text: string, stack: Level[], depth: number): string {
   return path || 'body';
 }
 
-function decodeKey(text: string, level: Level): string {
+function decodeKey(text: Buffer, level: Level): string {
   if (level.keyStart < 0) return '?';
   try {
-    return String(JSON.parse(text.slice(level.keyStart, level.keyEnd)));
+    return String(JSON.parse(text.toString('utf8', level.keyStart, level.keyEnd)));
   } catch {
     return '?';
   }
@@ -132,10 +135,10 @@ function decodeKey(text: string, level: Level): string {
  * Counts the fields of a form body (`a=1&b=2`) without decoding it; repeated
  * names count once per occurrence. Stops as soon as the limit is crossed.
  */
-export function formFieldsExceed(text: string, limit = INPUT_LIMITS.maxEntries): boolean {
+export function formFieldsExceed(text: Buffer, limit = INPUT_LIMITS.maxEntries): boolean {
   if (text.length === 0) return false;
   let fields = 1;
-  for (let i = text.indexOf('&'); i !== -1; i = text.indexOf('&', i + 1)) {
+  for (let i = text.indexOf(AMPERSAND); i !== -1; i = text.indexOf(AMPERSAND, i + 1)) {
     if (++fields > limit) return true;
   }
   return false;
