@@ -116,7 +116,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics (text exposition format) */
+        /**
+         * Prometheus metrics (text exposition format)
+         * @description Open unless the server sets METRICS_TOKEN; then send `Authorization: Bearer <METRICS_TOKEN>`.
+         */
         get: operations["getMetrics"];
         put?: never;
         post?: never;
@@ -351,7 +354,7 @@ export interface components {
              */
             public_ip?: string | null;
             /**
-             * @description At most 32 labels of 1–63 characters
+             * @description At most 32 labels of 1–63 characters, no control characters
              * @example [
              *       "test"
              *     ]
@@ -395,7 +398,7 @@ export interface components {
              * @example cpu_cores
              */
             field: string;
-            /** @example must not be greater than 256 */
+            /** @example must be an integer */
             message: string;
         };
         GpuCapacityDto: {
@@ -602,7 +605,7 @@ export interface components {
             title: string;
             /** @example 400 */
             status: number;
-            /** @example Invalid request: cpu_cores must not be greater than 256 */
+            /** @example Invalid request: cpu_cores must be an integer */
             detail: string;
             /** @example /vms */
             instance: string;
@@ -613,7 +616,34 @@ export interface components {
             code: string;
             /** @example req-3f2a9c */
             request_id?: string;
+            /** @description For validation_failed: at most 10 field errors */
             errors?: components["schemas"]["FieldErrorDto"][];
+            /**
+             * @description For validation_failed: how many field errors were not listed
+             * @example 192
+             */
+            more_errors?: number;
+            /**
+             * @description For payload_too_large: the largest body accepted, in bytes
+             * @example 1048576
+             */
+            limit_bytes?: number;
+            /**
+             * @description For unsupported_media_type: the media types this operation takes
+             * @example [
+             *       "application/json"
+             *     ]
+             */
+            accepted?: string[];
+            /**
+             * @description For method_not_allowed: the methods this path takes (also in Allow)
+             * @example [
+             *       "GET",
+             *       "HEAD",
+             *       "POST"
+             *     ]
+             */
+            allowed?: string[];
             /** @description For insufficient_capacity: what fits now */
             alternatives?: components["schemas"]["CapacityAlternativeDto"][];
             /**
@@ -1017,7 +1047,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReconciliationReportDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1063,7 +1093,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReconciliationReportDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1109,7 +1139,7 @@ export interface operations {
                     "application/json": components["schemas"]["CapacityResponseDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1156,7 +1186,7 @@ export interface operations {
                     "application/json": components["schemas"]["HostListDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1206,7 +1236,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1226,6 +1256,24 @@ export interface operations {
             };
             /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1271,7 +1319,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1298,7 +1346,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Unsupported Content-Type */
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1337,7 +1394,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1398,7 +1455,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1425,6 +1482,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
         };
     };
     getMetrics: {
@@ -1443,6 +1518,15 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
         };
@@ -1479,7 +1563,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1527,7 +1611,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1606,7 +1690,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1615,7 +1699,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Too many failed sign-ins; see Retry-After */
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Too many attempts; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1656,7 +1758,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1683,6 +1785,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
         };
     };
     getCurrentUser: {
@@ -1702,7 +1822,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1745,7 +1865,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1765,6 +1885,24 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to another user */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1808,7 +1946,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1864,7 +2002,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1891,8 +2029,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Body larger than 1 MiB */
+            /** @description Body larger than 1048576 bytes */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1957,7 +2104,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2018,7 +2165,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2097,7 +2244,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
