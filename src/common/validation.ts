@@ -23,7 +23,10 @@ const READ_ONLY_FIELDS = new Set([
  * be greater than 256". Choosing here rather than relying on decorator order
  * keeps every DTO right, including ones not written yet.
  */
-const TYPE_CHECKS = ['isArray', 'isObject', 'isInt', 'isNumber', 'isBoolean', 'isString', 'isEnum', 'isIn'];
+const TYPE_CHECKS = ['isArray', 'isObject', 'nestedValidation', 'isInt', 'isNumber', 'isBoolean', 'isString', 'isEnum', 'isIn'];
+
+/** class-validator's wording where it does not say the type plainly. */
+const MESSAGES: Record<string, string> = { nestedValidation: 'must be an object' };
 
 function mainFailure(constraints: Record<string, string>): [rule: string, message: string] {
   const rules = Object.keys(constraints);
@@ -36,7 +39,7 @@ function mainFailure(constraints: Record<string, string>): [rule: string, messag
       chosen = rule;
     }
   }
-  return [chosen, constraints[chosen].replace('an integer number', 'an integer')];
+  return [chosen, MESSAGES[chosen] ?? constraints[chosen].replace('an integer number', 'an integer')];
 }
 
 /** "labels" + "each value in labels must be a string" → "each value must be a string"; "cpu_cores must be …" → "must be …". */
@@ -59,6 +62,8 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
         continue;
       } else {
         out.push({ field, message: messageFor(error.property, message) });
+        // A value of the wrong type has no fields worth reporting (gpus: {} is not a GPU list).
+        if (TYPE_CHECKS.includes(rule)) continue;
       }
     }
     if (error.children?.length) out.push(...flattenValidationErrors(error.children, field));

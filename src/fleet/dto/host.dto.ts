@@ -59,6 +59,7 @@ export class RegisterGpuDto {
 
   @ApiPropertyOptional({ example: 'h100-80gb', description: 'Canonical model id; derived from product_name and memory_mib when absent' })
   @IsOptional()
+  @IsString()
   @Matches(GPU_MODEL, { message: 'must be a model id like h100-80gb' })
   model?: string;
 

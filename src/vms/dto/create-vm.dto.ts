@@ -45,6 +45,7 @@ export class CreateVmDto {
   @ApiPropertyOptional({ example: '192.168.1.1', nullable: true, type: String, description: 'IPv4 or IPv6; unique among live VMs' })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
+  @IsString()
   @IsIP(undefined, { message: 'must be a valid IPv4 or IPv6 address' })
   public_ip?: string | null;
 
