@@ -65,7 +65,8 @@ function documentEdgeBehaviour(document: OpenAPIObject): OpenAPIObject {
         operation.responses['413'] ??= withoutStatus(problemResponse(413, ['payload_too_large']));
         operation.responses['415'] ??= withoutStatus(problemResponse(415, ['unsupported_media_type']));
       }
-      if (operation.security?.some((requirement) => 'bearer' in requirement)) operation.security.push({ oauth2: [] });
+      // A new array: @nestjs/swagger shares one security array among a controller's operations.
+      if (operation.security?.some((requirement) => 'bearer' in requirement)) operation.security = [...operation.security, { oauth2: [] }];
     }
   }
   return document;

@@ -17,6 +17,12 @@ const DESCRIPTIONS: Record<number, string> = {
   503: 'No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After',
 };
 
+/** Codes whose status means something else on most routes. */
+const CODE_DESCRIPTIONS: Record<string, string> = {
+  not_ready: 'Not ready (not_ready); the checks member says which dependency failed',
+  invalid_credentials: 'Wrong username or password (invalid_credentials)',
+};
+
 /** The code a bare status stands for. */
 const DEFAULT_CODE: Record<number, string> = {
   400: 'validation_failed',
@@ -50,6 +56,7 @@ const EXAMPLES: Record<string, { detail: string; instance?: string } & Record<st
   too_many_login_attempts: { detail: 'Too many failed sign-ins for this username; try again in 300 s', instance: '/token' },
   too_many_requests: { detail: 'Too many sign-in attempts from this client; try again in 2 s', instance: '/token' },
   hypervisor_error: { detail: 'The hypervisor failed: InternalServerError', vm_id: '019abcde-1234-7000-8000-0123456789ab' },
+  not_ready: { detail: 'Not ready: hypervisor: not authenticated: Invalid API key', instance: '/ready', checks: { database: 'ok', hypervisor: 'not authenticated: Invalid API key' } },
   insufficient_capacity: {
     detail: 'No host can take 32 vCPU / 262144 MiB / 500 GiB with 8× h100-80gb right now',
     vm_id: '019abcde-1234-7000-8000-0123456789ab',
@@ -68,7 +75,7 @@ export function problemExample(code: string): Record<string, unknown> {
 export function problemResponse(status: number, codes: string[]) {
   return {
     status,
-    description: DESCRIPTIONS[status] ?? 'Error',
+    description: (codes.length === 1 && CODE_DESCRIPTIONS[codes[0]]) || (DESCRIPTIONS[status] ?? 'Error'),
     content: {
       'application/problem+json': {
         schema: { $ref: '#/components/schemas/ProblemDetailsDto' },

@@ -1648,7 +1648,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReadinessDto"];
                 };
             };
-            /** @description Not ready (code not_ready); the checks member says which dependency failed */
+            /** @description Not ready (not_ready); the checks member says which dependency failed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1690,7 +1690,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            /** @description Wrong username or password (invalid_credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
