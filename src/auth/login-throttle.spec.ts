@@ -1,15 +1,6 @@
-import { Clock } from '../common/clock';
+import { FakeClock } from '../common/testing/fake-clock';
 import { AppConfig } from '../config/app-config';
 import { LoginThrottle } from './login-throttle';
-
-class FakeClock extends Clock {
-  constructor(public ms = 0) {
-    super();
-  }
-  now(): Date {
-    return new Date(this.ms);
-  }
-}
 
 describe(LoginThrottle.name, () => {
   const config = { loginMaxFailures: 3, loginLockoutSeconds: 60 } as AppConfig;

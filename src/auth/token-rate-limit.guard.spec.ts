@@ -1,15 +1,6 @@
-import { Clock } from '../common/clock';
+import { FakeClock } from '../common/testing/fake-clock';
 import { AppConfig } from '../config/app-config';
 import { TokenRateLimitGuard } from './token-rate-limit.guard';
-
-class FakeClock extends Clock {
-  constructor(public ms = 0) {
-    super();
-  }
-  now(): Date {
-    return new Date(this.ms);
-  }
-}
 
 describe(TokenRateLimitGuard.name, () => {
   it('allows a burst of N per client, then one attempt per 60/N s', () => {
