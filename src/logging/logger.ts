@@ -26,7 +26,7 @@ const SECRET_FIELDS = ['password', 'new_password', 'current_password', 'access_t
 const REDACT_PATHS = [
   ...SECRET_FIELDS,
   ...SECRET_FIELDS.map((field) => `*.${field}`),
-  ...['authorization', 'cookie', 'set-cookie', 'x-metrics-token'].flatMap((header) => [`req.headers["${header}"]`, `headers["${header}"]`, `res.headers["${header}"]`]),
+  ...['authorization', 'cookie', 'set-cookie'].flatMap((header) => [`req.headers["${header}"]`, `headers["${header}"]`, `res.headers["${header}"]`]),
 ];
 
 /** Query parameter names whose values are never logged. */
