@@ -1,15 +1,6 @@
-import { Clock } from '../common/clock';
+import { FakeClock } from '../common/testing/fake-clock';
 import { AppConfig } from '../config/app-config';
 import { LoginThrottle } from './login-throttle';
-
-class FakeClock extends Clock {
-  constructor(public ms = 0) {
-    super();
-  }
-  now(): Date {
-    return new Date(this.ms);
-  }
-}
 
 describe(LoginThrottle.name, () => {
   const config = { loginMaxFailures: 3, loginLockoutSeconds: 60 } as AppConfig;
@@ -40,5 +31,24 @@ describe(LoginThrottle.name, () => {
     throttle.recordFailure('alice');
     throttle.recordFailure('alice');
     expect(throttle.retryAfter('alice')).toBe(0);
+  });
+
+  it('holds a live lock through 10,001 failures of made-up usernames, in bounded memory', () => {
+    const clock = new FakeClock();
+    const throttle = new LoginThrottle(config, clock);
+    for (let i = 0; i < 3; i++) throttle.recordFailure('bob');
+    expect(throttle.retryAfter('bob')).toBe(60);
+    for (let i = 0; i < 10_001; i++) {
+      throttle.recordFailure(`made-up-${i}`);
+      clock.ms += 1;
+    }
+    expect(throttle.retryAfter('bob')).toBe(50);
+    expect(throttle.size).toEqual({ counted: 10_000, locked: 1 });
+
+    // Locked usernames are forgotten once their lock has passed.
+    clock.ms += 60_000;
+    throttle.recordFailure('someone');
+    expect(throttle.size.locked).toBe(0);
+    expect(throttle.retryAfter('bob')).toBe(0);
   });
 });

@@ -1,23 +1,30 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 
-interface Failures {
-  count: number;
-  lockedUntil: number;
-}
-
-const MAX_TRACKED_USERNAMES = 10_000;
+/** Usernames with failures but no lock yet; the oldest is forgotten first. */
+const MAX_COUNTED_USERNAMES = 10_000;
+/**
+ * Live locks, never evicted before they expire. Filling this takes
+ * 100,000 × LOGIN_MAX_FAILURES failed argon2 checks within one lockout
+ * (500,000 in 300 s by default, where one check takes 25–60 ms of a core).
+ */
+const MAX_LOCKED_USERNAMES = 100_000;
 
 /**
  * Counts failed sign-ins per username. After LOGIN_MAX_FAILURES in a row the
  * username is locked for LOGIN_LOCKOUT_SECONDS, before the password is even
- * checked. State is per process; with several replicas an attacker gets
- * N × the budget, which is still a hard bound.
+ * checked. Failures are counted and locks are held in separate tables, so a
+ * flood of made-up usernames can push out counts but never a live lock.
+ * State is per process; with several replicas an attacker gets N × the
+ * budget, which is still a hard bound.
  */
 @Injectable()
 export class LoginThrottle {
-  private readonly failures = new Map<string, Failures>();
+  private readonly logger = new Logger(LoginThrottle.name);
+  private readonly failures = new Map<string, number>();
+  /** Username → locked until (ms). Insertion order is expiry order, since every lock lasts as long. */
+  private readonly locks = new Map<string, number>();
 
   constructor(
     private readonly config: AppConfig,
@@ -26,29 +33,47 @@ export class LoginThrottle {
 
   /** Seconds until the username may try again, or 0. */
   retryAfter(username: string): number {
-    const entry = this.failures.get(username);
-    if (!entry) return 0;
-    const remaining = entry.lockedUntil - this.clock.now().getTime();
-    return remaining > 0 ? Math.ceil(remaining / 1000) : 0;
+    const lockedUntil = this.locks.get(username);
+    if (lockedUntil === undefined) return 0;
+    const remaining = lockedUntil - this.clock.now().getTime();
+    if (remaining > 0) return Math.ceil(remaining / 1000);
+    this.locks.delete(username);
+    return 0;
   }
 
   recordFailure(username: string): void {
     const now = this.clock.now().getTime();
-    const entry = this.failures.get(username) ?? { count: 0, lockedUntil: 0 };
-    if (entry.lockedUntil !== 0 && entry.lockedUntil <= now) {
-      entry.count = 0;
-      entry.lockedUntil = 0;
-    }
-    entry.count++;
-    if (entry.count >= this.config.loginMaxFailures) entry.lockedUntil = now + this.config.loginLockoutSeconds * 1000;
+    this.forgetExpiredLocks(now);
+    if (this.locks.has(username)) return;
+    const count = (this.failures.get(username) ?? 0) + 1;
     this.failures.delete(username);
-    this.failures.set(username, entry);
-    if (this.failures.size > MAX_TRACKED_USERNAMES) {
+    if (count >= this.config.loginMaxFailures) {
+      if (this.locks.size < MAX_LOCKED_USERNAMES) {
+        this.locks.set(username, now + this.config.loginLockoutSeconds * 1000);
+      } else {
+        this.logger.warn({ locked: this.locks.size }, 'sign-in lock table full: this username is not locked; the per-client /token limit still applies');
+      }
+      return;
+    }
+    this.failures.set(username, count);
+    if (this.failures.size > MAX_COUNTED_USERNAMES) {
       this.failures.delete(this.failures.keys().next().value as string);
     }
   }
 
   recordSuccess(username: string): void {
     this.failures.delete(username);
+  }
+
+  /** How many usernames are tracked, for tests of the memory bound. */
+  get size(): { counted: number; locked: number } {
+    return { counted: this.failures.size, locked: this.locks.size };
+  }
+
+  private forgetExpiredLocks(now: number): void {
+    for (const [username, lockedUntil] of this.locks) {
+      if (lockedUntil > now) break;
+      this.locks.delete(username);
+    }
   }
 }

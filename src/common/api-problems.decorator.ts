@@ -1,29 +1,101 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
+import { BODY_LIMIT_BYTES } from './body-parsers';
+import { PROBLEM_TYPE_BASE, TITLES, statusForCode } from './problem-details';
 
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid request (validation_failed); the errors member names each field',
-  401: 'Missing, invalid or expired token, or wrong credentials',
+  401: 'Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate',
   403: 'Not allowed (forbidden) or over quota (quota_exceeded)',
   404: 'No such resource, or it belongs to another user',
   409: 'Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use)',
-  413: 'Body larger than 1 MiB',
-  415: 'Unsupported Content-Type',
+  413: `Body larger than ${BODY_LIMIT_BYTES} bytes`,
+  415: 'Body of a media type this operation does not take',
   422: 'Idempotency-Key reused with a different body',
-  429: 'Too many failed sign-ins; see Retry-After',
+  429: 'Too many attempts; see Retry-After',
   502: 'The hypervisor failed (hypervisor_error)',
   503: 'No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After',
 };
 
-/** Documents RFC 9457 problem responses for the given statuses. */
-export function ApiProblems(...statuses: number[]) {
-  return applyDecorators(
-    ...statuses.map((status) =>
-      ApiResponse({
-        status,
-        description: DESCRIPTIONS[status] ?? 'Error',
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDetailsDto' } } },
-      }),
-    ),
-  );
+/** Codes whose status means something else on most routes. */
+const CODE_DESCRIPTIONS: Record<string, string> = {
+  not_ready: 'Not ready (not_ready); the checks member says which dependency failed',
+  invalid_credentials: 'Wrong username or password (invalid_credentials)',
+};
+
+/** The code a bare status stands for. */
+const DEFAULT_CODE: Record<number, string> = {
+  400: 'validation_failed',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'invalid_state_transition',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  422: 'idempotency_key_reused',
+  429: 'too_many_login_attempts',
+  502: 'hypervisor_error',
+  503: 'insufficient_capacity',
+};
+
+/** What each code's problem says, with the extension members it carries. */
+const EXAMPLES: Record<string, { detail: string; instance?: string } & Record<string, unknown>> = {
+  validation_failed: {
+    detail: 'Invalid request: cpu_cores must be an integer',
+    errors: [{ field: 'cpu_cores', message: 'must be an integer' }],
+  },
+  unauthenticated: { detail: 'The access token has expired' },
+  invalid_credentials: { detail: 'Incorrect username or password', instance: '/token' },
+  forbidden: { detail: 'This operation requires the admin role' },
+  quota_exceeded: { detail: 'Quota exceeded for gpus: 8 used + 1 requested > 8 allowed', limit: 'gpus', quota: 8, used: 8, requested: 1 },
+  not_found: { detail: 'vm 019abcde-1234-7000-8000-0123456789ab not found', instance: '/vms/019abcde-1234-7000-8000-0123456789ab', resource: 'vm' },
+  invalid_state_transition: { detail: 'Cannot delete a VM that is provisioning', current_status: 'provisioning', target_status: 'deleting' },
+  payload_too_large: { detail: `The request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes`, limit_bytes: BODY_LIMIT_BYTES },
+  unsupported_media_type: { detail: 'POST /vms takes application/json, not application/x-www-form-urlencoded', accepted: ['application/json'] },
+  idempotency_key_reused: { detail: 'This Idempotency-Key was already used with a different request body' },
+  too_many_login_attempts: { detail: 'Too many failed sign-ins for this username; try again in 300 s', instance: '/token' },
+  too_many_requests: { detail: 'Too many sign-in attempts from this client; try again in 2 s', instance: '/token' },
+  hypervisor_error: { detail: 'The hypervisor failed: InternalServerError', vm_id: '019abcde-1234-7000-8000-0123456789ab' },
+  not_ready: { detail: 'Not ready: hypervisor: not authenticated: Invalid API key', instance: '/ready', checks: { database: 'ok', hypervisor: 'not authenticated: Invalid API key' } },
+  insufficient_capacity: {
+    detail: 'No host can take 32 vCPU / 262144 MiB / 500 GiB with 8× h100-80gb right now',
+    vm_id: '019abcde-1234-7000-8000-0123456789ab',
+    alternatives: [{ gpu_model: 'a100-80gb', gpu_count: 8, region: 'us-east-1' }],
+  },
+};
+
+/** The example problem body for a code, as the server would send it. */
+export function problemExample(code: string): Record<string, unknown> {
+  const status = statusForCode(code);
+  const { detail, instance = '/vms', ...extensions } = EXAMPLES[code] ?? { detail: TITLES[status] ?? 'Error' };
+  return { type: `${PROBLEM_TYPE_BASE}${code}`, title: TITLES[status] ?? 'Error', status, detail, instance, code, request_id: 'req-3f2a9c', ...extensions };
+}
+
+/** The OpenAPI response for one status: the problem schema, and an example per code it can carry. */
+export function problemResponse(status: number, codes: string[]) {
+  return {
+    status,
+    description: (codes.length === 1 && CODE_DESCRIPTIONS[codes[0]]) || (DESCRIPTIONS[status] ?? 'Error'),
+    content: {
+      'application/problem+json': {
+        schema: { $ref: '#/components/schemas/ProblemDetailsDto' },
+        examples: Object.fromEntries(codes.map((code) => [code, { summary: code, value: problemExample(code) }])),
+      },
+    },
+  };
+}
+
+/**
+ * Documents RFC 9457 problem responses. Each item is a status (its usual
+ * code) or a code (its status looked up); each response shows its own
+ * examples, so a 429 of /token reads like a 429.
+ */
+export function ApiProblems(...items: (number | string)[]) {
+  const codesByStatus = new Map<number, string[]>();
+  for (const item of items) {
+    const code = typeof item === 'number' ? DEFAULT_CODE[item] : item;
+    const status = typeof item === 'number' ? item : statusForCode(item);
+    codesByStatus.set(status, [...(codesByStatus.get(status) ?? []), code]);
+  }
+  return applyDecorators(...[...codesByStatus].map(([status, codes]) => ApiResponse(problemResponse(status, codes))));
 }

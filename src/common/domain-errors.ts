@@ -8,6 +8,8 @@ export abstract class DomainError extends Error {
   readonly extensions: Record<string, unknown> = {};
   /** Seconds a client should wait before retrying, when that is known. */
   retryAfterSeconds?: number;
+  /** Response headers the answer needs (Allow for a 405, say). */
+  readonly headers: Record<string, string> = {};
 
   constructor(message: string) {
     super(message);
@@ -20,11 +22,19 @@ export interface FieldError {
   message: string;
 }
 
+/** A problem body lists at most this many field errors and counts the rest. */
+export const MAX_REPORTED_ERRORS = 10;
+
 export class ValidationFailedError extends DomainError {
   readonly code = 'validation_failed';
-  constructor(readonly errors: FieldError[]) {
-    super(`Invalid request: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`);
-    this.extensions.errors = errors;
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[]) {
+    const shown = errors.slice(0, MAX_REPORTED_ERRORS);
+    const more = errors.length - shown.length;
+    super(`Invalid request: ${shown.map((e) => `${e.field} ${e.message}`).join('; ')}${more > 0 ? `; and ${more} more` : ''}`);
+    this.errors = shown;
+    this.extensions.errors = shown;
+    if (more > 0) this.extensions.more_errors = more;
   }
 }
 
@@ -43,6 +53,14 @@ export class TooManyLoginAttemptsError extends DomainError {
   readonly code = 'too_many_login_attempts';
   constructor(retryAfterSeconds: number) {
     super(`Too many failed sign-ins for this username; try again in ${retryAfterSeconds} s`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export class TooManyRequestsError extends DomainError {
+  readonly code = 'too_many_requests';
+  constructor(retryAfterSeconds: number) {
+    super(`Too many sign-in attempts from this client; try again in ${retryAfterSeconds} s`);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
@@ -139,5 +157,22 @@ export class UnprocessableError extends DomainError {
     message: string,
   ) {
     super(message);
+  }
+}
+
+export class UnsupportedMediaTypeError extends DomainError {
+  readonly code = 'unsupported_media_type';
+  constructor(route: string, received: string, accepted: string[]) {
+    super(`${route} takes ${accepted.join(' or ')}, not ${received}`);
+    this.extensions.accepted = accepted;
+  }
+}
+
+export class MethodNotAllowedError extends DomainError {
+  readonly code = 'method_not_allowed';
+  constructor(method: string, path: string, allowed: string[]) {
+    super(`${path} does not take ${method}; it takes ${allowed.join(', ')}`);
+    this.extensions.allowed = allowed;
+    this.headers.allow = allowed.join(', ');
   }
 }

@@ -4,7 +4,7 @@ export class FieldErrorDto {
   @ApiProperty({ example: 'cpu_cores', description: 'The offending field (a JSON property, query parameter or header)' })
   field: string;
 
-  @ApiProperty({ example: 'must not be greater than 256' })
+  @ApiProperty({ example: 'must be an integer' })
   message: string;
 }
 
@@ -30,7 +30,7 @@ export class ProblemDetailsDto {
   @ApiProperty({ example: 400 })
   status: number;
 
-  @ApiProperty({ example: 'Invalid request: cpu_cores must not be greater than 256' })
+  @ApiProperty({ example: 'Invalid request: cpu_cores must be an integer' })
   detail: string;
 
   @ApiProperty({ example: '/vms' })
@@ -42,8 +42,20 @@ export class ProblemDetailsDto {
   @ApiPropertyOptional({ example: 'req-3f2a9c' })
   request_id?: string;
 
-  @ApiPropertyOptional({ type: [FieldErrorDto] })
+  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'For validation_failed: at most 10 field errors' })
   errors?: FieldErrorDto[];
+
+  @ApiPropertyOptional({ description: 'For validation_failed: how many field errors were not listed', example: 192 })
+  more_errors?: number;
+
+  @ApiPropertyOptional({ description: 'For payload_too_large: the largest body accepted, in bytes', example: 1048576 })
+  limit_bytes?: number;
+
+  @ApiPropertyOptional({ description: 'For unsupported_media_type: the media types this operation takes', example: ['application/json'], type: [String] })
+  accepted?: string[];
+
+  @ApiPropertyOptional({ description: 'For method_not_allowed: the methods this path takes (also in Allow)', example: ['GET', 'HEAD', 'POST'], type: [String] })
+  allowed?: string[];
 
   @ApiPropertyOptional({ type: [CapacityAlternativeDto], description: 'For insufficient_capacity: what fits now' })
   alternatives?: CapacityAlternativeDto[];

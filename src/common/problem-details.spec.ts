@@ -34,7 +34,12 @@ describe('toProblem', () => {
 
   it('maps framework errors and never exposes an unexpected error', () => {
     expect(toProblem(new NotFoundException('Cannot GET /x'), '/x').body).toMatchObject({ status: 404, code: 'not_found' });
-    expect(toProblem(new PayloadTooLargeException(), '/vms').body).toMatchObject({ status: 413, code: 'payload_too_large' });
+    expect(toProblem(new PayloadTooLargeException(), '/vms').body).toMatchObject({
+      status: 413,
+      code: 'payload_too_large',
+      detail: 'The request body is larger than the limit of 1048576 bytes',
+      limit_bytes: 1048576,
+    });
     const bodyTooLarge = Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' });
     expect(toProblem(bodyTooLarge, '/vms').body).toMatchObject({ status: 413, code: 'payload_too_large' });
     const secret = new Error('connection to 10.0.0.5 failed: password=hunter2');

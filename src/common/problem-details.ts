@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import { BODY_LIMIT_BYTES } from './body-parsers';
 import { DomainError, FieldError } from './domain-errors';
 
 /** Where each domain error code lands in HTTP. The only place that knows. */
@@ -18,16 +19,20 @@ const STATUS_BY_CODE: Record<string, number> = {
   operation_superseded: 409,
   user_has_vms: 409,
   last_admin: 409,
+  unsupported_media_type: 415,
+  payload_too_large: 413,
+  method_not_allowed: 405,
   idempotency_key_reused: 422,
   unsatisfiable: 422,
   too_many_login_attempts: 429,
+  too_many_requests: 429,
   hypervisor_error: 502,
   insufficient_capacity: 503,
   hypervisor_unavailable: 503,
   not_ready: 503,
 };
 
-const TITLES: Record<number, string> = {
+export const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
@@ -73,6 +78,7 @@ export function toProblem(error: unknown, instance: string, requestId?: string):
     code = error.code;
     detail = error.message;
     extensions = error.extensions;
+    Object.assign(headers, error.headers);
     if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
   } else if (error instanceof HttpException) {
     status = error.getStatus();
@@ -89,6 +95,11 @@ export function toProblem(error: unknown, instance: string, requestId?: string):
     status = 500;
     code = 'internal_error';
     detail = 'An unexpected error occurred; it has been logged with this request id';
+  }
+
+  if (code === 'payload_too_large') {
+    detail = `The request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes`;
+    extensions = { limit_bytes: BODY_LIMIT_BYTES };
   }
 
   const body: Record<string, unknown> = {

@@ -15,7 +15,20 @@ describe('loadConfig', () => {
       sdkStatePath: expect.stringMatching(/data\/hypervisor\.sqlite$/),
       demo: false,
       jwtTtlSeconds: 3600,
+      tokenRequestsPerMinute: 30,
+      trustProxy: null,
+      metricsToken: null,
     });
+  });
+
+  it('reads the edge settings and refuses a short METRICS_TOKEN', () => {
+    expect(loadConfig({ ...prod, TOKEN_REQUESTS_PER_MINUTE: '5', TRUST_PROXY: '10.0.0.0/8', METRICS_TOKEN: 'm'.repeat(16) })).toMatchObject({
+      tokenRequestsPerMinute: 5,
+      trustProxy: '10.0.0.0/8',
+      metricsToken: 'm'.repeat(16),
+    });
+    expect(() => loadConfig({ ...prod, METRICS_TOKEN: 'short' })).toThrow('METRICS_TOKEN must be at least 16 characters long');
+    expect(() => loadConfig({ ...prod, TOKEN_REQUESTS_PER_MINUTE: '0' })).toThrow('TOKEN_REQUESTS_PER_MINUTE must be a number between 1 and 1000000');
   });
 
   it('names every missing secret outside demo mode', () => {

@@ -20,6 +20,8 @@ export class AppConfig {
   demo: boolean;
   fleetFile: string | null;
   logLevel: string;
+  /** When set, GET /metrics requires `Authorization: Bearer <this>`. */
+  metricsToken: string | null;
 
   jwtSecret: string;
   jwtIssuer: string;
@@ -27,6 +29,10 @@ export class AppConfig {
   jwtTtlSeconds: number;
   loginMaxFailures: number;
   loginLockoutSeconds: number;
+  /** POST /token attempts per client address per minute (a token bucket of this size). */
+  tokenRequestsPerMinute: number;
+  /** Fastify's trustProxy: the proxies whose X-Forwarded-For names the client; null trusts none. */
+  trustProxy: string | null;
 
   /** Which implementation of the hypervisor SDK the HypervisorModule builds. */
   hypervisorDriver: HypervisorDriver;
@@ -88,6 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   // Demo mode keeps its own files, so a demo started in the same folder as a real installation shares nothing with it.
   config.database = parseDatabaseUrl(read.str('DATABASE_URL', config.demo ? 'sqlite:./data/demo.sqlite' : 'sqlite:./data/vmplane.sqlite'), problems);
   config.fleetFile = env.FLEET_FILE ? resolve(env.FLEET_FILE) : null;
+  config.metricsToken = env.METRICS_TOKEN || null;
+  if (config.metricsToken !== null && config.metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters long');
   config.logLevel = read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
   const jwtSecret = env.JWT_SECRET;
@@ -105,6 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   config.jwtTtlSeconds = read.int('JWT_TTL_SECONDS', 3600, 60, 86400);
   config.loginMaxFailures = read.int('LOGIN_MAX_FAILURES', 5, 1, 1000);
   config.loginLockoutSeconds = read.int('LOGIN_LOCKOUT_SECONDS', 300, 1, 86400);
+  config.tokenRequestsPerMinute = read.int('TOKEN_REQUESTS_PER_MINUTE', 30, 1, 1_000_000);
+  config.trustProxy = env.TRUST_PROXY || null;
 
   config.hypervisorDriver = read.oneOf('HYPERVISOR_DRIVER', 'simulator', ['simulator', 'libvirt']) as HypervisorDriver;
   const sdkApiKey = env.SDK_API_KEY;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConflictError, NotFoundError, ValidationFailedError } from '../common/domain-errors';
 import { IdGenerator } from '../common/id-generator';
+import { validateInput } from '../common/validation';
 import { UnitOfWork } from '../database/unit-of-work';
 import { constraintViolation } from '../database/constraint-violation';
 import { canonicalGpuModel } from './domain/gpu-model';
@@ -71,8 +72,11 @@ export class FleetService {
     return toHostResponse(host);
   }
 
-  /** Registers a host from `nvidia-smi -q -x` output; the host's own size comes from the query. */
-  importNvidiaSmi(query: ImportHostQueryDto, xml: unknown): Promise<HostResponseDto> {
+  /**
+   * Registers a host from `nvidia-smi -q -x` output; the host's own size comes
+   * from the query. What the XML says is validated exactly as a POST /hosts body.
+   */
+  async importNvidiaSmi(query: ImportHostQueryDto, xml: unknown): Promise<HostResponseDto> {
     if (typeof xml !== 'string' || xml.trim() === '') {
       throw new ValidationFailedError([{ field: 'body', message: 'must be the XML that nvidia-smi -q -x prints' }]);
     }
@@ -83,7 +87,7 @@ export class FleetService {
       if (error instanceof NvidiaSmiParseError) throw new ValidationFailedError([{ field: 'body', message: error.message }]);
       throw error;
     }
-    return this.register({
+    const host = await validateInput(RegisterHostDto, {
       name: query.name,
       region: query.region ?? 'default',
       cpu_cores: query.cpu_cores,
@@ -96,9 +100,10 @@ export class FleetService {
         pci_address: g.pciAddress,
         uuid: g.uuid,
         model: g.model,
-        mig_mode: g.migMode as MigMode,
+        mig_mode: g.migMode,
       })),
     });
+    return this.register(host);
   }
 
   async list(): Promise<HostListDto> {

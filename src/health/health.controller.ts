@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/auth.decorators';
+import { ApiProblems } from '../common/api-problems.decorator';
 import { HealthService } from './health.service';
 
 export class HealthDto {
@@ -41,11 +42,7 @@ export class HealthController {
   @Get('ready')
   @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: the database answers and the hypervisor is authenticated', security: [] })
   @ApiOkResponse({ type: ReadinessDto })
-  @ApiResponse({
-    status: 503,
-    description: 'Not ready (code not_ready); the checks member says which dependency failed',
-    content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDetailsDto' } } },
-  })
+  @ApiProblems('not_ready')
   ready(): Promise<ReadinessDto> {
     return this.health.readiness();
   }

@@ -3,7 +3,9 @@ import pino, { Logger } from 'pino';
 
 /**
  * Structured JSON logs. Writes are asynchronous and buffered so logging never
- * blocks the event loop on a slow stdout; the buffer is flushed on exit.
+ * blocks the event loop on a slow stdout; the buffer is written out at least
+ * every FLUSH_INTERVAL_MS (a quiet server's last request must not wait for
+ * 4 KiB of company) and on exit.
  */
 export interface AppLogger {
   logger: Logger;
@@ -15,6 +17,43 @@ export function createLogger(level: string): Logger {
   return createAppLogger(level).logger;
 }
 
+export const FLUSH_INTERVAL_MS = 250;
+
+export const REDACTED = '[redacted]';
+
+/** Credentials and tokens, at the top level of a log line or one level down (err, req, body...). */
+const SECRET_FIELDS = ['password', 'new_password', 'current_password', 'access_token', 'refresh_token', 'token', 'client_secret', 'authorization', 'cookie'];
+const REDACT_PATHS = [
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((field) => `*.${field}`),
+  ...['authorization', 'cookie', 'set-cookie'].flatMap((header) => [`req.headers["${header}"]`, `headers["${header}"]`, `res.headers["${header}"]`]),
+];
+
+/** Query parameter names whose values are never logged. */
+const SECRET_PARAMETER = /pass|secret|token|auth|cookie|session|signature|credential|api.?key/i;
+
+/** The URL as it may be logged: the value of any parameter that looks like a credential is replaced. */
+export function redactUrl(url: string): string {
+  const query = url.indexOf('?');
+  if (query === -1) return url;
+  const pairs = url.slice(query + 1).split('&');
+  for (let i = 0; i < pairs.length; i++) {
+    const equals = pairs[i].indexOf('=');
+    if (equals !== -1 && SECRET_PARAMETER.test(decodeName(pairs[i].slice(0, equals)))) {
+      pairs[i] = `${pairs[i].slice(0, equals)}=${REDACTED}`;
+    }
+  }
+  return `${url.slice(0, query)}?${pairs.join('&')}`;
+}
+
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
 export function createAppLogger(level: string): AppLogger {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   const logger = pino(
@@ -23,7 +62,7 @@ export function createAppLogger(level: string): AppLogger {
       base: { service: 'vmplane' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: ['req.headers.authorization', 'password', '*.password'], censor: '[redacted]' },
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
     },
     destination,
   );
@@ -33,6 +72,20 @@ export function createAppLogger(level: string): AppLogger {
     } catch {
       /* stdout may already be closed */
     }
+  };
+  // The first line written after a flush schedules the next one, so an idle server sets no timers.
+  const write = destination.write.bind(destination);
+  let scheduled: NodeJS.Timeout | null = null;
+  destination.write = (chunk: string): boolean => {
+    const accepted = write(chunk);
+    if (!scheduled) {
+      scheduled = setTimeout(() => {
+        scheduled = null;
+        destination.flush((error) => error && process.stderr.write(`vmplane: log flush failed: ${error.message}\n`));
+      }, FLUSH_INTERVAL_MS);
+      scheduled.unref();
+    }
+    return accepted;
   };
   process.once('beforeExit', flush);
   process.once('exit', flush);

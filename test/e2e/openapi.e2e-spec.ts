@@ -116,7 +116,7 @@ describe('the OpenAPI document', () => {
       if (PUBLIC_OPERATIONS.includes(id)) {
         expect({ id, security: security ?? [] }).toEqual({ id, security: [] });
       } else {
-        expect({ id, method, path, security }).toEqual({ id, method, path, security: [{ bearer: [] }] });
+        expect({ id, method, path, security }).toEqual({ id, method, path, security: [{ bearer: [] }, { oauth2: [] }] });
         expect(Object.keys(operation.responses as object)).toContain('401');
       }
     }

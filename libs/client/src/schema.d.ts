@@ -116,7 +116,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics (text exposition format) */
+        /**
+         * Prometheus metrics (text exposition format)
+         * @description Open unless the server sets METRICS_TOKEN; then send `Authorization: Bearer <METRICS_TOKEN>`.
+         */
         get: operations["getMetrics"];
         put?: never;
         post?: never;
@@ -402,7 +405,7 @@ export interface components {
              */
             public_ip?: string | null;
             /**
-             * @description At most 32 labels of 1–63 characters
+             * @description At most 32 labels of 1–63 characters, no control characters
              * @example [
              *       "test"
              *     ]
@@ -446,7 +449,7 @@ export interface components {
              * @example cpu_cores
              */
             field: string;
-            /** @example must not be greater than 256 */
+            /** @example must be an integer */
             message: string;
         };
         GpuCapacityDto: {
@@ -656,7 +659,7 @@ export interface components {
             title: string;
             /** @example 400 */
             status: number;
-            /** @example Invalid request: cpu_cores must not be greater than 256 */
+            /** @example Invalid request: cpu_cores must be an integer */
             detail: string;
             /** @example /vms */
             instance: string;
@@ -667,7 +670,34 @@ export interface components {
             code: string;
             /** @example req-3f2a9c */
             request_id?: string;
+            /** @description For validation_failed: at most 10 field errors */
             errors?: components["schemas"]["FieldErrorDto"][];
+            /**
+             * @description For validation_failed: how many field errors were not listed
+             * @example 192
+             */
+            more_errors?: number;
+            /**
+             * @description For payload_too_large: the largest body accepted, in bytes
+             * @example 1048576
+             */
+            limit_bytes?: number;
+            /**
+             * @description For unsupported_media_type: the media types this operation takes
+             * @example [
+             *       "application/json"
+             *     ]
+             */
+            accepted?: string[];
+            /**
+             * @description For method_not_allowed: the methods this path takes (also in Allow)
+             * @example [
+             *       "GET",
+             *       "HEAD",
+             *       "POST"
+             *     ]
+             */
+            allowed?: string[];
             /** @description For insufficient_capacity: what fits now */
             alternatives?: components["schemas"]["CapacityAlternativeDto"][];
             /**
@@ -1109,7 +1139,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReconciliationReportDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1155,7 +1185,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReconciliationReportDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1201,7 +1231,7 @@ export interface operations {
                     "application/json": components["schemas"]["CapacityResponseDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1248,7 +1278,7 @@ export interface operations {
                     "application/json": components["schemas"]["HostListDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1298,7 +1328,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1318,6 +1348,24 @@ export interface operations {
             };
             /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1363,7 +1411,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1390,7 +1438,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Unsupported Content-Type */
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1429,7 +1486,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1490,7 +1547,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1517,6 +1574,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
         };
     };
     getMetrics: {
@@ -1535,6 +1610,15 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
         };
@@ -1571,7 +1655,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1619,7 +1703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1656,7 +1740,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReadinessDto"];
                 };
             };
-            /** @description Not ready (code not_ready); the checks member says which dependency failed */
+            /** @description Not ready (not_ready); the checks member says which dependency failed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1698,7 +1782,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Wrong username or password (invalid_credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1707,7 +1791,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Too many failed sign-ins; see Retry-After */
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Too many attempts; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1748,7 +1850,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1798,7 +1900,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1825,6 +1927,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
         };
     };
     getCurrentUser: {
@@ -1844,7 +1964,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1884,8 +2004,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1922,7 +2060,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1992,7 +2130,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2021,6 +2159,24 @@ export interface operations {
             };
             /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2062,7 +2218,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2082,6 +2238,24 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to another user */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2125,7 +2299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2181,7 +2355,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2208,8 +2382,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Body larger than 1 MiB */
+            /** @description Body larger than 1048576 bytes */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2274,7 +2457,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2335,7 +2518,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2414,7 +2597,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Missing, invalid or expired token, or wrong credentials */
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
             401: {
                 headers: {
                     [name: string]: unknown;

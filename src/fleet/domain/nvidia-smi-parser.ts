@@ -54,7 +54,13 @@ export function parseNvidiaSmiXml(xml: string): ParsedGpu[] {
     throw new NvidiaSmiParseError(`nvidia-smi XML is not well-formed: ${msg} (line ${line}, column ${col ?? '?'})`);
   }
 
-  const document: XmlNode = parser.parse(xml) as XmlNode;
+  let document: XmlNode;
+  try {
+    document = parser.parse(xml) as XmlNode;
+  } catch (error) {
+    // The parser's own limits (nesting depth, for one) refuse input, not a fault of ours.
+    throw new NvidiaSmiParseError(`nvidia-smi XML could not be parsed: ${(error as Error).message}`);
+  }
   const roots: string[] = Object.keys(document).filter((key: string) => !key.startsWith('?'));
   if (roots.length !== 1 || roots[0] !== 'nvidia_smi_log') {
     throw new NvidiaSmiParseError(`expected root element <nvidia_smi_log>, found <${roots.join('>, <') || 'nothing'}>`);

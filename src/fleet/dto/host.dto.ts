@@ -13,6 +13,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { NoControlCharacters } from '../../common/no-control-characters.decorator';
 import { HostState } from '../host.entity';
 
 const HOST_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
@@ -33,9 +34,10 @@ export class RegisterGpuDto {
   @Max(63)
   index?: number;
 
-  @ApiProperty({ example: 'NVIDIA H100 80GB HBM3' })
+  @ApiProperty({ example: 'NVIDIA H100 80GB HBM3', minLength: 1, maxLength: 128 })
   @IsString()
   @Length(1, 128)
+  @NoControlCharacters()
   product_name: string;
 
   @ApiProperty({ example: 81559, description: 'Framebuffer memory as the driver reports it' })
@@ -49,13 +51,15 @@ export class RegisterGpuDto {
   @Matches(/^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/, { message: 'must be a PCI bus id like 00000000:18:00.0' })
   pci_address: string;
 
-  @ApiProperty({ example: 'GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13' })
+  @ApiProperty({ example: 'GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13', minLength: 1, maxLength: 64 })
   @IsString()
   @Length(1, 64)
+  @NoControlCharacters()
   uuid: string;
 
   @ApiPropertyOptional({ example: 'h100-80gb', description: 'Canonical model id; derived from product_name and memory_mib when absent' })
   @IsOptional()
+  @IsString()
   @Matches(GPU_MODEL, { message: 'must be a model id like h100-80gb' })
   model?: string;
 

@@ -13,6 +13,7 @@ import {
   MinLength,
   ValidateIf,
 } from 'class-validator';
+import { NoControlCharacters } from '../../common/no-control-characters.decorator';
 
 export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -44,16 +45,18 @@ export class CreateVmDto {
   @ApiPropertyOptional({ example: '192.168.1.1', nullable: true, type: String, description: 'IPv4 or IPv6; unique among live VMs' })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
+  @IsString()
   @IsIP(undefined, { message: 'must be a valid IPv4 or IPv6 address' })
   public_ip?: string | null;
 
-  @ApiPropertyOptional({ example: ['test'], type: [String], maxItems: 32, description: 'At most 32 labels of 1–63 characters' })
+  @ApiPropertyOptional({ example: ['test'], type: [String], maxItems: 32, description: 'At most 32 labels of 1–63 characters, no control characters' })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(32)
   @IsString({ each: true })
   @MinLength(1, { each: true })
   @MaxLength(63, { each: true })
+  @NoControlCharacters({ each: true })
   labels?: string[];
 
   @ApiPropertyOptional({ example: 1, minimum: 0, maximum: 8, default: 0 })

@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEnum, IsOptional, IsString, MaxLength } from 'class-validator';
+import { NoControlCharacters } from '../../common/no-control-characters.decorator';
 import { PageQueryDto } from '../../common/page-query.dto';
 import { VmStatus } from '../vm.entity';
 
@@ -13,6 +14,7 @@ export class ListVmsQueryDto extends PageQueryDto {
   @IsOptional()
   @IsString()
   @MaxLength(63)
+  @NoControlCharacters()
   label?: string;
 
 }
