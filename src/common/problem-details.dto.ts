@@ -78,8 +78,20 @@ export class ProblemDetailsDto {
   @ApiPropertyOptional({ description: 'For not_found: the kind of resource', example: 'vm' })
   resource?: string;
 
-  @ApiPropertyOptional({ description: 'For public_ip_in_use: the field that conflicts', example: 'public_ip' })
+  @ApiPropertyOptional({ description: 'For public_ip_in_use and unsatisfiable: the request field at fault', example: 'public_ip' })
   field?: string;
+
+  @ApiPropertyOptional({ description: 'For unsatisfiable: why no host could ever hold the request', example: 'no host has GPU model b200-192gb' })
+  reason?: string;
+
+  @ApiPropertyOptional({
+    description: 'For unsatisfiable: what exists instead (regions, gpu_models, max_gpu_count or largest_host)',
+    example: { gpu_models: ['a100-80gb', 'h100-80gb'] },
+  })
+  available?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ description: 'For user_has_vms: how many VMs the user still holds', example: 2 })
+  live_vms?: number;
 
   @ApiPropertyOptional({ description: 'For invalid_state_transition: the status the VM is in', example: 'provisioning' })
   current_status?: string;

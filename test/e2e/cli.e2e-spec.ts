@@ -201,12 +201,17 @@ describe('the vmplane CLI against the real server', () => {
     expectOneLineError(await vmplane(['vm', 'list'], { env: { VMPLANE_TOKEN: 'not-a-token' } }), 3, /^vmplane: \w+: .*\(run: vmplane login\)$/);
   });
 
-  it('fails with one line and a distinct exit code: not found 4, no capacity 5, bad input 1, usage 2, unreachable 1', async () => {
+  it('fails with one line and a distinct exit code: not found 4, no capacity 5, never possible 1, bad input 1, usage 2, unreachable 1', async () => {
     expectOneLineError(await vmplane(['vm', 'show', '00000000-0000-7000-8000-000000000000']), 4, /^vmplane: not_found: /);
     expectOneLineError(await vmplane(['ops', '00000000-0000-7000-8000-000000000000']), 4, /^vmplane: not_found: /);
 
-    const tooBig = await vmplane(['vm', 'create', 'cli-huge', '--gpus', '8', '--gpu-model', 'l4-24gb']);
-    expectOneLineError(tooBig, 5, /^vmplane: insufficient_capacity: .*\(alternatives: \d+×[a-z0-9-]+ in [a-z0-9-]+/);
+    // Both L4 hosts hold two; one of them taken, four L4s fit nowhere now, but would on an idle fleet.
+    const held = await json<{ id: string }>(['vm', 'create', 'cli-l4', '--gpus', '2', '--gpu-model', 'l4-24gb', '--region', 'us-east-1']);
+    const notNow = await vmplane(['vm', 'create', 'cli-l4-2', '--gpus', '2', '--gpu-model', 'l4-24gb', '--region', 'us-east-1']);
+    expectOneLineError(notNow, 5, /^vmplane: insufficient_capacity: .*\(alternatives: \d+×[a-z0-9-]+ in [a-z0-9-]+/);
+    await ok(['vm', 'delete', held.id]);
+    const never = await vmplane(['vm', 'create', 'cli-huge', '--gpus', '8', '--gpu-model', 'l4-24gb']);
+    expectOneLineError(never, 1, /^vmplane: unsatisfiable: .*the most on one host is 2/);
 
     expectOneLineError(await vmplane(['vm', 'create', 'Not_A_Label']), 1, /^vmplane: validation_failed: .*name/);
     expectOneLineError(await vmplane(['vm', 'create', 'x', '--cpus', 'many']), 2, /--cpus/);

@@ -218,10 +218,17 @@ describe('the generated client (libs/client) against the real server', () => {
     expect(invalid.error?.code).toBe('validation_failed');
     expect(invalid.error?.errors?.map((e) => e.field).sort()).toEqual(['cpu_cores', 'name']);
 
-    const tooBig = await client.POST('/vms', { body: { name: 'too-big', cpu_cores: 2, memory: 4096, disk_size: 50, gpu_count: 8, gpu_model: 'l4-24gb' } });
-    expect(tooBig.response.status).toBe(503);
-    expect(tooBig.error?.code).toBe('insufficient_capacity');
-    expect(tooBig.error?.alternatives?.length).toBeGreaterThan(0);
+    const never = await client.POST('/vms', { body: { name: 'too-big', cpu_cores: 2, memory: 4096, disk_size: 50, gpu_count: 8, gpu_model: 'l4-24gb' } });
+    expect(never.response.status).toBe(422);
+    expect(never.error).toMatchObject({ code: 'unsatisfiable', field: 'gpu_count', available: { max_gpu_count: 2 } });
+
+    // Two L4s are all the us-east-1 L4 host has: while they are held, two more fit only elsewhere.
+    const held = unwrap(await client.POST('/vms', { body: { name: 'l4-pair', cpu_cores: 2, memory: 4096, disk_size: 50, gpu_count: 2, gpu_model: 'l4-24gb', region: 'us-east-1' } }));
+    const notNow = await client.POST('/vms', { body: { name: 'l4-pair-2', cpu_cores: 2, memory: 4096, disk_size: 50, gpu_count: 2, gpu_model: 'l4-24gb', region: 'us-east-1' } });
+    expect(notNow.response.status).toBe(503);
+    expect(notNow.error?.code).toBe('insufficient_capacity');
+    expect(notNow.error?.alternatives?.length).toBeGreaterThan(0);
+    unwrap(await client.DELETE('/vms/{id}', { params: { path: { id: held.id } } }));
 
     const anonymous = createVmplaneClient({ baseUrl: server.url, fetch: checkingFetch(seen) });
     const unauthenticated = await anonymous.GET('/vms');

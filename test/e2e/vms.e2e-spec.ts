@@ -78,10 +78,10 @@ describe('VMs', () => {
       });
       expect(response.status).toBe(201);
       expect(response.body.public_ip).toBe('2001:db8::1');
-      // The largest disk passes validation; no demo host has 64 TiB, so the answer is about capacity.
+      // The largest disk passes validation; no demo host has 64 TiB, so no host could ever hold it.
       const huge = await create(alice, { name: 'huge', cpu_cores: 1, memory: 256, disk_size: 65_536 });
-      expect(huge.status).toBe(503);
-      expect(huge.body.code).toBe('insufficient_capacity');
+      expect(huge.status).toBe(422);
+      expect(huge.body).toMatchObject({ code: 'unsatisfiable', field: 'disk_size' });
     });
 
     it('refuses bodies over 1 MiB with 413, and malformed JSON with 400', async () => {
