@@ -65,7 +65,8 @@ export class IdempotencyRepository {
       await repo
         .createQueryBuilder()
         .insert()
-        .values({ id, userId, key, requestHash, vmId: null, operationId: null, responseStatus: null, responseBody: null, expiresAt })
+        // Stamped with the same instant the expiry is counted from, so a key lives exactly its TTL.
+        .values({ id, userId, key, requestHash, vmId: null, operationId: null, responseStatus: null, responseBody: null, expiresAt, createdAt: now, updatedAt: now })
         .orIgnore()
         .updateEntity(false)
         .execute();

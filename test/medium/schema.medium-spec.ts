@@ -1,5 +1,6 @@
 import { constraintViolation } from '../../src/database/constraint-violation';
 import { ENTITIES, MIGRATIONS } from '../../src/database/data-source-options';
+import { VmRegionOneOpenOperation1764950000000 } from '../../src/database/migrations/1764950000000-vm-region-one-open-operation';
 import type { Tx } from '../../src/database/unit-of-work';
 import { OperationStatus } from '../../src/operations/operation.entity';
 import { DB_KINDS, DbKind, TestDatabase, errorOf, openTestDatabase, reportSkippedPostgres, rows, run, scalar, useTestDatabase } from './support/database';
@@ -16,9 +17,10 @@ const TABLES = [
   'operations',
   'idempotency_keys',
   'reconciliation_runs',
+  'installation',
 ];
 
-const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs'];
+const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs', 'installation'];
 
 /** Every index the migration creates (plain and partial), by table. */
 const INDEXES: Record<string, string[]> = {
@@ -104,7 +106,8 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
     expect(await tableNames(db)).toEqual(expect.arrayContaining(TABLES));
   });
 
-  it('the latest migration runs down and up again: down drops vms.region and uq_operations_open_vm and keeps the data; up restores both and fills region from the host', async () => {
+  it('the vm-region migration runs down and up again (with the ones after it): down drops vms.region and uq_operations_open_vm and keeps the data; up restores both and fills region from the host', async () => {
+    const at = MIGRATIONS.indexOf(VmRegionOneOpenOperation1764950000000);
     db = await openTestDatabase(kind);
     const { fleet, vms, ops } = repositoriesOf(db);
     const seeded = await db.uow.transaction(async (tx) => {
@@ -116,7 +119,7 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
       return { placed, unplaced };
     });
 
-    await db.dataSource.undoLastMigration();
+    for (let i = MIGRATIONS.length - 1; i >= at; i--) await db.dataSource.undoLastMigration();
     expect(await vmColumns(db)).not.toContain('region');
     expect([...(await indexDefinitions(db)).keys()]).not.toContain('uq_operations_open_vm');
     expect(await db.dataSource.showMigrations()).toBe(true);
@@ -132,7 +135,7 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
     await db.uow.transaction((tx) => run(tx, 'DELETE FROM operations WHERE id = $1', [second.id]));
 
     const applied = await db.dataSource.runMigrations();
-    expect(applied.map((m) => m.name)).toEqual([new MIGRATIONS[MIGRATIONS.length - 1]().name]);
+    expect(applied.map((m) => m.name)).toEqual(MIGRATIONS.slice(at).map((m) => new m().name));
     expect(await vmColumns(db)).toContain('region');
     expect([...(await indexDefinitions(db)).keys()]).toContain('uq_operations_open_vm');
     // The data survived, and up filled each placed VM's region from its host.
