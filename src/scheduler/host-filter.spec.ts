@@ -129,11 +129,11 @@ describe('selectGpuModel', () => {
 describe('placementOn', () => {
   it('takes the lowest free indexes of the selected model', () => {
     const host: SchedulerHost = makeHost('h', { gpus: makeGpus('h', 'h100-80gb', 8, [0, 2]).reverse() });
-    expect(placementOn(host, makeRequest({ gpuCount: 3 }))).toEqual({ hostId: 'h', gpuIds: ['h-gpu1', 'h-gpu3', 'h-gpu4'] });
+    expect(placementOn(host, makeRequest({ gpuCount: 3 }))).toEqual({ hostId: 'h', gpuIds: ['h-gpu1', 'h-gpu3', 'h-gpu4'], claims: [] });
   });
 
   it('gives no GPUs to a CPU-only request', () => {
-    expect(placementOn(makeHost('h'), makeRequest({ gpuCount: 0 }))).toEqual({ hostId: 'h', gpuIds: [] });
+    expect(placementOn(makeHost('h'), makeRequest({ gpuCount: 0 }))).toEqual({ hostId: 'h', gpuIds: [], claims: [] });
   });
 
   it('refuses to place GPUs that are not there', () => {
@@ -146,5 +146,48 @@ describe('compareHostsByName', () => {
     expect(compareHostsByName(makeHost('b', { name: 'a' }), makeHost('a', { name: 'b' }))).toBeLessThan(0);
     expect(compareHostsByName(makeHost('a', { name: 'x' }), makeHost('b', { name: 'x' }))).toBeLessThan(0);
     expect(compareHostsByName(makeHost('a'), makeHost('a'))).toBe(0);
+  });
+});
+
+describe('fractional requests', () => {
+  const shared = (id: string, index: number, model: string, sharingMode: 'vgpu' | 'mig', usedSlots: number = 0, vgpuProfile: string | null = null): SchedulerGpu => ({
+    id,
+    index,
+    model,
+    free: usedSlots === 0,
+    sharingMode,
+    usedSlots,
+    vgpuProfile,
+  });
+  const host: SchedulerHost = makeHost('h', {
+    gpus: [
+      shared('h-gpu0', 0, 't4-16gb', 'vgpu'),
+      shared('h-gpu1', 1, 't4-16gb', 'vgpu', 0b0111, '1/4'),
+      shared('h-gpu2', 2, 'h200-141gb', 'mig', 0b0000_1111),
+      ...makeGpus('h', 't4-16gb', 1, [], 3),
+    ],
+  });
+
+  it('fit a profile only on a GPU in its mode whose model has it, with room', () => {
+    expect(fits(host, makeRequest({ gpuCount: 0, gpuProfile: '1/2' }))).toBe(true);
+    expect(fits(host, makeRequest({ gpuCount: 0, gpuProfile: '3g.71gb' }))).toBe(true);
+    expect(fits(host, makeRequest({ gpuCount: 0, gpuProfile: '4g.71gb' }))).toBe(false);
+    expect(fits(host, makeRequest({ gpuCount: 0, gpuProfile: '3g.71gb', gpuModel: 't4-16gb' }))).toBe(false);
+    expect(fits(host, makeRequest({ gpuCount: 0, gpuProfile: '3g.40gb' }))).toBe(false);
+  });
+
+  it('count only free passthrough GPUs as whole GPUs', () => {
+    expect(countFreeGpus(host)).toBe(1);
+    expect(fits(host, makeRequest({ gpuCount: 2 }))).toBe(false);
+  });
+
+  it('take the first fitting GPU, or the one left with the least room for the profile', () => {
+    expect(placementOn(host, makeRequest({ gpuCount: 0, gpuProfile: '1/4' }), 'first-fit').claims).toEqual([{ gpuId: 'h-gpu0', profile: '1/4', slots: [0] }]);
+    expect(placementOn(host, makeRequest({ gpuCount: 0, gpuProfile: '1/4' }), 'best-fit').claims).toEqual([{ gpuId: 'h-gpu1', profile: '1/4', slots: [3] }]);
+    expect(placementOn(host, makeRequest({ gpuCount: 0, gpuProfile: '2g.35gb' })).claims).toEqual([{ gpuId: 'h-gpu2', profile: '2g.35gb', slots: [4, 5] }]);
+  });
+
+  it('throw when asked to place what does not fit', () => {
+    expect(() => placementOn(host, makeRequest({ gpuCount: 0, gpuProfile: '7g.141gb' }))).toThrow(/no GPU that can take a 7g.141gb/);
   });
 });

@@ -21,13 +21,22 @@ describe('schedule', () => {
     expect(schedule(hosts, makeRequest({ gpuCount: 1 }))).toEqual(
       DEFAULT_POLICY.choose(hosts, makeRequest({ gpuCount: 1 }), Math.random),
     );
-    expect(schedule(hosts, makeRequest({ gpuCount: 2 }))).toEqual({ hostId: 'gpu-1', gpuIds: ['gpu-1-gpu1', 'gpu-1-gpu2'] });
+    expect(schedule(hosts, makeRequest({ gpuCount: 4 }))).toEqual({
+      hostId: 'gpu-2',
+      gpuIds: ['gpu-2-gpu0', 'gpu-2-gpu1', 'gpu-2-gpu2', 'gpu-2-gpu3'],
+      claims: [],
+    });
   });
 
   it('passes the policy and the random source through', () => {
     const random = jest.fn(() => 0.99);
     expect(schedule(hosts, makeRequest({ gpuCount: 1 }), getPolicy('random-fit'), random)?.hostId).toBe('gpu-2');
     expect(random).toHaveBeenCalledTimes(1);
+  });
+
+  it('accepts a profile instead of a GPU count', () => {
+    expect(schedule(hosts, makeRequest({ gpuCount: 0, gpuProfile: '1/2' }))).toBeNull();
+    expect(schedule(hosts, makeRequest({ gpuCount: 0, gpuProfile: '3g.71gb' }))).toBeNull();
   });
 
   it('returns null when nothing fits', () => {
@@ -41,6 +50,9 @@ describe('schedule', () => {
     ['infinite disk', { diskGib: Number.POSITIVE_INFINITY }],
     ['a fractional GPU count', { gpuCount: 0.5 }],
     ['a negative GPU count', { gpuCount: -1 }],
+    ['both a GPU count and a profile', { gpuCount: 1, gpuProfile: '1/2' }],
+    ['an unknown profile', { gpuCount: 0, gpuProfile: '1/3' }],
+    ['an empty profile', { gpuCount: 0, gpuProfile: '' }],
   ])('rejects a request with %s', (_label: string, overrides: Partial<PlacementRequest>) => {
     expect(() => schedule(hosts, makeRequest(overrides))).toThrow(RangeError);
   });

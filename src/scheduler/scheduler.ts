@@ -1,8 +1,9 @@
+import { findVgpuProfile, isKnownMigProfileName } from '../fleet/domain/gpu-profiles';
 import { bestFitPolicy } from './policies/best-fit.policy';
 import { firstFitPolicy } from './policies/first-fit.policy';
 import { fragAwareBinpackPolicy } from './policies/frag-aware-binpack.policy';
 import { randomFitPolicy } from './policies/random-fit.policy';
-import { Placement, PlacementPolicy, PlacementRequest, PolicyName, SchedulerHost } from './scheduler.types';
+import { Placement, PlacementContext, PlacementPolicy, PlacementRequest, PolicyName, SchedulerHost } from './scheduler.types';
 
 /** Chosen by the Alibaba replay in bench/placement.ts; see docs/benchmarks.md. */
 export const DEFAULT_POLICY: PlacementPolicy = fragAwareBinpackPolicy;
@@ -35,9 +36,10 @@ export function schedule(
   req: PlacementRequest,
   policy: PlacementPolicy = DEFAULT_POLICY,
   random: () => number = Math.random,
+  context: PlacementContext = {},
 ): Placement | null {
   assertValidRequest(req);
-  return policy.choose(hosts, req, random);
+  return policy.choose(hosts, req, random, context);
 }
 
 function assertValidRequest(req: PlacementRequest): void {
@@ -49,5 +51,13 @@ function assertValidRequest(req: PlacementRequest): void {
   }
   if (!Number.isInteger(req.gpuCount) || req.gpuCount < 0) {
     throw new RangeError(`placement request gpuCount must be an integer ≥ 0, got ${req.gpuCount}`);
+  }
+  if (req.gpuProfile != null) {
+    if (req.gpuCount !== 0) {
+      throw new RangeError(`placement request asks for gpuProfile "${req.gpuProfile}" and gpuCount ${req.gpuCount}; give one of them`);
+    }
+    if (findVgpuProfile(req.gpuProfile) === null && !isKnownMigProfileName(req.gpuProfile)) {
+      throw new RangeError(`placement request gpuProfile "${req.gpuProfile}" is neither a vGPU size nor a known MIG profile`);
+    }
   }
 }

@@ -17,6 +17,8 @@ import {
   TraceTask,
   traceHostsToFleet,
   traceHostsToRegistrations,
+  vgpuDemandShare,
+  withVgpuShare,
 } from './alibaba-trace';
 import { canonicalGpuModel, GPU_MODEL_ID_PATTERN } from './gpu-model';
 
@@ -219,6 +221,65 @@ describe('parseTracePods', () => {
   it('needs a creation time', () => {
     expect(() => parseTracePods(`${POD_HEADER}\np,1,1,1,1000,,LS,Running,,1,0`)).toThrow(/creation_time is empty/);
   });
+
+  it('reads the multigpu* column set: no gpu_spec, QoS or timing', () => {
+    const [first, second] = parseTracePods('name,cpu_milli,memory_mib,num_gpu,gpu_milli\np1,12000,16384,8,1000\np2,4000,1024,1,250\n');
+    expect(first).toEqual<TraceTask>({
+      name: 'p1',
+      cpuMilli: 12000,
+      memoryMib: 16384,
+      numGpu: 8,
+      gpuMilli: 1000,
+      gpuSpec: [],
+      qos: '',
+      podPhase: '',
+      creationTime: null,
+      deletionTime: null,
+      scheduledTime: null,
+    });
+    expect(taskToRequest(second)).toMatchObject({ gpuCount: 0, gpuProfile: '1/4' });
+  });
+
+  it('reads gpu_spec without timing, and columns in any order', () => {
+    const [task] = parseTracePods('gpu_milli,num_gpu,gpu_spec,name,memory_mib,cpu_milli\n1000,1,T4|P100,p,2048,3000\n');
+    expect([task.name, task.gpuSpec, task.creationTime]).toEqual(['p', ['t4-16gb', 'p100-16gb'], null]);
+  });
+
+  it.each([
+    ['a missing required column', 'name,cpu_milli,memory_mib,num_gpu\np,1,1,1', /lacks column "gpu_milli"/],
+    ['more than one GPU in gpu_milli', 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,1,1200', /line 2: gpu_milli 1200 is more than one GPU/],
+    ['GPUs without a share', 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,2,0', /num_gpu 2 and gpu_milli 0 must both be 0 or both positive/],
+    ['a share without GPUs', 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,0,300', /num_gpu 0 and gpu_milli 300/],
+  ])('rejects %s', (_label: string, csv: string, message: RegExp) => {
+    expect(() => parseTracePods(csv)).toThrow(message);
+  });
+});
+
+describe('GPU sharing modes for a replay', () => {
+  const sharing = (milli: number): TraceTask => task({ numGpu: 1, gpuMilli: milli });
+
+  it('puts in vGPU mode the share of GPU demand that vGPUs serve, counted at vGPU sizes', () => {
+    // 220 → 1/4 (250) and 810 → 1 (1000) against two whole GPUs and one 8-GPU task; CPU-only tasks do not count.
+    const tasks: TraceTask[] = [sharing(220), sharing(810), task({ numGpu: 1 }), task({ numGpu: 1 }), task({ numGpu: 8 }), task({ numGpu: 0, gpuMilli: 0 })];
+    expect(vgpuDemandShare(tasks)).toBeCloseTo(1250 / 11250);
+    expect(vgpuDemandShare([task({ numGpu: 0, gpuMilli: 0 })])).toBe(0);
+  });
+
+  it("switches whole hosts, smallest first, until each model's vGPU GPUs come closest to the share", () => {
+    const fleet: SchedulerHost[] = traceHostsToFleet(
+      parseTraceNodes(`${NODE_HEADER}\nbig,96000,1,8,G2\nsmall-b,8000,1,2,G2\nsmall-a,8000,1,2,G2\none,8000,1,1,T4\ncpu,8000,1,0,\n`),
+    );
+    const modes = (share: number): Record<string, string[]> =>
+      Object.fromEntries(withVgpuShare(fleet, share).map((host: SchedulerHost) => [host.id, [...new Set(host.gpus.map((gpu) => gpu.sharingMode as string))]]));
+    // G2 has 12 GPUs: 25% is 3, closest with small-a alone; 60% is 7.2, closest with both small hosts.
+    expect(modes(0.25)).toEqual({ big: ['passthrough'], 'small-a': ['vgpu'], 'small-b': ['passthrough'], one: ['passthrough'], cpu: [] });
+    expect(modes(0.6)).toEqual({ big: ['passthrough'], 'small-a': ['vgpu'], 'small-b': ['vgpu'], one: ['vgpu'], cpu: [] });
+    expect(modes(0.7)).toEqual({ big: ['vgpu'], 'small-a': ['vgpu'], 'small-b': ['vgpu'], one: ['vgpu'], cpu: [] });
+    expect(modes(1)).toEqual({ big: ['vgpu'], 'small-a': ['vgpu'], 'small-b': ['vgpu'], one: ['vgpu'], cpu: [] });
+    expect(modes(0)).toEqual({ big: ['passthrough'], 'small-a': ['passthrough'], 'small-b': ['passthrough'], one: ['passthrough'], cpu: [] });
+    expect(fleet[0].gpus[0].sharingMode).toBeUndefined();
+    expect(() => withVgpuShare(fleet, 1.5)).toThrow(RangeError);
+  });
 });
 
 describe('taskToRequest', () => {
@@ -232,8 +293,40 @@ describe('taskToRequest', () => {
     });
   });
 
-  it('gives a GPU-sharing task one whole GPU', () => {
-    expect(taskToRequest(task({ numGpu: 1, gpuMilli: 460 })).gpuCount).toBe(1);
+  it.each([
+    [50, '1/8'],
+    [125, '1/8'],
+    [126, '1/4'],
+    [220, '1/4'],
+    [460, '1/2'],
+    [500, '1/2'],
+    [501, '1'],
+    [810, '1'],
+    [999, '1'],
+  ])('gives a GPU-sharing task with gpu_milli %p the smallest vGPU that holds it, %p', (gpuMilli: number, profile: string) => {
+    const req = taskToRequest(task({ numGpu: 1, gpuMilli }));
+    expect([req.gpuCount, req.gpuProfile]).toEqual([0, profile]);
+  });
+
+  it('gives a whole-GPU task whole GPUs, even on one GPU', () => {
+    expect(taskToRequest(task({ numGpu: 1, gpuMilli: 1000 }))).toMatchObject({ gpuCount: 1 });
+    expect(taskToRequest(task({ numGpu: 1, gpuMilli: 1000 })).gpuProfile).toBeUndefined();
+  });
+
+  it('adds a MIG alternative per MIG model the fleet has, after the vGPU ones, within gpu_spec', () => {
+    const sharing: TraceTask = task({ numGpu: 1, gpuMilli: 220 });
+    expect(taskToRequests(sharing, { migModels: ['h200-141gb', 'a100-40gb'] }).map((req) => [req.gpuProfile, req.gpuModel])).toEqual([
+      ['1/4', null],
+      ['2g.35gb', 'h200-141gb'],
+      ['2g.10gb', 'a100-40gb'],
+    ]);
+    const pinned: TraceTask = task({ numGpu: 1, gpuMilli: 100, gpuSpec: ['t4-16gb', 'h200-141gb'] });
+    expect(taskToRequests(pinned, { migModels: ['h200-141gb', 'a100-40gb'] }).map((req) => [req.gpuProfile, req.gpuModel])).toEqual([
+      ['1/8', 't4-16gb'],
+      ['1/8', 'h200-141gb'],
+      ['1g.18gb', 'h200-141gb'],
+    ]);
+    expect(taskToRequests(task({ numGpu: 2 }), { migModels: ['h200-141gb'] })).toHaveLength(1);
   });
 
   it('makes a task without GPUs CPU-only', () => {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PlacementRequest, SchedulerGpu, SchedulerHost } from '../../scheduler/scheduler.types';
 import { canonicalGpuModel } from './gpu-model';
+import { MigProfile, milliGpuOf, smallestMigProfileFor, smallestVgpuProfileFor } from './gpu-profiles';
 
 export class TraceParseError extends Error {
   readonly code: string = 'TRACE_PARSE_ERROR';
@@ -29,7 +30,13 @@ export interface TraceHost {
   traceModel: string | null;
 }
 
-/** One row of openb_pod_list_*.csv. Times are seconds from the start of the trace. */
+/**
+ * One row of openb_pod_list_*.csv. Times are seconds from the start of the
+ * trace. Only name, cpu_milli, memory_mib, num_gpu and gpu_milli are in every
+ * file: the multigpu* variants have no gpu_spec, QoS or timing, so their
+ * tasks have no constraint, empty qos and podPhase, and null times (they
+ * arrive in file order and never depart).
+ */
 export interface TraceTask {
   name: string;
   cpuMilli: number;
@@ -41,8 +48,9 @@ export interface TraceTask {
   gpuSpec: string[];
   qos: string;
   podPhase: string;
-  creationTime: number;
-  /** Null when the task was never deleted. */
+  /** Null when the file has no timing. */
+  creationTime: number | null;
+  /** Null when the task was never deleted, or the file has no timing. */
   deletionTime: number | null;
   scheduledTime: number | null;
 }
@@ -111,19 +119,8 @@ export interface TraceFleetOptions {
 }
 
 const NODE_COLUMNS = ['sn', 'cpu_milli', 'memory_mib', 'gpu', 'model'] as const;
-const POD_COLUMNS = [
-  'name',
-  'cpu_milli',
-  'memory_mib',
-  'num_gpu',
-  'gpu_milli',
-  'gpu_spec',
-  'qos',
-  'pod_phase',
-  'creation_time',
-  'deletion_time',
-  'scheduled_time',
-] as const;
+const POD_COLUMNS = ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli'] as const;
+const OPTIONAL_POD_COLUMNS = ['gpu_spec', 'qos', 'pod_phase', 'creation_time', 'deletion_time', 'scheduled_time'] as const;
 
 /** Parses openb_node_list_all_node.csv (or the GPU-only list). */
 export function parseTraceNodes(csv: string): TraceHost[] {
@@ -144,28 +141,40 @@ export function parseTraceNodes(csv: string): TraceHost[] {
   });
 }
 
-/** Parses openb_pod_list_*.csv. */
+/**
+ * Parses openb_pod_list_*.csv, with or without the optional columns
+ * (gpu_spec, qos, pod_phase and the three times). creation_time must be
+ * given on every row when its column is there.
+ */
 export function parseTracePods(csv: string): TraceTask[] {
-  return parseCsv(csv, POD_COLUMNS).map((row: CsvRow<(typeof POD_COLUMNS)[number]>): TraceTask => {
+  return parseCsv(csv, POD_COLUMNS, OPTIONAL_POD_COLUMNS).map((row: CsvRow<PodColumn>): TraceTask => {
     const spec: string = row.text('gpu_spec');
+    const numGpu: number = row.int('num_gpu');
+    const gpuMilli: number = row.int('gpu_milli');
+    if (gpuMilli > 1000) throw new TraceParseError(`line ${row.line}: gpu_milli ${gpuMilli} is more than one GPU (1000)`);
+    if ((numGpu === 0) !== (gpuMilli === 0)) {
+      throw new TraceParseError(`line ${row.line}: num_gpu ${numGpu} and gpu_milli ${gpuMilli} must both be 0 or both positive`);
+    }
     return {
       name: row.required('name'),
       cpuMilli: row.int('cpu_milli'),
       memoryMib: row.int('memory_mib'),
-      numGpu: row.int('num_gpu'),
-      gpuMilli: row.int('gpu_milli'),
+      numGpu,
+      gpuMilli,
       gpuSpec:
         spec === '' || spec.toLowerCase() === 'nan'
           ? []
           : spec.split('|').map((code: string) => mapTraceModel(code, row.line).model),
       qos: row.text('qos'),
       podPhase: row.text('pod_phase'),
-      creationTime: row.int('creation_time'),
+      creationTime: row.has('creation_time') ? row.int('creation_time') : null,
       deletionTime: row.optionalInt('deletion_time'),
       scheduledTime: row.optionalInt('scheduled_time'),
     };
   });
 }
+
+type PodColumn = (typeof POD_COLUMNS)[number] | (typeof OPTIONAL_POD_COLUMNS)[number];
 
 /** The trace's hosts as scheduler hosts, all active and idle. GPU ids are `${sn}-gpu${i}`. */
 export function traceHostsToFleet(hosts: readonly TraceHost[], opts: TraceFleetOptions = {}): SchedulerHost[] {
@@ -235,32 +244,116 @@ function syntheticGpuUuid(sn: string, index: number): string {
   return `GPU-${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
+export interface TaskMappingOptions {
+  /**
+   * Models that have GPUs in MIG mode in the fleet: a GPU-sharing task that
+   * may run on one of them also gets a request for the smallest MIG profile
+   * of that model that holds its share, after its vGPU requests.
+   */
+  migModels?: readonly string[];
+}
+
 /**
- * The VM a task becomes. Whole-GPU tasks get numGpu GPUs; a GPU-sharing task
- * (0 < gpu_milli < 1000) gets one whole GPU, since a VM cannot share one;
- * numGpu 0 is CPU-only. CPU is rounded up to whole cores (at least 1).
+ * The VM a task becomes. Whole-GPU tasks get numGpu whole GPUs (a task on
+ * several GPUs always takes them whole). A GPU-sharing task (numGpu 1,
+ * gpu_milli < 1000) gets the smallest time-sliced vGPU that holds its share
+ * (gpu_milli 220 → `1/4`, 810 → `1`). numGpu 0 is CPU-only. CPU is rounded
+ * up to whole cores (at least 1).
  *
  * PlacementRequest names one model at most. For a task whose gpu_spec lists
  * several models, this returns the request for the first of them; use
- * taskToRequests to get one request per allowed model, in the trace's order,
- * and try them in turn (as bench/placement.ts does).
+ * taskToRequests to get every alternative, in the order to try them (as
+ * bench/placement.ts does).
  */
-export function taskToRequest(task: TraceTask): PlacementRequest {
-  return taskToRequests(task)[0];
+export function taskToRequest(task: TraceTask, opts: TaskMappingOptions = {}): PlacementRequest {
+  return taskToRequests(task, opts)[0];
 }
 
-/** One request per model the task accepts, in gpu_spec order; a single unconstrained request when it accepts any. */
-export function taskToRequests(task: TraceTask): PlacementRequest[] {
-  const gpuCount: number = task.numGpu > 0 ? task.numGpu : 0;
+/**
+ * Every request the task may become, in the order to try them: one per
+ * model the task accepts (gpu_spec order; a single unconstrained request when
+ * it accepts any), then, for a GPU-sharing task, one MIG request per allowed
+ * model in `opts.migModels`.
+ */
+export function taskToRequests(task: TraceTask, opts: TaskMappingOptions = {}): PlacementRequest[] {
+  const sharing: boolean = task.numGpu === 1 && task.gpuMilli > 0 && task.gpuMilli < 1000;
   const base: PlacementRequest = {
     cpuCores: Math.max(1, Math.ceil(task.cpuMilli / 1000)),
     memoryMib: task.memoryMib,
     diskGib: TRACE_TASK_DISK_GIB,
-    gpuCount,
+    gpuCount: sharing ? 0 : Math.max(0, task.numGpu),
     gpuModel: null,
   };
-  if (gpuCount === 0 || task.gpuSpec.length === 0) return [base];
-  return task.gpuSpec.map((gpuModel: string): PlacementRequest => ({ ...base, gpuModel }));
+  if (task.numGpu <= 0) return [base];
+  const models: (string | null)[] = task.gpuSpec.length === 0 ? [null] : task.gpuSpec;
+  if (!sharing) return models.map((gpuModel: string | null): PlacementRequest => ({ ...base, gpuModel }));
+  const vgpu: string = smallestVgpuProfileFor(task.gpuMilli).name;
+  const requests: PlacementRequest[] = models.map(
+    (gpuModel: string | null): PlacementRequest => ({ ...base, gpuProfile: vgpu, gpuModel }),
+  );
+  for (const model of opts.migModels ?? []) {
+    if (task.gpuSpec.length > 0 && !task.gpuSpec.includes(model)) continue;
+    const mig: MigProfile | null = smallestMigProfileFor(model, task.gpuMilli);
+    if (mig !== null) requests.push({ ...base, gpuProfile: mig.name, gpuModel: model });
+  }
+  return requests;
+}
+
+/**
+ * The share of the tasks' GPU demand that time-sliced vGPUs would serve:
+ * GPU-sharing tasks counted at their vGPU size, whole-GPU tasks at numGpu,
+ * over the total. The replay puts this share of each model's GPUs in vgpu
+ * mode, as an admin sizing the pools to the expected workload would.
+ */
+export function vgpuDemandShare(tasks: readonly TraceTask[]): number {
+  let shared: number = 0;
+  let total: number = 0;
+  for (const task of tasks) {
+    if (task.numGpu <= 0) continue;
+    const milli: number = milliGpuOf(taskToRequest(task));
+    total += milli;
+    if (task.numGpu === 1 && task.gpuMilli < 1000) shared += milli;
+  }
+  return total === 0 ? 0 : shared / total;
+}
+
+/**
+ * A copy of the fleet with about `share` of each model's GPUs in vgpu mode
+ * and the rest in passthrough. Whole hosts switch, smallest GPU count first
+ * (then by id): multi-GPU VMs need the large hosts whole, and a host with
+ * one mode is how an operator would run it. A host is switched when that
+ * brings the model's vGPU count closer to its target.
+ */
+export function withVgpuShare(fleet: readonly SchedulerHost[], share: number): SchedulerHost[] {
+  if (!(share >= 0 && share <= 1)) throw new RangeError(`vGPU share must be in [0, 1], got ${share}`);
+  const byModel: Map<string, SchedulerHost[]> = new Map<string, SchedulerHost[]>();
+  for (const host of fleet) {
+    if (host.gpus.length === 0) continue;
+    const model: string = host.gpus[0].model;
+    byModel.set(model, [...(byModel.get(model) ?? []), host]);
+  }
+  const vgpuHosts: Set<string> = new Set<string>();
+  for (const hosts of byModel.values()) {
+    const target: number = share * hosts.reduce((sum: number, host: SchedulerHost) => sum + host.gpus.length, 0);
+    let taken: number = 0;
+    const ordered: SchedulerHost[] = [...hosts].sort(
+      (a: SchedulerHost, b: SchedulerHost) => a.gpus.length - b.gpus.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+    for (const host of ordered) {
+      if (Math.abs(taken + host.gpus.length - target) >= Math.abs(taken - target)) continue;
+      taken += host.gpus.length;
+      vgpuHosts.add(host.id);
+    }
+  }
+  return fleet.map((host: SchedulerHost): SchedulerHost => ({
+    ...host,
+    gpus: host.gpus.map((gpu: SchedulerGpu): SchedulerGpu => ({
+      ...gpu,
+      sharingMode: vgpuHosts.has(host.id) ? 'vgpu' : 'passthrough',
+      usedSlots: 0,
+      vgpuProfile: null,
+    })),
+  }));
 }
 
 export function mapTraceModel(code: string, line?: number): TraceGpuModel {
@@ -284,6 +377,9 @@ export function loadTracePodsFile(path: string): TraceTask[] {
 
 interface CsvRow<C extends string> {
   line: number;
+  /** Whether the file has this (optional) column. */
+  has(column: C): boolean;
+  /** The cell, trimmed; '' when the file lacks the column. */
   text(column: C): string;
   required(column: C): string;
   int(column: C): number;
@@ -291,16 +387,24 @@ interface CsvRow<C extends string> {
 }
 
 /** The trace files are plain comma-separated values without quoting. */
-function parseCsv<C extends string>(csv: string, columns: readonly C[]): CsvRow<C>[] {
+function parseCsv<C extends string, O extends string = never>(
+  csv: string,
+  columns: readonly C[],
+  optionalColumns: readonly O[] = [],
+): CsvRow<C | O>[] {
   const lines: string[] = csv.split(/\r?\n/);
-  const header: string[] = (lines[0] ?? '').replace(/^\uFEFF/, '').split(',');
-  const position: Map<C, number> = new Map<C, number>();
+  const header: string[] = (lines[0] ?? '').replace(/^\uFEFF/, '').split(',').map((name: string) => name.trim());
+  const position: Map<C | O, number> = new Map<C | O, number>();
   for (const column of columns) {
     const at: number = header.indexOf(column);
     if (at < 0) throw new TraceParseError(`header "${lines[0] ?? ''}" lacks column "${column}"`);
     position.set(column, at);
   }
-  const rows: CsvRow<C>[] = [];
+  for (const column of optionalColumns) {
+    const at: number = header.indexOf(column);
+    if (at >= 0) position.set(column, at);
+  }
+  const rows: CsvRow<C | O>[] = [];
   for (let i: number = 1; i < lines.length; i++) {
     if (lines[i].trim() === '') continue;
     const cells: string[] = lines[i].split(',');
@@ -308,8 +412,11 @@ function parseCsv<C extends string>(csv: string, columns: readonly C[]): CsvRow<
     if (cells.length !== header.length) {
       throw new TraceParseError(`line ${line}: expected ${header.length} fields, found ${cells.length}`);
     }
-    const text = (column: C): string => cells[position.get(column) as number].trim();
-    const optionalInt = (column: C): number | null => {
+    const text = (column: C | O): string => {
+      const at: number | undefined = position.get(column);
+      return at === undefined ? '' : cells[at].trim();
+    };
+    const optionalInt = (column: C | O): number | null => {
       const value: string = text(column);
       if (value === '' || value.toLowerCase() === 'nan') return null;
       if (!/^\d+$/.test(value)) {
@@ -319,13 +426,14 @@ function parseCsv<C extends string>(csv: string, columns: readonly C[]): CsvRow<
     };
     rows.push({
       line,
+      has: (column: C | O): boolean => position.has(column),
       text,
-      required(column: C): string {
+      required(column: C | O): string {
         const value: string = text(column);
         if (value === '') throw new TraceParseError(`line ${line}: ${column} is empty`);
         return value;
       },
-      int(column: C): number {
+      int(column: C | O): number {
         const value: number | null = optionalInt(column);
         if (value === null) throw new TraceParseError(`line ${line}: ${column} is empty`);
         return value;

@@ -28,9 +28,64 @@ describe('parseNvidiaSmiXml', () => {
         pciAddress: '00000000:00:06.0',
         uuid: 'GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13',
         migMode: 'disabled',
+        migModePending: 'disabled',
+        virtualizationMode: 'passthrough',
+        hostVgpuMode: null,
+        vgpuHeterogeneous: null,
+        vgpuLicense: null,
         model: 'h200-141gb',
       },
     ]);
+  });
+
+  it('reads a MIG mode change waiting for a GPU reset', () => {
+    const xml: string = FIXTURE.replace('<pending_mig>Disabled</pending_mig>', '<pending_mig>Enabled</pending_mig>');
+    expect(parseNvidiaSmiXml(xml)[0]).toMatchObject({ migMode: 'disabled', migModePending: 'enabled' });
+  });
+
+  it("reads a vGPU host's virtualization: the vGPU manager, SR-IOV, and vGPUs of mixed sizes", () => {
+    const xml: string = FIXTURE.replace(
+      /<gpu_virtualization_mode>[\s\S]*?<\/gpu_virtualization_mode>/,
+      `<gpu_virtualization_mode>
+        <virtualization_mode>Host VGPU</virtualization_mode>
+        <host_vgpu_mode>SR-IOV</host_vgpu_mode>
+        <vgpu_heterogeneous_mode>Enabled</vgpu_heterogeneous_mode>
+      </gpu_virtualization_mode>`,
+    );
+    expect(parseNvidiaSmiXml(xml)[0]).toMatchObject({ virtualizationMode: 'host-vgpu', hostVgpuMode: 'sr-iov', vgpuHeterogeneous: true });
+  });
+
+  it("reads a vGPU guest's license, as a VM with an L40S-2Q sees it", () => {
+    const xml: string = `<?xml version="1.0" ?>
+      <nvidia_smi_log>
+        <gpu id="00000000:00:07.0">
+          <product_name>NVIDIA L40S-2Q</product_name>
+          <uuid>GPU-guest</uuid>
+          <pci><pci_bus_id>00000000:00:07.0</pci_bus_id></pci>
+          <gpu_virtualization_mode><virtualization_mode>VGPU</virtualization_mode><host_vgpu_mode>N/A</host_vgpu_mode></gpu_virtualization_mode>
+          <vgpu_software_licensed_product>
+            <licensed_product_name>NVIDIA RTX Virtual Workstation</licensed_product_name>
+            <license_status>Licensed (Expiry: 2026-7-7 16:1:44 GMT)</license_status>
+          </vgpu_software_licensed_product>
+          <fb_memory_usage><total>2048 MiB</total></fb_memory_usage>
+        </gpu>
+      </nvidia_smi_log>`;
+    expect(parseNvidiaSmiXml(xml)[0]).toMatchObject({
+      virtualizationMode: 'vgpu',
+      hostVgpuMode: null,
+      vgpuHeterogeneous: null,
+      vgpuLicense: { product: 'NVIDIA RTX Virtual Workstation', status: 'Licensed (Expiry: 2026-7-7 16:1:44 GMT)' },
+      migMode: 'unsupported',
+      migModePending: 'unsupported',
+    });
+  });
+
+  it.each([
+    ['virtualization_mode', '<virtualization_mode>Pass-Through</virtualization_mode>', '<virtualization_mode>Sideways</virtualization_mode>'],
+    ['host_vgpu_mode', '<host_vgpu_mode>N/A</host_vgpu_mode>', '<host_vgpu_mode>Maybe</host_vgpu_mode>'],
+    ['pending_mig', '<pending_mig>Disabled</pending_mig>', '<pending_mig>Soon</pending_mig>'],
+  ])('names an unknown %s value', (field: string, from: string, to: string) => {
+    expect(() => parseNvidiaSmiXml(FIXTURE.replace(from, to))).toThrow(new RegExp(`unknown .*${field} "`));
   });
 
   it('reads several GPUs in document order', () => {
@@ -68,6 +123,11 @@ describe('parseNvidiaSmiXml', () => {
         pciAddress: '00000000:3B:00.0',
         uuid: 'GPU-t4',
         migMode: 'unsupported',
+        migModePending: 'unsupported',
+        virtualizationMode: null,
+        hostVgpuMode: null,
+        vgpuHeterogeneous: null,
+        vgpuLicense: null,
         model: 't4-16gb',
       },
     ]);

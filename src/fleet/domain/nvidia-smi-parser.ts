@@ -3,6 +3,23 @@ import { canonicalGpuModel } from './gpu-model';
 
 export type MigMode = 'enabled' | 'disabled' | 'unsupported';
 
+/**
+ * gpu_virtualization_mode/virtualization_mode (NVML nvmlGpuVirtualizationMode_t):
+ * bare metal, passed through to a VM, a vGPU seen from inside its VM, or
+ * the hypervisor's GPU running the vGPU manager (in vGPU or vSGA mode).
+ */
+export type VirtualizationMode = 'none' | 'passthrough' | 'vgpu' | 'host-vgpu' | 'host-vsga';
+
+/** gpu_virtualization_mode/host_vgpu_mode (nvmlHostVgpuMode_t): how a vGPU host exposes vGPUs. */
+export type HostVgpuMode = 'sr-iov' | 'non-sr-iov';
+
+export interface VgpuLicense {
+  /** vgpu_software_licensed_product/licensed_product_name, e.g. "NVIDIA RTX Virtual Workstation". */
+  product: string;
+  /** license_status as printed, e.g. "Licensed (Expiry: 2026-7-7 16:1:44 GMT)" or "Unlicensed". */
+  status: string;
+}
+
 export interface ParsedGpu {
   /** Position of the `<gpu>` element in the document, 0-based. */
   index: number;
@@ -10,7 +27,17 @@ export interface ParsedGpu {
   memoryMib: number;
   pciAddress: string;
   uuid: string;
+  /** mig_mode/current_mig. */
   migMode: MigMode;
+  /** mig_mode/pending_mig: the mode after the next GPU reset; differs from migMode while a change waits. */
+  migModePending: MigMode;
+  /** Null when the driver does not say (N/A or no element, as in older drivers). */
+  virtualizationMode: VirtualizationMode | null;
+  hostVgpuMode: HostVgpuMode | null;
+  /** gpu_virtualization_mode/vgpu_heterogeneous_mode: whether vGPUs of different sizes may share the GPU. */
+  vgpuHeterogeneous: boolean | null;
+  /** Present inside a VM whose GPU is a licensed vGPU (the guest's view). */
+  vgpuLicense: VgpuLicense | null;
   /** Canonical model id, see canonicalGpuModel. */
   model: string;
 }
@@ -90,25 +117,65 @@ function parseGpu(gpu: unknown, index: number): ParsedGpu {
   if (!(memoryMib > 0)) {
     throw new NvidiaSmiParseError(`<gpu> #${index}: fb_memory_usage/total "${total}" is not a positive "<n> MiB"`);
   }
+  const virtualization: XmlNode = isNode(gpu.gpu_virtualization_mode) ? gpu.gpu_virtualization_mode : {};
   return {
     index,
     productName,
     memoryMib,
     pciAddress,
     uuid,
-    migMode: parseMigMode(gpu.mig_mode, index),
+    migMode: parseMigMode(gpu.mig_mode, 'current_mig', index),
+    migModePending: parseMigMode(gpu.mig_mode, 'pending_mig', index),
+    virtualizationMode: parseChoice(virtualization.virtualization_mode, VIRTUALIZATION_MODES, index, 'gpu_virtualization_mode/virtualization_mode'),
+    hostVgpuMode: parseChoice(virtualization.host_vgpu_mode, HOST_VGPU_MODES, index, 'gpu_virtualization_mode/host_vgpu_mode'),
+    vgpuHeterogeneous: parseChoice(virtualization.vgpu_heterogeneous_mode, ENABLED, index, 'gpu_virtualization_mode/vgpu_heterogeneous_mode'),
+    vgpuLicense: parseLicense(gpu.vgpu_software_licensed_product),
     model: canonicalGpuModel(productName, memoryMib),
   };
 }
 
-function parseMigMode(migMode: unknown, index: number): MigMode {
+/** Values as nvidia-smi prints them, lowercased, to what they mean. */
+const VIRTUALIZATION_MODES: ReadonlyMap<string, VirtualizationMode> = new Map<string, VirtualizationMode>([
+  ['none', 'none'],
+  ['pass-through', 'passthrough'],
+  ['vgpu', 'vgpu'],
+  ['host vgpu', 'host-vgpu'],
+  ['host vsga', 'host-vsga'],
+]);
+const HOST_VGPU_MODES: ReadonlyMap<string, HostVgpuMode> = new Map<string, HostVgpuMode>([
+  ['sr-iov', 'sr-iov'],
+  ['non sr-iov', 'non-sr-iov'],
+]);
+const ENABLED: ReadonlyMap<string, boolean> = new Map<string, boolean>([
+  ['enabled', true],
+  ['disabled', false],
+]);
+
+/** The mapped value; null when the element is missing, empty or N/A; an error for anything else. */
+function parseChoice<T>(value: unknown, choices: ReadonlyMap<string, T>, index: number, path: string): T | null {
+  const text: string = typeof value === 'string' ? value.trim() : '';
+  if (text === '' || text.toLowerCase() === 'n/a') return null;
+  const choice: T | undefined = choices.get(text.toLowerCase());
+  if (choice === undefined) throw new NvidiaSmiParseError(`<gpu> #${index}: unknown ${path} "${text}"`);
+  return choice;
+}
+
+function parseMigMode(migMode: unknown, field: 'current_mig' | 'pending_mig', index: number): MigMode {
   // GPUs without MIG support either omit <mig_mode> or report N/A.
-  const current: unknown = isNode(migMode) ? migMode.current_mig : undefined;
-  if (current === undefined || current === '') return 'unsupported';
-  const value: string = typeof current === 'string' ? current.trim().toLowerCase() : '';
-  if (value === 'enabled' || value === 'disabled') return value;
-  if (value === 'n/a') return 'unsupported';
-  throw new NvidiaSmiParseError(`<gpu> #${index}: unknown mig_mode/current_mig "${String(current)}"`);
+  const value: unknown = isNode(migMode) ? migMode[field] : undefined;
+  if (value === undefined || value === '') return 'unsupported';
+  const text: string = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  if (text === 'enabled' || text === 'disabled') return text;
+  if (text === 'n/a') return 'unsupported';
+  throw new NvidiaSmiParseError(`<gpu> #${index}: unknown mig_mode/${field} "${String(value)}"`);
+}
+
+function parseLicense(licensed: unknown): VgpuLicense | null {
+  if (!isNode(licensed)) return null;
+  const product: string = typeof licensed.licensed_product_name === 'string' ? licensed.licensed_product_name.trim() : '';
+  if (product === '' || product.toLowerCase() === 'n/a') return null;
+  const status: string = typeof licensed.license_status === 'string' ? licensed.license_status.trim() : '';
+  return { product, status };
 }
 
 function requireText(value: unknown, index: number, path: string): string {

@@ -14,6 +14,7 @@ describe('bestFitPolicy', () => {
     expect(bestFitPolicy.choose(hosts, makeRequest({ gpuCount: 2 }), noRandom)).toEqual({
       hostId: 'two-left',
       gpuIds: ['two-left-gpu6', 'two-left-gpu7'],
+      claims: [],
     });
   });
 
@@ -38,5 +39,18 @@ describe('bestFitPolicy', () => {
   it('skips hosts that do not fit and returns null when none does', () => {
     const hosts: SchedulerHost[] = [makeHost('down', { state: 'down', gpus: makeGpus('down', 'l4-24gb', 1) })];
     expect(bestFitPolicy.choose(hosts, makeRequest({ gpuCount: 1 }), noRandom)).toBeNull();
+  });
+});
+
+describe('bestFitPolicy with fractional requests', () => {
+  it('takes the host with the least free GPU capacity, and there the GPU with the least room for the profile', () => {
+    const vgpu = (id: string, used: number[]) =>
+      makeHost(id, { gpus: used.map((mask: number, index: number) => ({ id: `${id}-gpu${index}`, index, model: 't4-16gb', free: mask === 0, sharingMode: 'vgpu' as const, usedSlots: mask, vgpuProfile: mask === 0 ? null : '1/4' })) });
+    const hosts: SchedulerHost[] = [vgpu('a-roomy', [0, 0b0001]), vgpu('b-tight', [0b0001, 0b0111])];
+    expect(bestFitPolicy.choose(hosts, makeRequest({ gpuCount: 0, gpuProfile: '1/4' }), noRandom)).toEqual({
+      hostId: 'b-tight',
+      gpuIds: [],
+      claims: [{ gpuId: 'b-tight-gpu1', profile: '1/4', slots: [3] }],
+    });
   });
 });

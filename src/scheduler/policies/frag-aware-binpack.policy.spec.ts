@@ -1,177 +1,130 @@
-import { Placement, SchedulerHost } from '../scheduler.types';
+import { Placement, PlacementRequest, SchedulerGpu, SchedulerHost } from '../scheduler.types';
 import { makeGpus, makeHost, makeRequest } from '../testing/host.factory';
-import {
-  createFragAwareBinpackPolicy,
-  FED_GPU_SHARE,
-  fragAwareBinpackPolicy,
-  strandedGpus,
-} from './frag-aware-binpack.policy';
+import { WorkloadMix, workloadMixOf } from '../workload-mix';
+import { fragAwareBinpackPolicy } from './frag-aware-binpack.policy';
 
 const noRandom = (): number => 0;
 
-function chosen(hosts: SchedulerHost[], overrides: Parameters<typeof makeRequest>[0]): string | undefined {
-  return fragAwareBinpackPolicy.choose(hosts, makeRequest(overrides), noRandom)?.hostId;
+function chosen(hosts: SchedulerHost[], req: PlacementRequest, workload?: WorkloadMix): Placement | null {
+  return fragAwareBinpackPolicy.choose(hosts, req, noRandom, workload ? { workload } : {});
 }
 
-/** An 8-GPU host with 96 cores and 768 GiB, i.e. 12 cores and 96 GiB per GPU. */
-function gpuHost(id: string, taken: number[] = [], overrides: Partial<SchedulerHost> = {}): SchedulerHost {
-  return makeHost(id, { cpuCores: 96, memoryMib: 768 * 1024, gpus: makeGpus(id, 'h100-80gb', 8, taken), ...overrides });
+/** An 8-GPU host with 96 cores and 768 GiB; `taken` lists GPUs already bound. */
+function gpuHost(id: string, model: string = 'h100-80gb', taken: number[] = [], overrides: Partial<SchedulerHost> = {}): SchedulerHost {
+  return makeHost(id, { cpuCores: 96, memoryMib: 768 * 1024, gpus: makeGpus(id, model, 8, taken), ...overrides });
+}
+
+function vgpuHost(id: string, held: { profile: string; used: number }[], model: string = 't4-16gb'): SchedulerHost {
+  const gpus: SchedulerGpu[] = held.map(({ profile, used }, index: number): SchedulerGpu => ({
+    id: `${id}-gpu${index}`,
+    index,
+    model,
+    free: used === 0,
+    sharingMode: 'vgpu',
+    usedSlots: used,
+    vgpuProfile: used === 0 ? null : profile,
+  }));
+  return makeHost(id, { cpuCores: 64, memoryMib: 256 * 1024, gpus });
+}
+
+function times(count: number, alternatives: PlacementRequest[]): PlacementRequest[][] {
+  return Array.from({ length: count }, () => alternatives);
 }
 
 describe('fragAwareBinpackPolicy', () => {
-  describe('GPU requests', () => {
-    it('puts a 1-GPU VM on a partly used host rather than breaking a whole 8-GPU host', () => {
-      const hosts: SchedulerHost[] = [gpuHost('a-whole'), gpuHost('b-used', [0, 1, 2], { usedCpuCores: 12 })];
-      expect(chosen(hosts, { gpuCount: 1 })).toBe('b-used');
-    });
-
-    it('fits GPUs tightly: the host left with the fewest free GPUs of the model wins', () => {
-      const hosts: SchedulerHost[] = [
-        gpuHost('a-three-free', [0, 1, 2, 3, 4], { usedCpuCores: 30 }),
-        gpuHost('b-one-free', [0, 1, 2, 3, 4, 5, 6], { usedCpuCores: 30 }),
-        makeHost('c-small', { cpuCores: 24, gpus: makeGpus('c-small', 'h100-80gb', 2) }),
-      ];
-      expect(chosen(hosts, { gpuCount: 1 })).toBe('b-one-free');
-    });
-
-    it('among equal GPU fits, cuts into a used host and keeps a whole one, even with more CPU left', () => {
-      const hosts: SchedulerHost[] = [
-        makeHost('a-whole-four', { cpuCores: 48, memoryMib: 384 * 1024, gpus: makeGpus('a-whole-four', 'h100-80gb', 4) }),
-        gpuHost('b-half-used', [0, 1, 2, 3], { usedCpuCores: 8 }),
-      ];
-      expect(chosen(hosts, { gpuCount: 1 })).toBe('b-half-used');
-    });
-
-    it('avoids stranding the rest of a host: a CPU-heavy 1-GPU VM goes where the CPU is spare', () => {
-      // On "a" the VM would leave 7 GPUs with 32 cores, enough for 5 at half a per-GPU share (6 cores): 2 stranded.
-      const hosts: SchedulerHost[] = [
-        gpuHost('a-gpu-rich', [], {}),
-        makeHost('b-cpu-rich', { cpuCores: 256, memoryMib: 1024 * 1024, gpus: makeGpus('b-cpu-rich', 'h100-80gb', 8) }),
-      ];
-      expect(chosen(hosts, { gpuCount: 1, cpuCores: 64 })).toBe('b-cpu-rich');
-    });
-
-    it('counts only newly stranded GPUs, so a host already short of CPU can still take a small VM', () => {
-      // "a" has 4 free GPUs but CPU for one; placing there strands nothing that was not stranded already.
-      const hosts: SchedulerHost[] = [
-        gpuHost('a-short-of-cpu', [0, 1, 2, 3], { usedCpuCores: 90 }),
-        gpuHost('b-balanced', [0, 1, 2, 3], { usedCpuCores: 6 }),
-      ];
-      expect(chosen(hosts, { gpuCount: 1, cpuCores: 4 })).toBe('a-short-of-cpu');
-    });
-
-    it('only considers the requested model and never mixes models', () => {
-      const mixed: SchedulerHost = makeHost('mixed', {
-        gpus: [...makeGpus('mixed', 'l4-24gb', 1), ...makeGpus('mixed', 'l40s-48gb', 1, [], 1)],
-      });
-      expect(fragAwareBinpackPolicy.choose([mixed], makeRequest({ gpuCount: 2 }), noRandom)).toBeNull();
-      expect(
-        fragAwareBinpackPolicy.choose([mixed], makeRequest({ gpuCount: 1, gpuModel: 'l40s-48gb' }), noRandom),
-      ).toEqual<Placement>({ hostId: 'mixed', gpuIds: ['mixed-gpu1'] });
-    });
-
-    it('takes the lowest free indexes on the chosen host', () => {
-      const hosts: SchedulerHost[] = [gpuHost('a', [1, 4])];
-      expect(fragAwareBinpackPolicy.choose(hosts, makeRequest({ gpuCount: 3 }), noRandom)).toEqual<Placement>({
-        hostId: 'a',
-        gpuIds: ['a-gpu0', 'a-gpu2', 'a-gpu3'],
-      });
-    });
+  it('puts a CPU-only VM on a host without GPUs rather than take CPU a free GPU needs', () => {
+    // Six free GPUs at 12 cores each need 72 cores; the GPU host has 70 left.
+    const hosts: SchedulerHost[] = [gpuHost('a-gpu', 'h100-80gb', [0, 1], { usedCpuCores: 26 }), makeHost('b-cpu', { cpuCores: 64, usedCpuCores: 4 })];
+    const mix: WorkloadMix = workloadMixOf([...times(9, [makeRequest({ gpuCount: 1, cpuCores: 12 })]), [makeRequest({ gpuCount: 0, cpuCores: 16 })]]);
+    expect(chosen(hosts, makeRequest({ gpuCount: 0, cpuCores: 8 }), mix)?.hostId).toBe('b-cpu');
+    // With the CPU-only host full, the GPU host whose GPUs do not need the CPU is taken.
+    const gpuHostsOnly: SchedulerHost[] = [hosts[0], gpuHost('c-spare', 'h100-80gb', [0, 1], { cpuCores: 128 }), { ...hosts[1], usedCpuCores: 64 }];
+    expect(chosen(gpuHostsOnly, makeRequest({ gpuCount: 0, cpuCores: 8 }), mix)?.hostId).toBe('c-spare');
   });
 
-  describe('CPU-only requests', () => {
-    it('go to hosts without GPUs before GPU hosts, even when the GPU host fits tighter', () => {
-      const hosts: SchedulerHost[] = [
-        gpuHost('a-gpu', [], { usedCpuCores: 90 }),
-        makeHost('b-cpu', { cpuCores: 128, memoryMib: 1024 * 1024 }),
-      ];
-      expect(chosen(hosts, { gpuCount: 0, cpuCores: 4 })).toBe('b-cpu');
-    });
-
-    it('treat a GPU host whose GPUs are all taken like a host without GPUs', () => {
-      const hosts: SchedulerHost[] = [
-        gpuHost('a-free-gpus', [0, 1, 2, 3, 4, 5, 6]),
-        gpuHost('b-all-taken', [0, 1, 2, 3, 4, 5, 6, 7], { usedCpuCores: 40 }),
-      ];
-      expect(chosen(hosts, { gpuCount: 0, cpuCores: 4 })).toBe('b-all-taken');
-    });
-
-    it('otherwise pick the GPU host they strand the fewest GPUs on', () => {
-      // 40 cores on "a" would leave 8 cores for 3 free GPUs; on "b" 56 free cores stay for 1 free GPU.
-      const hosts: SchedulerHost[] = [
-        gpuHost('a-three-free', [0, 1, 2, 3, 4], { usedCpuCores: 48 }),
-        gpuHost('b-one-free', [0, 1, 2, 3, 4, 5, 6], { usedCpuCores: 0 }),
-      ];
-      expect(chosen(hosts, { gpuCount: 0, cpuCores: 40 })).toBe('b-one-free');
-    });
-
-    it('pack tightly among hosts without free GPUs', () => {
-      const hosts: SchedulerHost[] = [
-        makeHost('a-roomy', { cpuCores: 128 }),
-        makeHost('b-snug', { cpuCores: 128, usedCpuCores: 120 }),
-      ];
-      expect(chosen(hosts, { gpuCount: 0, cpuCores: 8 })).toBe('b-snug');
-    });
-  });
-
-  it('breaks exact ties by name, then id', () => {
-    const hosts: SchedulerHost[] = [gpuHost('id-b', [], { name: 'same' }), gpuHost('id-a', [], { name: 'same' })];
-    expect(chosen(hosts, { gpuCount: 1 })).toBe('id-a');
-    const named: SchedulerHost[] = [gpuHost('id-1', [], { name: 'zeta' }), gpuHost('id-2', [], { name: 'alpha' })];
-    expect(chosen(named, { gpuCount: 1 })).toBe('id-2');
-  });
-
-  it('returns null when no host fits', () => {
-    expect(chosen([gpuHost('a', [], { state: 'draining' }), makeHost('cpu')], { gpuCount: 1 })).toBeUndefined();
-  });
-
-  it('is the same decision whatever the input order', () => {
+  it('puts a vGPU on a GPU that already holds its size, even on another host, rather than open an empty GPU', () => {
     const hosts: SchedulerHost[] = [
-      gpuHost('a', [0]),
-      gpuHost('b', [0, 1]),
-      gpuHost('c', [0, 1], { name: 'b' }),
+      vgpuHost('a-empty', [{ profile: '1/4', used: 0 }, { profile: '1/4', used: 0 }]),
+      vgpuHost('b-quarter', [{ profile: '1/4', used: 0b0011 }, { profile: '1/2', used: 0b01 }]),
+    ];
+    const mix: WorkloadMix = workloadMixOf([...times(5, [makeRequest({ gpuCount: 0, gpuProfile: '1/4' })]), ...times(5, [makeRequest({ gpuCount: 0, gpuProfile: '1/2' })])]);
+    expect(chosen(hosts, makeRequest({ gpuCount: 0, gpuProfile: '1/4' }), mix)).toEqual<Placement>({
+      hostId: 'b-quarter',
+      gpuIds: [],
+      claims: [{ gpuId: 'b-quarter-gpu0', profile: '1/4', slots: [2] }],
+    });
+  });
+
+  it('leaves a model that pinned VMs need to them: a VM that accepts any model goes elsewhere', () => {
+    const hosts: SchedulerHost[] = [gpuHost('a-t4', 't4-16gb', [0, 1, 2]), gpuHost('b-l4', 'l4-24gb', [0, 1, 2])];
+    const mix: WorkloadMix = workloadMixOf([
+      ...times(6, [makeRequest({ gpuCount: 1, gpuModel: 't4-16gb' })]),
+      ...times(4, [makeRequest({ gpuCount: 1 })]),
+    ]);
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }), mix)?.hostId).toBe('b-l4');
+    // Without pinned VMs in the mix, the two hosts are alike and the name decides.
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }), workloadMixOf(times(10, [makeRequest({ gpuCount: 1 })])))?.hostId).toBe('a-t4');
+  });
+
+  it('starts a new host for a 1-GPU VM when 8-GPU VMs are a large part of the mix: one would take it for one VM', () => {
+    const hosts: SchedulerHost[] = [gpuHost('a-three-free', 'h100-80gb', [0, 1, 2, 3, 4]), gpuHost('b-whole'), gpuHost('c-whole'), gpuHost('d-whole')];
+    const mix: WorkloadMix = workloadMixOf([
+      ...times(8, [makeRequest({ gpuCount: 1, cpuCores: 8 })]),
+      ...times(2, [makeRequest({ gpuCount: 8, cpuCores: 64 })]),
+    ]);
+    expect(chosen(hosts, makeRequest({ gpuCount: 1, cpuCores: 8 }), mix)?.hostId).toMatch(/whole/);
+  });
+
+  it('keeps whole hosts for a multi-GPU size the mix asks for now and then', () => {
+    const hosts: SchedulerHost[] = [gpuHost('a-two-free', 'h100-80gb', [0, 1, 2, 3, 4, 5]), gpuHost('b-whole'), gpuHost('c-whole')];
+    const mix: WorkloadMix = workloadMixOf([
+      ...times(99, [makeRequest({ gpuCount: 1, cpuCores: 8 })]),
+      ...times(1, [makeRequest({ gpuCount: 8, cpuCores: 64 })]),
+    ]);
+    expect(chosen(hosts, makeRequest({ gpuCount: 1, cpuCores: 8 }), mix)?.hostId).toBe('a-two-free');
+  });
+
+  it('without a workload, lets the request stand for it: a 1-GPU VM fills the fullest host', () => {
+    const hosts: SchedulerHost[] = [gpuHost('a-whole'), gpuHost('b-one-free', 'h100-80gb', [0, 1, 2, 3, 4, 5, 6]), gpuHost('c-three-free', 'h100-80gb', [0, 1, 2, 3, 4])];
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }))).toEqual<Placement>({ hostId: 'b-one-free', gpuIds: ['b-one-free-gpu7'], claims: [] });
+  });
+
+  it('places MIG instances on a valid placement of the GPU already partitioned', () => {
+    const mig = (id: string, used: number): SchedulerHost =>
+      makeHost(id, {
+        gpus: [{ id: `${id}-gpu0`, index: 0, model: 'h200-141gb', free: used === 0, sharingMode: 'mig', usedSlots: used, vgpuProfile: null }],
+      });
+    const hosts: SchedulerHost[] = [mig('a-empty', 0), mig('b-half', 0b1111)];
+    const placement: Placement | null = chosen(hosts, makeRequest({ gpuCount: 0, gpuProfile: '3g.71gb' }));
+    expect(placement).toEqual<Placement>({ hostId: 'b-half', gpuIds: [], claims: [{ gpuId: 'b-half-gpu0', profile: '3g.71gb', slots: [4, 5, 6, 7] }] });
+  });
+
+  it('refuses what no host can take and ignores hosts that are not active', () => {
+    const hosts: SchedulerHost[] = [gpuHost('a', 'h100-80gb', [], { state: 'draining' }), makeHost('b')];
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }))).toBeNull();
+    expect(chosen(hosts, makeRequest({ gpuCount: 0, gpuProfile: '1/2' }))).toBeNull();
+  });
+
+  it('is the same decision whatever the input order, and the same when hosts carry versions', () => {
+    const build = (): SchedulerHost[] => [
+      gpuHost('a', 'h100-80gb', [0]),
+      gpuHost('b', 'h100-80gb', [0, 1]),
+      gpuHost('c', 'h100-80gb', [0, 1], { name: 'b' }),
       makeHost('d', { gpus: makeGpus('d', 'h100-80gb', 2) }),
     ];
-    const forward: Placement | null = fragAwareBinpackPolicy.choose(hosts, makeRequest({ gpuCount: 2 }), noRandom);
-    const backward: Placement | null = fragAwareBinpackPolicy.choose([...hosts].reverse(), makeRequest({ gpuCount: 2 }), noRandom);
-    expect(forward).toEqual(backward);
-  });
-});
-
-describe('createFragAwareBinpackPolicy', () => {
-  it('applies the fed share it is given', () => {
-    // 40 of "a"'s 96 cores leave 56 for 7 GPUs: 8 per GPU, enough at share 0.5 (6), not at 1.0 (12).
-    const hosts: SchedulerHost[] = [
-      gpuHost('a-whole'),
-      makeHost('b-cpu-rich', { cpuCores: 512, memoryMib: 4096 * 1024, gpus: makeGpus('b-cpu-rich', 'h100-80gb', 8) }),
-    ];
-    const req = makeRequest({ gpuCount: 1, cpuCores: 40 });
-    expect(createFragAwareBinpackPolicy(0.5).choose(hosts, req, noRandom)?.hostId).toBe('a-whole');
-    expect(createFragAwareBinpackPolicy(1).choose(hosts, req, noRandom)?.hostId).toBe('b-cpu-rich');
+    const mix: WorkloadMix = workloadMixOf([...times(3, [makeRequest({ gpuCount: 2 })]), ...times(3, [makeRequest({ gpuCount: 1 })])]);
+    const forward: Placement | null = chosen(build(), makeRequest({ gpuCount: 2 }), mix);
+    expect(chosen(build().reverse(), makeRequest({ gpuCount: 2 }), mix)).toEqual(forward);
+    const versioned: SchedulerHost[] = build().map((host: SchedulerHost) => ({ ...host, version: 1 }));
+    expect(chosen(versioned, makeRequest({ gpuCount: 2 }), mix)).toEqual(forward);
+    expect(chosen(versioned, makeRequest({ gpuCount: 2 }), mix)).toEqual(forward);
   });
 
-  it.each([0, -0.5, 1.5, Number.NaN])('rejects a fed share of %p', (share: number) => {
-    expect(() => createFragAwareBinpackPolicy(share)).toThrow(RangeError);
-  });
-});
-
-describe('strandedGpus', () => {
-  const host: SchedulerHost = gpuHost('h');
-
-  it('counts free GPUs beyond what the free CPU and memory can feed', () => {
-    const cpuShare: number = 12 * FED_GPU_SHARE;
-    expect(strandedGpus(host, 8, 96, 768 * 1024)).toBe(0);
-    expect(strandedGpus(host, 4, 2 * cpuShare, 768 * 1024)).toBe(2);
-    expect(strandedGpus(host, 4, 96, 96 * 1024 * FED_GPU_SHARE)).toBe(3);
-    expect(strandedGpus(host, 0, 0, 0)).toBe(0);
-  });
-
-  it('is zero for hosts without GPUs', () => {
-    expect(strandedGpus(makeHost('cpu'), 0, 10, 10)).toBe(0);
-  });
-
-  it('takes the fed share as a parameter', () => {
-    expect(strandedGpus(host, 4, 24, 768 * 1024, 0.5)).toBe(0);
-    expect(strandedGpus(host, 4, 24, 768 * 1024, 1)).toBe(2);
+  it('sees a change to a host whose version changes, and only then', () => {
+    const hosts: SchedulerHost[] = [{ ...gpuHost('a', 'h100-80gb', [0, 1, 2, 3, 4, 5, 6]), version: 1 }, { ...gpuHost('b', 'h100-80gb', [0, 1, 2, 3, 4]), version: 1 }];
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }))?.hostId).toBe('a');
+    hosts[0].gpus[7].free = false;
+    hosts[0].version = 2;
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }))?.hostId).toBe('b');
   });
 });

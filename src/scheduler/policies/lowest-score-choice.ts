@@ -1,4 +1,4 @@
-import { compareHostsByName, placementOn } from '../host-filter';
+import { compareHostsByName, GpuChoice, placementOn } from '../host-filter';
 import { Placement, PlacementRequest, SchedulerHost } from '../scheduler.types';
 
 /**
@@ -8,12 +8,16 @@ import { Placement, PlacementRequest, SchedulerHost } from '../scheduler.types';
  */
 export type HostScorer = (host: SchedulerHost, req: PlacementRequest, out: Float64Array) => boolean;
 
-/** The fitting host with the lexicographically lowest score; ties go to the smaller name, then id. */
+/**
+ * The fitting host with the lexicographically lowest score; ties go to the
+ * smaller name, then id. A fractional request takes the GPU `choice` picks there.
+ */
 export function chooseLowestScore(
   hosts: readonly SchedulerHost[],
   req: PlacementRequest,
   keyCount: number,
   score: HostScorer,
+  choice: GpuChoice = 'best-fit',
 ): Placement | null {
   const current: Float64Array = new Float64Array(keyCount);
   const best: Float64Array = new Float64Array(keyCount);
@@ -25,7 +29,7 @@ export function chooseLowestScore(
       bestHost = host;
     }
   }
-  return bestHost === null ? null : placementOn(bestHost, req);
+  return bestHost === null ? null : placementOn(bestHost, req, choice);
 }
 
 function isBetter(score: Float64Array, best: Float64Array, host: SchedulerHost, bestHost: SchedulerHost): boolean {

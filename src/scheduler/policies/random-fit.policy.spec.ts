@@ -40,3 +40,14 @@ describe('randomFitPolicy', () => {
     expect(random).not.toHaveBeenCalled();
   });
 });
+
+describe('randomFitPolicy with fractional requests', () => {
+  it('draws among the hosts with a fitting GPU only', () => {
+    const mig = (id: string) =>
+      makeHost(id, { gpus: [{ id: `${id}-gpu0`, index: 0, model: 'h200-141gb', free: true, sharingMode: 'mig' as const, usedSlots: 0, vgpuProfile: null }] });
+    const hosts: SchedulerHost[] = [makeHost('a', { gpus: makeGpus('a', 'h200-141gb', 1) }), mig('b'), mig('c')];
+    const req = makeRequest({ gpuCount: 0, gpuProfile: '7g.141gb' });
+    expect(randomFitPolicy.choose(hosts, req, () => 0)?.hostId).toBe('b');
+    expect(randomFitPolicy.choose(hosts, req, () => 0.99)).toEqual({ hostId: 'c', gpuIds: [], claims: [{ gpuId: 'c-gpu0', profile: '7g.141gb', slots: [0, 1, 2, 3, 4, 5, 6, 7] }] });
+  });
+});
