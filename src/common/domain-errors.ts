@@ -88,9 +88,15 @@ export class ConflictError extends DomainError {
   }
 }
 
-export class InvalidTransitionError extends ConflictError {
-  constructor(from: string, to: string, action: string) {
-    super('invalid_state_transition', `Cannot ${action} a VM that is ${from}`, { current_status: from, target_status: to });
+/** The VM is not in a state the action may start from: names the state and the actions it allows now. */
+export class InvalidStateError extends ConflictError {
+  constructor(action: string, status: string, power: string, allowed: string[]) {
+    const state = status === 'created' ? `${status} and ${power.replace('_', ' ')}` : status;
+    super('invalid_state', `Cannot ${action} a VM that is ${state}; allowed now: ${allowed.length > 0 ? allowed.join(', ') : 'nothing'}`, {
+      current_status: status,
+      power_state: power,
+      allowed_actions: allowed,
+    });
   }
 }
 

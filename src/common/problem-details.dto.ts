@@ -93,11 +93,17 @@ export class ProblemDetailsDto {
   @ApiPropertyOptional({ description: 'For user_has_vms: how many VMs the user still holds', example: 2 })
   live_vms?: number;
 
-  @ApiPropertyOptional({ description: 'For invalid_state_transition: the status the VM is in', example: 'provisioning' })
+  @ApiPropertyOptional({ description: 'For invalid_state: the status the VM is in', example: 'created' })
   current_status?: string;
 
-  @ApiPropertyOptional({ description: 'For invalid_state_transition: the status the request needed', example: 'deleting' })
-  target_status?: string;
+  @ApiPropertyOptional({ description: 'For invalid_state: the VM\'s power state', example: 'shut_off' })
+  power_state?: string;
+
+  @ApiPropertyOptional({ description: 'For invalid_state: the actions the VM accepts now', example: ['delete', 'start', 'shelve', 'resize'], type: [String] })
+  allowed_actions?: string[];
+
+  @ApiPropertyOptional({ description: 'For operation_in_progress: the operation the VM is busy with', example: '019abcde-1234-7000-8000-0123456789ab' })
+  operation_id?: string;
 
   @ApiPropertyOptional({ description: 'For gpu_exists: the GPU UUIDs already registered', example: ['GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13'], type: [String] })
   gpu_uuids?: string[];

@@ -59,6 +59,8 @@ export class AppConfig {
   operationPollMs: number;
   defaultWaitSeconds: number;
   maxWaitSeconds: number;
+  /** The longest a create or unshelve may wait in the capacity queue. */
+  maxCapacityWaitSeconds: number;
   reconcileIntervalMs: number;
   idempotencyTtlHours: number;
 
@@ -152,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   config.operationPollMs = read.int('OPERATION_POLL_MS', 500, 10, 60_000);
   config.defaultWaitSeconds = read.int('DEFAULT_WAIT_SECONDS', 30, 0, 3600);
   config.maxWaitSeconds = read.int('MAX_WAIT_SECONDS', 120, 0, 3600);
+  config.maxCapacityWaitSeconds = read.int('MAX_CAPACITY_WAIT_SECONDS', 3600, 1, 86_400);
   config.reconcileIntervalMs = read.int('RECONCILE_INTERVAL_MS', 60_000, 0, 86_400_000);
   config.idempotencyTtlHours = read.int('IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30);
 

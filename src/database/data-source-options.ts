@@ -12,10 +12,12 @@ import { ReconciliationRunEntity } from '../reconciler/reconciliation-run.entity
 import { UserEntity } from '../users/user.entity';
 import { VmLabelEntity } from '../vms/vm-label.entity';
 import { VmEntity } from '../vms/vm.entity';
+import { UsageEventEntity } from '../vms/usage-event.entity';
 import { InitialSchema1764190000000 } from './migrations/1764190000000-initial-schema';
 import { VmRegionOneOpenOperation1764950000000 } from './migrations/1764950000000-vm-region-one-open-operation';
 import { InstallationAndHostUri1765000000000 } from './migrations/1765000000000-installation-and-host-uri';
 import { UserStatus1765100000000 } from './migrations/1765100000000-user-status';
+import { Lifecycle1765200000000 } from './migrations/1765200000000-lifecycle';
 
 export const ENTITIES = [
   UserEntity,
@@ -28,9 +30,10 @@ export const ENTITIES = [
   IdempotencyKeyEntity,
   ReconciliationRunEntity,
   InstallationEntity,
+  UsageEventEntity,
 ];
 
-export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000];
+export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000];
 
 /** TypeORM options for either database. Migrations are run by MigrationRunner, never synchronize. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {

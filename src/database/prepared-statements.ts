@@ -99,7 +99,10 @@ export class PreparedStatements {
     stampInsert(metadata, entity, this.clock.now());
     const params: Params = {};
     for (const column of metadata.columns) {
-      params[column.propertyName] = tx.connection.driver.preparePersistentValue(column.getEntityValue(entity), column);
+      const given = column.getEntityValue(entity);
+      // An unset column takes the default its entity declares, as TypeORM's own insert would.
+      const value = given === undefined && column.default !== undefined && typeof column.default !== 'function' ? column.default : given;
+      params[column.propertyName] = tx.connection.driver.preparePersistentValue(value, column);
     }
     const compiled = this.compile(tx, `insert:${metadata.name}`, params, () =>
       tx
@@ -126,10 +129,16 @@ export class PreparedStatements {
     const metadata = tx.connection.getMetadata(target);
     const updatedAt = this.clock.now();
     const column = metadata.updateDateColumn;
-    const withStamp = column && !(column.propertyName in params) ? { ...params, [column.propertyName]: updatedAt } : params;
+    const stamped = column && !(column.propertyName in params) ? { ...params, [column.propertyName]: updatedAt } : params;
+    // An input named after a column is written to it: convert it as TypeORM would (JSON columns, dates).
+    const withStamp: Params = {};
+    for (const [name, value] of Object.entries(stamped)) {
+      const target = metadata.findColumnWithPropertyName(name);
+      withStamp[name] = target && value !== undefined ? tx.connection.driver.preparePersistentValue(value, target) : value;
+    }
     const compiled = this.compile(tx, `update:${metadata.name}:${key}`, withStamp, () => {
       const qb = build(tx.getRepository(target).createQueryBuilder().update());
-      if (column && withStamp !== params) {
+      if (column && stamped !== params) {
         qb.set({ ...(qb.expressionMap.valuesSet as ObjectLiteral), [column.propertyName]: () => `:${column.propertyName}` } as never);
       }
       return qb;

@@ -1,5 +1,8 @@
 import { Injectable } from '@nestjs/common';
+import { Clock } from '../common/clock';
 import { UnitOfWork } from '../database/unit-of-work';
+import { OperationsRepository } from '../operations/operations.repository';
+import { queueStats } from '../vms/capacity-queue';
 import { CapacityResponseDto, GpuCapacityDto } from './dto/capacity.dto';
 import { FleetRepository } from './fleet.repository';
 
@@ -12,6 +15,8 @@ export class CapacityService {
   constructor(
     private readonly uow: UnitOfWork,
     private readonly fleet: FleetRepository,
+    private readonly ops: OperationsRepository,
+    private readonly clock: Clock,
   ) {}
 
   async gpuCapacity(): Promise<CapacityResponseDto> {
@@ -32,7 +37,13 @@ export class CapacityService {
         unavailable: c.unavailable,
         largest_placeable: largest.get(`${c.region}\u0000${c.model}`) ?? 0,
       }));
-      return { items };
+      const queues = queueStats(await this.ops.listWaiting(tx), this.clock.now()).map((q) => ({
+        gpu_model: q.gpuModel,
+        region: q.region,
+        length: q.length,
+        oldest_age_seconds: q.oldestAgeSeconds,
+      }));
+      return { items, queues };
     });
   }
 }

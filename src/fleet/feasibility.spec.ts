@@ -2,9 +2,9 @@ import { HostShape, infeasibility } from './feasibility';
 
 const request = (overrides = {}) => ({ cpuCores: 8, memoryMib: 32_768, diskGib: 100, gpuCount: 0, gpuModel: null, region: null, ...overrides });
 const FLEET: HostShape[] = [
-  { name: 'h100-01', region: 'us-east-1', cpuCores: 224, memoryMib: 2_097_152, diskGib: 30_720, gpus: { 'h100-80gb': 8 } },
-  { name: 'l4-01', region: 'us-west-2', cpuCores: 32, memoryMib: 131_072, diskGib: 2_000, gpus: { 'l4-24gb': 2 } },
-  { name: 'cpu-01', region: 'us-west-2', cpuCores: 64, memoryMib: 262_144, diskGib: 4_000, gpus: {} },
+  { id: 'a', name: 'h100-01', region: 'us-east-1', cpuCores: 224, memoryMib: 2_097_152, diskGib: 30_720, gpus: { 'h100-80gb': 8 } },
+  { id: 'b', name: 'l4-01', region: 'us-west-2', cpuCores: 32, memoryMib: 131_072, diskGib: 2_000, gpus: { 'l4-24gb': 2 } },
+  { id: 'c', name: 'cpu-01', region: 'us-west-2', cpuCores: 64, memoryMib: 262_144, diskGib: 4_000, gpus: {} },
 ];
 
 describe('infeasibility', () => {

@@ -2,6 +2,7 @@ import type { PlacementRequest } from '../scheduler/scheduler.types';
 
 /** A host as registered, whatever its state or load: what it could hold if it were active and empty. */
 export interface HostShape {
+  id: string;
   name: string;
   region: string;
   cpuCores: number;

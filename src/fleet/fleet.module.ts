@@ -1,5 +1,6 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { OperationsModule } from '../operations/operations.module';
 import { UnitOfWork } from '../database/unit-of-work';
 import { MetricsService } from '../metrics/metrics.service';
 import { CapacityController } from './capacity.controller';
@@ -13,7 +14,7 @@ import { HostsController } from './hosts.controller';
 import { PlacementService } from './placement.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([HostEntity, GpuEntity, GpuAllocationEntity])],
+  imports: [TypeOrmModule.forFeature([HostEntity, GpuEntity, GpuAllocationEntity]), OperationsModule],
   controllers: [HostsController, CapacityController],
   providers: [FleetRepository, FleetService, PlacementService, CapacityService],
   exports: [FleetRepository, FleetService, PlacementService],

@@ -149,7 +149,7 @@ export class FleetRepository {
     for (const r of rows) {
       let host = byId.get(r.id);
       if (!host) {
-        host = { name: r.name, region: r.region, cpuCores: r.cpu_cores, memoryMib: r.memory_mib, diskGib: r.disk_gib, gpus: {} };
+        host = { id: r.id, name: r.name, region: r.region, cpuCores: r.cpu_cores, memoryMib: r.memory_mib, diskGib: r.disk_gib, gpus: {} };
         byId.set(r.id, host);
       }
       if (r.model !== null) host.gpus[r.model] = Number(r.gpus);
@@ -207,6 +207,33 @@ export class FleetRepository {
     await this.statements.update(tx, this.allocations.target, 'close', { vmId, releasedAt: now }, (qb) =>
       qb.set({ releasedAt: () => ':releasedAt' }).where('vm_id = :vmId').andWhere('released_at IS NULL'),
     );
+  }
+
+  /** Up to `count` free GPUs of `model` on the host, in device order (for a resize that adds GPUs in place). */
+  freeGpusOnHost(tx: Tx, hostId: string, model: string, count: number): Promise<GpuEntity[]> {
+    return on(this.gpus, tx)
+      .createQueryBuilder('g')
+      .where('g.hostId = :hostId', { hostId })
+      .andWhere('g.model = :model', { model })
+      .andWhere('g.vmId IS NULL')
+      .orderBy('g.index')
+      .limit(count)
+      .getMany();
+  }
+
+  /** Frees some of a VM's GPUs (a resize that removes GPUs) and closes their allocations. */
+  async unbindSomeGpus(tx: Tx, vmId: string, gpuIds: string[], now: Date): Promise<void> {
+    if (gpuIds.length === 0) return;
+    await on(this.gpus, tx).createQueryBuilder().update().set({ vmId: null }).where('vm_id = :vmId', { vmId }).andWhere('id IN (:...gpuIds)', { gpuIds }).updateEntity(false).execute();
+    await on(this.allocations, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ releasedAt: now })
+      .where('vm_id = :vmId', { vmId })
+      .andWhere('gpu_id IN (:...gpuIds)', { gpuIds })
+      .andWhere('released_at IS NULL')
+      .updateEntity(false)
+      .execute();
   }
 
   gpuDetails(tx: Tx, gpuIds: string[]): Promise<GpuEntity[]> {

@@ -64,10 +64,14 @@ export class PlacementService {
     this.policy = config.placementPolicy ? getPolicy(config.placementPolicy as PlacementPolicy['name']) : DEFAULT_POLICY;
   }
 
-  /** `serialise` takes the placement lock (PostgreSQL) for this transaction before reading the fleet. */
-  async plan(tx: Tx, request: PlacementRequest, serialise = true): Promise<PlacementPlan | null> {
+  /**
+   * `serialise` takes the placement lock (PostgreSQL) for this transaction before reading the fleet;
+   * `exclude` names hosts the plan must not use (held for requests waiting for capacity).
+   */
+  async plan(tx: Tx, request: PlacementRequest, serialise = true, exclude: ReadonlySet<string> = new Set()): Promise<PlacementPlan | null> {
     if (serialise) await this.uow.serialise(tx, placementLockKey(request.gpuModel));
-    const hosts = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
+    const candidates = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
+    const hosts = exclude.size === 0 ? candidates : candidates.filter((h) => !exclude.has(h.id));
     const decision = schedule(hosts, request, this.policy, () => this.random.next());
     if (!decision) return null;
     const host = hosts.find((h) => h.id === decision.hostId)!;

@@ -8,7 +8,7 @@ import type { OperationsRepository } from './operations.repository';
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 function op(id: string): OperationEntity {
-  return { id, attempts: 1 } as OperationEntity;
+  return { id, action: 'create', attempts: 1 } as OperationEntity;
 }
 
 describe(OperationWorker.name, () => {
@@ -23,7 +23,7 @@ describe(OperationWorker.name, () => {
     const config = { workerConcurrency: 2, operationLeaseMs: 30_000, operationPollMs: 60_000 } as AppConfig;
     const clock = { now: () => new Date(0) } as Clock;
     worker = new OperationWorker(config, uow, ops, clock);
-    worker.register({ execute: () => new Promise<void>((resolve) => finish.push(resolve)) });
+    worker.register(['create'], { execute: () => new Promise<void>((resolve) => finish.push(resolve)) });
     await worker.onApplicationBootstrap();
     await settle();
   });

@@ -40,7 +40,8 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
   private readonly logger = new Logger(OperationWorker.name);
   private readonly slots: Semaphore;
   private readonly inFlight = new Set<Promise<void>>();
-  private handler: OperationHandler | null = null;
+  /** Who carries out each kind of operation; an operation of a kind nobody registered is left to fail loudly. */
+  private readonly handlers = new Map<string, OperationHandler>();
   private stopping = false;
   private wake: (() => void) | null = null;
   private kicked = false;
@@ -64,8 +65,8 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
     this.slots = new Semaphore(config.workerConcurrency);
   }
 
-  register(handler: OperationHandler): void {
-    this.handler = handler;
+  register(actions: readonly string[], handler: OperationHandler): void {
+    for (const action of actions) this.handlers.set(action, handler);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -104,8 +105,8 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
 
   /** Runs an operation this worker holds a slot and a lease for. */
   start(op: OperationEntity, context?: unknown): void {
-    const handler = this.handler;
-    if (!handler) throw new Error('No operation handler registered');
+    const handler = this.handlers.get(op.action);
+    if (!handler) throw new Error(`No handler registered for ${op.action} operations`);
     const run = handler
       .execute(op, context)
       .catch((error) => this.logger.error({ err: error, operationId: op.id }, 'operation handler threw'))
@@ -138,7 +139,7 @@ export class OperationWorker implements OnApplicationBootstrap, OnApplicationShu
 
   private async claimAndStart(): Promise<void> {
     const free = this.slots.free;
-    if (free <= 0 || !this.handler) return;
+    if (free <= 0 || this.handlers.size === 0) return;
     const now = this.clock.now();
     const leaseUntil = new Date(now.getTime() + this.config.operationLeaseMs);
     // Cleared before the query, so a kick that arrives while it runs is kept.

@@ -7,9 +7,17 @@ export enum OperationAction {
   CleanupOrphan = 'cleanup_orphan',
   /** A status change made by the reconciler, e.g. a VM found missing from the hypervisor. */
   Reconcile = 'reconcile',
+  Stop = 'stop',
+  Start = 'start',
+  Reboot = 'reboot',
+  Shelve = 'shelve',
+  Unshelve = 'unshelve',
+  Resize = 'resize',
 }
 
 export enum OperationStatus {
+  /** A create or unshelve in the capacity queue: no worker runs it; the queue places it when capacity frees. */
+  WaitingForCapacity = 'waiting_for_capacity',
   Pending = 'pending',
   Running = 'running',
   Succeeded = 'succeeded',
@@ -63,6 +71,18 @@ export class OperationEntity {
   @Column({ name: 'request_id', type: 'varchar', length: 128, nullable: true })
   requestId: string | null;
 
+  /** What the action needs beyond the VM (e.g. a resize's sizes, a hard reboot), as JSON. */
+  @Column({ type: 'simple-json', nullable: true })
+  params: Record<string, unknown> | null;
+
+  /** A waiting operation fails with insufficient_capacity when this passes. */
+  @Column({ name: 'deadline_at', type: Date, nullable: true })
+  deadlineAt: Date | null;
+
+  /** The capacity queue a waiting operation is in: its GPU model and region (`*` for any). */
+  @Column({ name: 'queue_key', type: 'varchar', length: 160, nullable: true })
+  queueKey: string | null;
+
   @Column({ name: 'lease_owner', type: 'varchar', length: 64, nullable: true })
   leaseOwner: string | null;
 
@@ -82,7 +102,10 @@ export class OperationEntity {
   updatedAt: Date;
 }
 
+/** Statuses a worker may run. */
 export const OPEN_STATUSES: readonly OperationStatus[] = [OperationStatus.Pending, OperationStatus.Running];
+/** Statuses that make an operation the VM's one open operation. */
+export const UNFINISHED_STATUSES: readonly OperationStatus[] = [...OPEN_STATUSES, OperationStatus.WaitingForCapacity];
 
 export function isFinished(op: Pick<OperationEntity, 'status'>): boolean {
   return op.status === OperationStatus.Succeeded || op.status === OperationStatus.Failed;

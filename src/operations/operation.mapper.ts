@@ -3,7 +3,8 @@ import { statusForCode } from '../common/problem-details';
 import { OperationResponseDto } from './dto/operation.dto';
 import type { OperationEntity } from './operation.entity';
 
-export function toOperationResponse(op: OperationEntity): OperationResponseDto {
+/** `queuePosition`: for a waiting operation, where it stands in its queue (read separately, for one operation). */
+export function toOperationResponse(op: OperationEntity, queuePosition: number | null = null): OperationResponseDto {
   return {
     id: op.id,
     vm_id: op.vmId,
@@ -22,5 +23,7 @@ export function toOperationResponse(op: OperationEntity): OperationResponseDto {
     updated_at: isoTime(op.updatedAt),
     started_at: op.startedAt ? isoTime(op.startedAt) : null,
     finished_at: op.finishedAt ? isoTime(op.finishedAt) : null,
+    deadline_at: op.deadlineAt ? isoTime(op.deadlineAt) : null,
+    queue_position: queuePosition,
   };
 }

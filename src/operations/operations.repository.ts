@@ -4,7 +4,7 @@ import { In, Repository } from 'typeorm';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
-import { OPEN_STATUSES, OperationEntity, OperationStatus } from './operation.entity';
+import { OPEN_STATUSES, OperationEntity, OperationStatus, UNFINISHED_STATUSES } from './operation.entity';
 
 export interface Completion {
   status: OperationStatus.Succeeded | OperationStatus.Failed;
@@ -45,9 +45,76 @@ export class OperationsRepository {
     return qb.orderBy('o.id', 'DESC').limit(limit).getMany();
   }
 
-  /** The unfinished operation of a VM, if any (the database allows at most one). */
-  findOpenForVm(tx: Tx, vmId: string): Promise<OperationEntity | null> {
-    return on(this.ops, tx).findOne({ where: { vmId, status: In(OPEN_STATUSES) }, order: { id: 'DESC' } });
+  /** The unfinished operation of a VM — pending, running or waiting for capacity — if any (the database allows at most one). */
+  async findOpenForVm(tx: Tx, vmId: string): Promise<OperationEntity | null> {
+    const [op] = await this.statements.select(tx, this.ops.target, 'o', 'openForVm', { vmId, unfinished: UNFINISHED_STATUSES }, (qb) =>
+      qb.where('o.vmId = :vmId').andWhere('o.status IN (:...unfinished)').orderBy('o.id', 'DESC').limit(1),
+    );
+    return op ?? null;
+  }
+
+  /** The VMs that have an unfinished operation: theirs decides their fate, not the reconciler. */
+  async vmIdsWithOpenOperations(tx: Tx): Promise<Set<string>> {
+    const rows = await on(this.ops, tx)
+      .createQueryBuilder('o')
+      .select('o.vmId', 'vm_id')
+      .where('o.status IN (:...unfinished)', { unfinished: UNFINISHED_STATUSES })
+      .andWhere('o.vmId IS NOT NULL')
+      .getRawMany<{ vm_id: string }>();
+    return new Set(rows.map((r) => r.vm_id));
+  }
+
+  /** Every operation waiting for capacity, in arrival order (ids are time-ordered). */
+  listWaiting(tx: Tx): Promise<OperationEntity[]> {
+    return on(this.ops, tx)
+      .createQueryBuilder('o')
+      .where('o.status = :waiting', { waiting: OperationStatus.WaitingForCapacity })
+      .orderBy('o.id')
+      .getMany();
+  }
+
+  /** Whether anything waits for capacity: the cheap check on the create path. */
+  async anyWaiting(tx: Tx): Promise<boolean> {
+    const found = await this.statements.raw(tx, this.ops.target, 'o', 'anyWaiting', { waiting: OperationStatus.WaitingForCapacity }, (qb) =>
+      qb.select('o.id', 'id').where('o.status = :waiting').limit(1),
+    );
+    return found.length > 0;
+  }
+
+  /** Requests in the same queue that arrived before this one: the position is this plus one. */
+  countWaitingBefore(tx: Tx, queueKey: string, id: string): Promise<number> {
+    return on(this.ops, tx)
+      .createQueryBuilder('o')
+      .where('o.status = :waiting', { waiting: OperationStatus.WaitingForCapacity })
+      .andWhere('o.queueKey = :queueKey', { queueKey })
+      .andWhere('o.id < :id', { id })
+      .getCount();
+  }
+
+  /** A waiting operation whose capacity was just claimed becomes pending, for a worker to run; false if it had left the queue. */
+  async release(tx: Tx, id: string): Promise<boolean> {
+    const result = await on(this.ops, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ status: OperationStatus.Pending, stage: 'queued', deadlineAt: null })
+      .where('id = :id', { id })
+      .andWhere('status = :waiting', { waiting: OperationStatus.WaitingForCapacity })
+      .updateEntity(false)
+      .execute();
+    return result.affected === 1;
+  }
+
+  /** Ends a waiting operation (expired or cancelled); false if it had already left the queue. */
+  async endWaiting(tx: Tx, id: string, errorCode: string, errorMessage: string, now: Date): Promise<boolean> {
+    const result = await on(this.ops, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ status: OperationStatus.Failed, stage: 'done', errorCode, errorMessage, finishedAt: now, deadlineAt: null })
+      .where('id = :id', { id })
+      .andWhere('status = :waiting', { waiting: OperationStatus.WaitingForCapacity })
+      .updateEntity(false)
+      .execute();
+    return result.affected === 1;
   }
 
   /**

@@ -6,6 +6,7 @@ import { NotFoundError } from '../common/domain-errors';
 import { UnitOfWork } from '../database/unit-of-work';
 import { VmsRepository } from '../vms/vms.repository';
 import { ListOperationsQueryDto, OperationPageDto, OperationResponseDto } from './dto/operation.dto';
+import { OperationStatus } from './operation.entity';
 import { toOperationResponse } from './operation.mapper';
 import { OperationsRepository } from './operations.repository';
 
@@ -21,14 +22,14 @@ export class OperationsService {
   ) {}
 
   async get(user: AuthUser, id: string): Promise<OperationResponseDto> {
-    const op = await this.uow.read(async (tx) => {
-      const found = await this.ops.findById(tx, id);
-      if (!found || isAdmin(user)) return found;
-      if (!found.vmId) return null;
-      return (await this.vms.ownerOf(tx, found.vmId)) === user.id ? found : null;
+    const found = await this.uow.read(async (tx) => {
+      const op = await this.ops.findById(tx, id);
+      const visible = op && (isAdmin(user) || (op.vmId !== null && (await this.vms.ownerOf(tx, op.vmId)) === user.id)) ? op : null;
+      const waiting = visible?.status === OperationStatus.WaitingForCapacity;
+      return { op: visible, position: waiting ? (await this.ops.countWaitingBefore(tx, visible.queueKey!, visible.id)) + 1 : null };
     });
-    if (!op) throw new NotFoundError('operation', id);
-    return toOperationResponse(op);
+    if (!found.op) throw new NotFoundError('operation', id);
+    return toOperationResponse(found.op, found.position);
   }
 
   async list(user: AuthUser, query: ListOperationsQueryDto): Promise<OperationPageDto> {
@@ -42,6 +43,6 @@ export class OperationsService {
       }
       return this.ops.listByOwner(tx, isAdmin(user) ? null : user.id, before, limit + 1);
     });
-    return toPage(rows, limit, toOperationResponse);
+    return toPage(rows, limit, (op) => toOperationResponse(op));
   }
 }

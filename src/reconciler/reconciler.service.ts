@@ -111,8 +111,10 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       const live = await this.uow.read((tx) => this.vms.listLive(tx));
       const onHypervisor = await this.ownVms(listed, drift, run);
       run.stuckOperationsResumed = await this.resumeStuckWork(live, drift);
-      await this.removeOrphans(onHypervisor, live, drift, run);
-      run.missingVmsFailed = await this.failMissing(onHypervisor, live, drift);
+      // A VM with an operation in flight (a create, shelve or unshelve halfway) is left to that operation.
+      const busy = await this.uow.read((tx) => this.ops.vmIdsWithOpenOperations(tx));
+      await this.removeOrphans(onHypervisor, live, busy, drift, run);
+      run.missingVmsFailed = await this.failMissing(onHypervisor, live, busy, drift);
       await this.uow.transaction((tx) => this.idempotency.purgeExpired(tx, this.clock.now()));
     } catch (error) {
       run.error = error instanceof Error ? error.message : String(error);
@@ -183,15 +185,16 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     return resumed;
   }
 
-  private async removeOrphans(onHypervisor: VirtualMachine[], live: VmEntity[], drift: DriftDto[], run: ReconciliationRunEntity): Promise<void> {
+  private async removeOrphans(onHypervisor: VirtualMachine[], live: VmEntity[], busy: Set<string>, drift: DriftDto[], run: ReconciliationRunEntity): Promise<void> {
     const byHypervisorId = new Map(live.filter((vm) => vm.hypervisorId).map((vm) => [vm.hypervisorId!, vm]));
     const liveById = new Map(live.map((vm) => [vm.id, vm]));
     for (const hv of onHypervisor) {
       const owner = byHypervisorId.get(hv.id);
       if (owner && (owner.status === VmStatus.Created || owner.status === VmStatus.Deleting)) continue;
-      const labelled = platformVmIdFromLabels(hv.labels);
-      // A create in flight may not have recorded the hypervisor id yet; its operation adopts the VM.
-      if (!owner && labelled && liveById.get(labelled)?.status === VmStatus.Provisioning) continue;
+      const labelled = hv.metadata?.vmId ?? platformVmIdFromLabels(hv.labels);
+      // A create in flight may not have recorded the hypervisor id yet (its operation adopts the VM); an unshelve or a shelve halfway owns it.
+      if (owner && busy.has(owner.id)) continue;
+      if (!owner && labelled && (busy.has(labelled) || liveById.get(labelled)?.status === VmStatus.Provisioning)) continue;
 
       const failedHolder = owner && owner.status === VmStatus.Failed ? owner : null;
       // A delete may have finished since the list was taken: only what is still there is an orphan.
@@ -225,10 +228,11 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
   }
 
   /** Live VMs the hypervisor does not have: marked failed (created) or released (failed, still holding). */
-  private async failMissing(onHypervisor: VirtualMachine[], live: VmEntity[], drift: DriftDto[]): Promise<number> {
+  private async failMissing(onHypervisor: VirtualMachine[], live: VmEntity[], busy: Set<string>, drift: DriftDto[]): Promise<number> {
     const present = new Set(onHypervisor.map((vm) => vm.id));
     let failed = 0;
     for (const vm of live) {
+      if (busy.has(vm.id)) continue;
       const holdsWithoutVm = vm.status === VmStatus.Failed && vm.releasedAt === null;
       if (vm.status !== VmStatus.Created && !holdsWithoutVm) continue;
       if (vm.hypervisorId && present.has(vm.hypervisorId)) continue;

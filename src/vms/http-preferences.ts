@@ -48,6 +48,7 @@ export function sendOutcome(reply: FastifyReply, outcome: VmOutcome): VmResponse
   }
   reply.status(202);
   if (outcome.operationId) reply.header('location', `/operations/${outcome.operationId}`);
+  if (outcome.queuePosition !== undefined) reply.header('queue-position', String(outcome.queuePosition));
   if (outcome.asyncRequested) reply.header('preference-applied', 'respond-async');
   return outcome.vm;
 }

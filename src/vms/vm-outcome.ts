@@ -15,7 +15,7 @@ export const CAPACITY_RETRY_AFTER_SECONDS = 30;
 /** What a VM request answers: finished (200/201) or still running (202). */
 export type VmOutcome =
   | { kind: 'done'; status: 200 | 201; vm: VmResponseDto; replayed: boolean }
-  | { kind: 'accepted'; vm: VmResponseDto; operationId: string; asyncRequested: boolean; replayed: boolean };
+  | { kind: 'accepted'; vm: VmResponseDto; operationId: string; asyncRequested: boolean; replayed: boolean; queuePosition?: number };
 
 /** What a finished operation means for the request waiting on it. */
 export type OperationResult =

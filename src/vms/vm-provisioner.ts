@@ -12,7 +12,12 @@ import { OperationAction, OperationEntity, OperationStatus } from '../operations
 import { OperationWaiter } from '../operations/operation-waiter';
 import { OperationHandler, OperationWorker } from '../operations/operation-worker';
 import { Completion, OperationsRepository } from '../operations/operations.repository';
-import { VmEntity, VmStatus } from './vm.entity';
+import { CapacityQueueService } from './capacity-queue.service';
+import { UsageEventKind } from './usage-event.entity';
+import { UsageEventsRepository } from './usage-events.repository';
+import { PowerState, VmEntity, VmStatus } from './vm.entity';
+import { RunContext } from './vm-operation-runner';
+import { targetOf } from './vm-target';
 import { VmViewer, toVmResponse } from './vm.mapper';
 import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome';
 import { VmResources } from './vm-resources.service';
@@ -29,14 +34,7 @@ class LeaseLostError extends Error {
 /** The VM left the state the outcome applies to; the transaction is rolled back and the operation superseded. */
 class OutcomeNotApplicable extends Error {}
 
-/** What a request hands to the operation it starts itself. */
-export interface ProvisionContext {
-  vm: VmEntity;
-  /** False when the request carried no Idempotency-Key, so there is no stored response to write. */
-  idempotent: boolean;
-  /** Who asked: the stored response to replay is written for them. */
-  viewer: VmViewer;
-}
+export type ProvisionContext = RunContext;
 
 /** Operations claimed from the database have no request behind them; their replay body shows what a member sees. */
 const DEFAULT_VIEWER: VmViewer = { seesFleet: false };
@@ -62,18 +60,19 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     private readonly waiter: OperationWaiter,
     private readonly clock: Clock,
     private readonly random: RandomSource,
+    private readonly usage: UsageEventsRepository,
+    private readonly queue: CapacityQueueService,
   ) {}
 
   onModuleInit(): void {
-    this.worker.register(this);
+    this.worker.register([OperationAction.Create, OperationAction.Delete], this);
   }
 
   async execute(op: OperationEntity, context?: ProvisionContext): Promise<void> {
     let result: OperationResult;
     try {
       if (op.action === OperationAction.Create) result = await this.create(op, context);
-      else if (op.action === OperationAction.Delete) result = await this.delete(op, context);
-      else result = await this.supersede(op, `operations of type ${op.action} are not run by workers`);
+      else result = await this.delete(op, context);
     } catch (error) {
       if (error instanceof LeaseLostError) {
         // Another worker owns the operation now and records its outcome; a waiting request reads it from the database.
@@ -135,9 +134,11 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const applied = await this.uow
       .transaction(async (tx) => {
         await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts }, now);
-        const moved = await this.vms.transition(tx, vm.id, VmEvent.Provisioned, { hypervisorId: created.id });
+        const powerState = (created.power_state as PowerState | undefined) ?? PowerState.Running;
+        const moved = await this.vms.transition(tx, vm.id, VmEvent.Provisioned, { hypervisorId: created.id, powerState });
         if (!moved.applied) throw new OutcomeNotApplicable();
-        Object.assign(vm, { status: VmStatus.Created, hypervisorId: created.id, updatedAt: moved.updatedAt });
+        Object.assign(vm, { status: VmStatus.Created, hypervisorId: created.id, powerState, updatedAt: moved.updatedAt });
+        if (powerState === PowerState.Running) await this.usage.record(tx, vm, now, UsageEventKind.PowerOn);
         // A request without a key has no stored response to write; one claimed from the database might.
         if (context?.idempotent ?? true) {
           await this.idempotency.recordResponse(tx, op.id, 201, toVmResponse(vm, context?.viewer ?? DEFAULT_VIEWER));
@@ -165,6 +166,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       if (code === 'insufficient_capacity') await this.idempotency.forget(tx, op.id);
     });
     this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `create failed: ${error.message}`);
+    this.queue.kick();
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
   }
 
@@ -174,7 +176,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const progress = this.progressRecorder(op);
     if (vm.hypervisorId) {
       try {
-        await this.gateway.deleteVm(vm.hypervisorId, () => this.random.next(), progress.observer);
+        await this.gateway.deleteVm(vm.hypervisorId, () => this.random.next(), progress.observer, targetOf(vm));
       } catch (error) {
         if (!(error instanceof HypervisorCallError)) throw error;
         return this.failDelete(op, vm, error, progress.attempts());
@@ -185,16 +187,19 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts: progress.attempts() }, now);
       // A deleting VM holds its resources unless the reconciler released them meanwhile (a failed VM found gone).
       const holds = vm.releasedAt === null;
-      const moved = await this.vms.transition(tx, vm.id, VmEvent.Deleted, holds ? { deletedAt: now, releasedAt: now } : { deletedAt: now });
+      const changes = { deletedAt: now, powerState: PowerState.Unknown, diskRef: null };
+      const moved = await this.vms.transition(tx, vm.id, VmEvent.Deleted, holds ? { ...changes, releasedAt: now } : changes);
       if (moved.applied) {
+        if (vm.powerState === PowerState.Running) await this.usage.record(tx, vm, now, UsageEventKind.PowerOff);
         if (holds) await this.resources.giveBack(tx, vm, now);
-        Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, releasedAt: vm.releasedAt ?? now, updatedAt: moved.updatedAt });
+        Object.assign(vm, { ...changes, status: VmStatus.Deleted, releasedAt: vm.releasedAt ?? now, updatedAt: moved.updatedAt });
       } else if (holds) {
         // released_at was set meanwhile: finish the delete without giving anything back twice.
-        const finished = await this.vms.transition(tx, vm.id, VmEvent.Deleted, { deletedAt: now });
-        if (finished.applied) Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: finished.updatedAt });
+        const finished = await this.vms.transition(tx, vm.id, VmEvent.Deleted, changes);
+        if (finished.applied) Object.assign(vm, { ...changes, status: VmStatus.Deleted, updatedAt: finished.updatedAt });
       }
     });
+    this.queue.kick();
     return { kind: 'succeeded', status: 200, vm };
   }
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Clock } from '../common/clock';
 import { ConflictError, DomainError, NotFoundError, QuotaExceededError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
 import type { Tx } from '../database/unit-of-work';
@@ -6,6 +7,8 @@ import { PlacementPlan, PlacementService } from '../fleet/placement.service';
 import type { PlacementRequest } from '../scheduler/scheduler.types';
 import { effectiveQuota } from '../users/user.mapper';
 import { ResourceAmounts, UsersRepository } from '../users/users.repository';
+import { UsageEventKind } from './usage-event.entity';
+import { UsageEventsRepository } from './usage-events.repository';
 import type { VmEntity } from './vm.entity';
 import { VmsRepository } from './vms.repository';
 
@@ -15,7 +18,11 @@ export function amountsOf(vm: Pick<VmEntity, 'cpuCores' | 'memory' | 'gpuCount'>
 
 /**
  * What a VM holds while it lives — host capacity, GPUs and the owner's quota —
- * taken and given back in one place.
+ * taken and given back in one place, with the metering events of the GPUs.
+ *
+ * A VM holds resources while its released_at is null: its quota always, and
+ * its host and GPUs once it is placed (a VM waiting for capacity holds only
+ * its quota).
  *
  * Lock order on PostgreSQL, for claims and releases alike: the host's row, its
  * GPUs, then the user's row. Mixing orders deadlocked under concurrent creates
@@ -28,7 +35,9 @@ export class VmResources {
     private readonly placement: PlacementService,
     private readonly users: UsersRepository,
     private readonly vms: VmsRepository,
+    private readonly usage: UsageEventsRepository,
     private readonly config: AppConfig,
+    private readonly clock: Clock,
   ) {}
 
   /**
@@ -37,7 +46,18 @@ export class VmResources {
    * when the user's quota no longer holds it.
    */
   async claim(tx: Tx, vm: VmEntity, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
+    await this.claimPlacement(tx, vm, plan, request, allocationIds);
+    await this.reserveQuota(tx, vm);
+  }
+
+  /** Claims the host capacity and GPUs of the plan (the quota is already held, e.g. by a VM that waited). */
+  async claimPlacement(tx: Tx, vm: VmEntity, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
     await this.placement.claim(tx, vm.id, plan, request, allocationIds);
+    await this.usage.record(tx, { ...vm, gpuModel: plan.gpus[0]?.model ?? vm.gpuModel }, this.clock.now(), UsageEventKind.GpuClaim);
+  }
+
+  /** Takes the VM's size from its owner's quota, or throws the quota it would exceed. */
+  async reserveQuota(tx: Tx, vm: VmEntity): Promise<void> {
     if (!(await this.users.tryConsume(tx, vm.ownerId, amountsOf(vm), this.config.quotaDefaults))) {
       throw (await this.quotaError(tx, vm.ownerId, amountsOf(vm))) ?? new ConflictError('request_in_progress', 'Quota changed meanwhile; retry');
     }
@@ -54,6 +74,7 @@ export class VmResources {
   async giveBack(tx: Tx, vm: VmEntity, now: Date): Promise<void> {
     await this.placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, now);
     await this.users.release(tx, vm.ownerId, amountsOf(vm));
+    if (vm.hostId) await this.usage.record(tx, vm, now, UsageEventKind.GpuRelease);
   }
 
   /** The quota this request would exceed, as a 403, or null if it fits. */
@@ -70,4 +91,5 @@ export class VmResources {
     const over = checks.find(([, q, u, r]) => u + r > q);
     return over ? new QuotaExceededError(over[0], over[1], over[2], over[3]) : null;
   }
+
 }

@@ -1,49 +1,72 @@
-import { InvalidTransitionError } from '../common/domain-errors';
-import { VmStatus } from './vm.entity';
-import { VmEvent, assertAllowed, canTransition, isAllowed, transitionOf } from './vm-state-machine';
+import { InvalidStateError } from '../common/domain-errors';
+import { PowerState, VmStatus } from './vm.entity';
+import { VmAction, VmEvent, actionAllowed, allowedActions, assertActionAllowed, canTransition, isAllowed, transitionOf } from './vm-state-machine';
 
 describe('VM state machine', () => {
   const statuses = Object.values(VmStatus);
-  const events = Object.values(VmEvent);
+  const powers = Object.values(PowerState);
 
-  /** The whole table: for every event, the statuses it may start from. Anything else must be refused. */
-  const expected: Record<VmEvent, VmStatus[]> = {
+  /** The whole event table: for every event, the statuses it may start from. Anything else must be refused. */
+  const events: Record<VmEvent, VmStatus[]> = {
     [VmEvent.Provisioned]: [VmStatus.Provisioning],
     [VmEvent.ProvisionFailed]: [VmStatus.Provisioning],
-    [VmEvent.DeleteRequested]: [VmStatus.Created, VmStatus.Failed],
+    [VmEvent.DeleteRequested]: [VmStatus.Created, VmStatus.Failed, VmStatus.Shelved],
     [VmEvent.Deleted]: [VmStatus.Deleting],
     [VmEvent.DeleteFailed]: [VmStatus.Deleting],
     [VmEvent.FoundMissing]: [VmStatus.Created],
-    [VmEvent.RecordDeleted]: [VmStatus.Failed],
+    [VmEvent.RecordDeleted]: [VmStatus.Failed, VmStatus.Provisioning],
+    [VmEvent.Shelved]: [VmStatus.Created],
+    [VmEvent.Unshelved]: [VmStatus.Shelved],
   };
 
-  it.each(events.flatMap((event) => statuses.map((status) => [event, status] as const)))('%s from %s', (event, status) => {
-    expect(isAllowed(status, event)).toBe(expected[event].includes(status));
+  it.each(Object.values(VmEvent).flatMap((event) => statuses.map((status) => [event, status] as const)))('event %s from %s', (event, status) => {
+    expect(isAllowed(status, event)).toBe(events[event].includes(status));
   });
 
-  it('refuses deleting a VM that is still provisioning, with a 409-mapped error naming both states', () => {
+  /** The whole action table: every action from every (status, power) state. */
+  const actions: Record<VmAction, [VmStatus, PowerState | '*'][]> = {
+    [VmAction.Delete]: [[VmStatus.Created, '*'], [VmStatus.Failed, '*'], [VmStatus.Shelved, '*']],
+    [VmAction.Stop]: [[VmStatus.Created, PowerState.Running]],
+    [VmAction.Start]: [[VmStatus.Created, PowerState.ShutOff]],
+    [VmAction.Reboot]: [[VmStatus.Created, PowerState.Running]],
+    [VmAction.Shelve]: [[VmStatus.Created, '*']],
+    [VmAction.Unshelve]: [[VmStatus.Shelved, '*']],
+    [VmAction.Resize]: [[VmStatus.Created, PowerState.ShutOff], [VmStatus.Shelved, '*']],
+  };
+
+  it.each(Object.values(VmAction).flatMap((action) => statuses.flatMap((status) => powers.map((power) => [action, status, power] as const))))(
+    'action %s from %s / %s',
+    (action, status, power) => {
+      const expected = actions[action].some(([s, p]) => s === status && (p === '*' || p === power));
+      expect(actionAllowed(action, status, power)).toBe(expected);
+      if (expected) expect(() => assertActionAllowed(action, status, power)).not.toThrow();
+      else expect(() => assertActionAllowed(action, status, power)).toThrow(InvalidStateError);
+    },
+  );
+
+  it('refuses an action with a 409-mapped error naming the state and what is allowed now', () => {
     let caught: unknown;
     try {
-      assertAllowed(VmStatus.Provisioning, VmEvent.DeleteRequested, 'delete');
+      assertActionAllowed(VmAction.Start, VmStatus.Created, PowerState.Running);
     } catch (error) {
       caught = error;
     }
-    expect(caught).toBeInstanceOf(InvalidTransitionError);
-    expect((caught as InvalidTransitionError).code).toBe('invalid_state_transition');
-    expect((caught as Error).message).toBe('Cannot delete a VM that is provisioning');
-    expect((caught as InvalidTransitionError).extensions).toMatchObject({ current_status: 'provisioning', target_status: 'deleting' });
+    expect(caught).toBeInstanceOf(InvalidStateError);
+    expect((caught as InvalidStateError).code).toBe('invalid_state');
+    expect((caught as Error).message).toBe('Cannot start a VM that is created and running; allowed now: delete, stop, reboot, shelve');
+    expect((caught as InvalidStateError).extensions).toEqual({ current_status: 'created', power_state: 'running', allowed_actions: ['delete', 'stop', 'reboot', 'shelve'] });
+    expect(allowedActions(VmStatus.Deleted, PowerState.Unknown)).toEqual([]);
   });
 
   it('treats deleted as final and never returns to provisioning', () => {
     for (const to of statuses) expect(canTransition(VmStatus.Deleted, to)).toBe(false);
     for (const from of statuses) expect(canTransition(from, VmStatus.Provisioning)).toBe(false);
-    expect(canTransition(VmStatus.Provisioning, VmStatus.Deleted)).toBe(false);
     expect(canTransition(VmStatus.Created, VmStatus.Deleted)).toBe(false);
   });
 
   it('every event leads to the status it names', () => {
     expect(transitionOf(VmEvent.Provisioned).to).toBe(VmStatus.Created);
-    expect(transitionOf(VmEvent.DeleteRequested).to).toBe(VmStatus.Deleting);
-    expect(transitionOf(VmEvent.RecordDeleted).to).toBe(VmStatus.Deleted);
+    expect(transitionOf(VmEvent.Shelved).to).toBe(VmStatus.Shelved);
+    expect(transitionOf(VmEvent.Unshelved).to).toBe(VmStatus.Created);
   });
 });

@@ -1,5 +1,5 @@
-import { InvalidTransitionError } from '../common/domain-errors';
-import { VmStatus } from './vm.entity';
+import { InvalidStateError } from '../common/domain-errors';
+import { PowerState, VmStatus } from './vm.entity';
 
 /** Every way a VM's status may change. */
 export enum VmEvent {
@@ -14,8 +14,12 @@ export enum VmEvent {
   DeleteFailed = 'delete_failed',
   /** The reconciler found a created VM missing from the hypervisor. */
   FoundMissing = 'found_missing',
-  /** A failed VM that holds nothing on the hypervisor: deleting it is only a record change. */
+  /** A VM that holds nothing on the hypervisor: deleting it is only a record change. */
   RecordDeleted = 'record_deleted',
+  /** Stopped and put away: its host, GPUs and quota given back, its disk kept. */
+  Shelved = 'shelved',
+  /** Placed again and booted from its kept disk. */
+  Unshelved = 'unshelved',
 }
 
 interface Transition {
@@ -27,11 +31,13 @@ interface Transition {
 const TRANSITIONS: Readonly<Record<VmEvent, Transition>> = {
   [VmEvent.Provisioned]: { from: [VmStatus.Provisioning], to: VmStatus.Created },
   [VmEvent.ProvisionFailed]: { from: [VmStatus.Provisioning], to: VmStatus.Failed },
-  [VmEvent.DeleteRequested]: { from: [VmStatus.Created, VmStatus.Failed], to: VmStatus.Deleting },
+  [VmEvent.DeleteRequested]: { from: [VmStatus.Created, VmStatus.Failed, VmStatus.Shelved], to: VmStatus.Deleting },
   [VmEvent.Deleted]: { from: [VmStatus.Deleting], to: VmStatus.Deleted },
   [VmEvent.DeleteFailed]: { from: [VmStatus.Deleting], to: VmStatus.Failed },
   [VmEvent.FoundMissing]: { from: [VmStatus.Created], to: VmStatus.Failed },
-  [VmEvent.RecordDeleted]: { from: [VmStatus.Failed], to: VmStatus.Deleted },
+  [VmEvent.RecordDeleted]: { from: [VmStatus.Failed, VmStatus.Provisioning], to: VmStatus.Deleted },
+  [VmEvent.Shelved]: { from: [VmStatus.Created], to: VmStatus.Shelved },
+  [VmEvent.Unshelved]: { from: [VmStatus.Shelved], to: VmStatus.Created },
 };
 
 export function transitionOf(event: VmEvent): Transition {
@@ -42,12 +48,52 @@ export function isAllowed(current: VmStatus, event: VmEvent): boolean {
   return TRANSITIONS[event].from.includes(current);
 }
 
-/** Throws InvalidTransitionError (409) unless `event` may happen to a VM in `current`. */
-export function assertAllowed(current: VmStatus, event: VmEvent, action: string): void {
-  if (!isAllowed(current, event)) throw new InvalidTransitionError(current, TRANSITIONS[event].to, action);
-}
-
 /** Whether any event leads from one status to the other. */
 export function canTransition(from: VmStatus, to: VmStatus): boolean {
   return Object.values(TRANSITIONS).some((t) => t.to === to && t.from.includes(from));
+}
+
+/** What a user may ask of a VM; each is an operation. */
+export enum VmAction {
+  Delete = 'delete',
+  Stop = 'stop',
+  Start = 'start',
+  Reboot = 'reboot',
+  Shelve = 'shelve',
+  Unshelve = 'unshelve',
+  Resize = 'resize',
+}
+
+/** A state an action may start from: a status, and the power state it needs (any when absent). */
+type From = readonly [VmStatus, PowerState?];
+
+/**
+ * Every action and the states it is allowed from, in one place:
+ * - stop keeps the host, GPUs and quota, so a start can never fail for capacity;
+ * - shelve gives them back and keeps the disk; unshelve places the VM again;
+ * - resize changes a shut-off VM in place, or a shelved one before it is placed again;
+ * - delete works from any settled state (a failed VM may still be on the hypervisor).
+ */
+const ACTIONS: Readonly<Record<VmAction, readonly From[]>> = {
+  [VmAction.Delete]: [[VmStatus.Created], [VmStatus.Failed], [VmStatus.Shelved]],
+  [VmAction.Stop]: [[VmStatus.Created, PowerState.Running]],
+  [VmAction.Start]: [[VmStatus.Created, PowerState.ShutOff]],
+  [VmAction.Reboot]: [[VmStatus.Created, PowerState.Running]],
+  [VmAction.Shelve]: [[VmStatus.Created]],
+  [VmAction.Unshelve]: [[VmStatus.Shelved]],
+  [VmAction.Resize]: [[VmStatus.Created, PowerState.ShutOff], [VmStatus.Shelved]],
+};
+
+export function actionAllowed(action: VmAction, status: VmStatus, power: PowerState): boolean {
+  return ACTIONS[action].some(([s, p]) => s === status && (p === undefined || p === power));
+}
+
+/** The actions a VM in this state accepts, in a stable order. */
+export function allowedActions(status: VmStatus, power: PowerState): VmAction[] {
+  return Object.values(VmAction).filter((action) => actionAllowed(action, status, power));
+}
+
+/** Throws InvalidStateError (409 invalid_state, naming the state and what is allowed) unless the action may start. */
+export function assertActionAllowed(action: VmAction, status: VmStatus, power: PowerState): void {
+  if (!actionAllowed(action, status, power)) throw new InvalidStateError(action, status, power, allowedActions(status, power));
 }

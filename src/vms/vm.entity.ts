@@ -1,13 +1,23 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
 import { HostEntity } from '../fleet/host.entity';
+import type { DiskRef } from '@vmplane/sdk';
 
 export enum VmStatus {
   Provisioning = 'provisioning',
   Created = 'created',
+  /** Stopped, its host capacity, GPUs and their quota given back; its disk kept. */
+  Shelved = 'shelved',
   Deleting = 'deleting',
   Deleted = 'deleted',
   Failed = 'failed',
+}
+
+/** What the hypervisor says about the VM's power; `unknown` when it cannot say, or the VM is not on a hypervisor. */
+export enum PowerState {
+  Running = 'running',
+  ShutOff = 'shut_off',
+  Unknown = 'unknown',
 }
 
 /** A VM: the persistence model, and the shape services work with. Rows are never deleted. */
@@ -45,6 +55,13 @@ export class VmEntity {
 
   @Column({ name: 'status_reason', type: 'text', nullable: true })
   statusReason: string | null;
+
+  @Column({ name: 'power_state', type: 'varchar', length: 16, default: PowerState.Unknown })
+  powerState: PowerState;
+
+  /** Where a shelved VM's disk is kept (the driver's DiskRef, JSON); null unless shelved. */
+  @Column({ name: 'disk_ref', type: 'simple-json', nullable: true })
+  diskRef: DiskRef | null;
 
   @Column({ name: 'host_id', type: 'uuid', nullable: true })
   hostId: string | null;

@@ -19,6 +19,7 @@ export function toVmResponse(vm: VmEntity, viewer: VmViewer): VmResponseDto {
     labels: vm.labels,
     status: vm.status,
     status_reason: vm.statusReason,
+    power_state: vm.powerState,
     owner_id: vm.ownerId,
     host: viewer.seesFleet ? (vm.host?.name ?? null) : null,
     region: vm.region,

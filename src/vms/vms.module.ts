@@ -8,6 +8,11 @@ import { MetricsService } from '../metrics/metrics.service';
 import { OperationsModule } from '../operations/operations.module';
 import { UsersModule } from '../users/users.module';
 import { VmRecordsModule } from './vm-records.module';
+import { CapacityQueueService } from './capacity-queue.service';
+import { VmActionsController } from './vm-actions.controller';
+import { VmActionsService } from './vm-actions.service';
+import { VmLifecycleHandler } from './vm-lifecycle.handler';
+import { VmOperationRunner } from './vm-operation-runner';
 import { VmProvisioner } from './vm-provisioner';
 import { VmResources } from './vm-resources.service';
 import { VmsController } from './vms.controller';
@@ -16,9 +21,9 @@ import { VmsService } from './vms.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([IdempotencyKeyEntity]), VmRecordsModule, FleetModule, OperationsModule, UsersModule],
-  controllers: [VmsController],
-  providers: [VmsService, VmProvisioner, VmResources, IdempotencyRepository],
-  exports: [VmRecordsModule, VmResources, IdempotencyRepository],
+  controllers: [VmsController, VmActionsController],
+  providers: [VmsService, VmActionsService, VmOperationRunner, VmProvisioner, VmLifecycleHandler, VmResources, CapacityQueueService, IdempotencyRepository],
+  exports: [VmRecordsModule, VmResources, CapacityQueueService, IdempotencyRepository],
 })
 export class VmModule implements OnModuleInit {
   constructor(

@@ -6,7 +6,7 @@ import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { VmLabelEntity } from './vm-label.entity';
-import { VmEntity, VmStatus } from './vm.entity';
+import { PowerState, VmEntity, VmStatus } from './vm.entity';
 import { VmEvent, transitionOf } from './vm-state-machine';
 
 export interface VmListFilter {
@@ -18,7 +18,10 @@ export interface VmListFilter {
 }
 
 /** What else a status change writes; `releasedAt` is written only while it is still null, so resources go back once. */
-export type VmChanges = Partial<Pick<VmEntity, 'statusReason' | 'hypervisorId' | 'deletedAt' | 'releasedAt'>>;
+export type VmChanges = Partial<Pick<VmEntity, 'statusReason' | 'hypervisorId' | 'deletedAt' | 'releasedAt' | 'powerState' | 'diskRef'>>;
+
+/** Where and how big a VM is; written when it is placed again or resized. */
+export type VmPlacement = Pick<VmEntity, 'hostId' | 'region' | 'cpuCores' | 'memory' | 'gpuCount' | 'gpuModel'>;
 
 /** How a conditional status change ended: applied, or lost to a concurrent change the caller must handle. */
 export type TransitionResult = { applied: true; updatedAt: Date } | { applied: false };
@@ -131,6 +134,43 @@ export class VmsRepository {
       return guarded ? qb.andWhere('released_at IS NULL') : qb;
     });
     return affected === 1 ? { applied: true, updatedAt } : { applied: false };
+  }
+
+  /** Records the VM's power as the hypervisor last reported it. */
+  async setPowerState(tx: Tx, id: string, powerState: PowerState): Promise<Date> {
+    const { updatedAt } = await this.statements.update(tx, this.vms.target, 'power', { id, powerState }, (qb) =>
+      qb.set({ powerState: () => ':powerState' }).where('id = :id'),
+    );
+    return updatedAt;
+  }
+
+  /**
+   * Records that the VM holds resources again (unshelve: placed on `placement`),
+   * only if it held none: true for the one caller that did.
+   */
+  async markClaimed(tx: Tx, id: string, placement: VmPlacement): Promise<boolean> {
+    const { affected } = await this.statements.update(tx, this.vms.target, 'claimed', { id, ...placement }, (qb) =>
+      qb
+        .set({ releasedAt: null, hostId: () => ':hostId', region: () => ':region', cpuCores: () => ':cpuCores', memory: () => ':memory', gpuCount: () => ':gpuCount', gpuModel: () => ':gpuModel' })
+        .where('id = :id')
+        .andWhere('released_at IS NOT NULL'),
+    );
+    return affected === 1;
+  }
+
+  /** Records where a VM that waited for capacity was placed. */
+  async place(tx: Tx, id: string, hostId: string, region: string, gpuModel: string | null): Promise<void> {
+    await this.statements.update(tx, this.vms.target, 'place', { id, hostId, region, gpuModel }, (qb) =>
+      qb.set({ hostId: () => ':hostId', region: () => ':region', gpuModel: () => ':gpuModel' }).where('id = :id'),
+    );
+  }
+
+  /** Changes a VM's size (a resize that succeeded, or one of a shelved VM, which holds nothing). */
+  async setSize(tx: Tx, id: string, size: Pick<VmEntity, 'cpuCores' | 'memory' | 'gpuCount' | 'gpuModel'>): Promise<Date> {
+    const { updatedAt } = await this.statements.update(tx, this.vms.target, 'size', { id, ...size }, (qb) =>
+      qb.set({ cpuCores: () => ':cpuCores', memory: () => ':memory', gpuCount: () => ':gpuCount', gpuModel: () => ':gpuModel' }).where('id = :id'),
+    );
+    return updatedAt;
   }
 
   /** Marks the VM's resources as given back; true only for the first caller, so release happens once. */

@@ -3,13 +3,7 @@ import type { AuthUser } from '../auth/auth-user';
 import { isAdmin } from '../auth/auth-user';
 import { Clock } from '../common/clock';
 import { decodeCursor, toPage } from '../common/cursor';
-import {
-  CapacityAlternative,
-  ConflictError,
-  InsufficientCapacityError,
-  NotFoundError,
-  ValidationFailedError,
-} from '../common/domain-errors';
+import { CapacityAlternative, ConflictError, InsufficientCapacityError, NotFoundError, ValidationFailedError } from '../common/domain-errors';
 import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
 import { constraintViolation } from '../database/constraint-violation';
@@ -19,31 +13,24 @@ import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
 import { PlacementConflictError, PlacementPlan, PlacementService } from '../fleet/placement.service';
 import { IdempotencyRepository, KeyClaim, fingerprint } from '../idempotency/idempotency.repository';
 import { OperationPageDto } from '../operations/dto/operation.dto';
-import { OperationAction, OperationEntity, OperationStatus, isFinished } from '../operations/operation.entity';
+import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
 import { toOperationResponse } from '../operations/operation.mapper';
-import { OperationWaiter } from '../operations/operation-waiter';
 import { Lease, OperationWorker } from '../operations/operation-worker';
 import { OperationsRepository } from '../operations/operations.repository';
 import type { PlacementRequest } from '../scheduler/scheduler.types';
 import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms.query';
 import { VmPageDto, VmResponseDto } from './dto/vm-response.dto';
-import { VmEntity, VmStatus } from './vm.entity';
-import { VmViewer, toVmResponse } from './vm.mapper';
-import { CAPACITY_RETRY_AFTER_SECONDS, OperationResult, VmOutcome, errorFromOperation } from './vm-outcome';
-import { ProvisionContext } from './vm-provisioner';
+import { CapacityQueueService } from './capacity-queue.service';
+import { PowerState, VmEntity, VmStatus } from './vm.entity';
+import { toVmResponse } from './vm.mapper';
+import { CAPACITY_RETRY_AFTER_SECONDS, VmOutcome } from './vm-outcome';
+import { RequestOptions, Started, VmOperationRunner, viewerOf } from './vm-operation-runner';
 import { VmResources, amountsOf } from './vm-resources.service';
-import { VmEvent, assertAllowed } from './vm-state-machine';
+import { VmAction, VmEvent, assertActionAllowed } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
 
-export interface RequestOptions {
-  /** Prefer: respond-async */
-  respondAsync: boolean;
-  /** Prefer: wait=N, in seconds */
-  waitSeconds: number | null;
-  idempotencyKey: string | null;
-  requestId: string | null;
-}
+export type { RequestOptions } from './vm-operation-runner';
 
 /** How often one request re-plans after losing a placement race before giving up. */
 const MAX_PLACEMENT_ATTEMPTS = 3;
@@ -61,9 +48,9 @@ interface CreateRequest {
   options: RequestOptions;
 }
 
-type Started = { kind: 'started'; vm: VmEntity; op: OperationEntity; lease: Lease | null };
 type CreateStep =
   | Started
+  | { kind: 'queued'; vm: VmEntity; op: OperationEntity; position: number }
   | { kind: 'refused'; vm: VmEntity; alternatives: CapacityAlternative[] }
   | { kind: 'seen'; claim: Extract<KeyClaim, { kind: 'seen' }> };
 type DeleteStep = Started | { kind: 'done'; vm: VmEntity } | { kind: 'in_flight'; vm: VmEntity; op: OperationEntity | null };
@@ -81,7 +68,8 @@ export class VmsService {
     private readonly resources: VmResources,
     private readonly idempotency: IdempotencyRepository,
     private readonly worker: OperationWorker,
-    private readonly waiter: OperationWaiter,
+    private readonly runner: VmOperationRunner,
+    private readonly queue: CapacityQueueService,
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
     private readonly config: AppConfig,
@@ -90,9 +78,16 @@ export class VmsService {
   /**
    * Records the VM (provisioning), its placement and its create operation in
    * one transaction, then runs the operation and waits for it up to the
-   * caller's bound.
+   * caller's bound. When nothing fits and the caller agreed to wait, the
+   * create waits in the capacity queue instead.
    */
   async create(user: AuthUser, dto: CreateVmDto, options: RequestOptions): Promise<VmOutcome> {
+    if (dto.wait_for_capacity_seconds !== undefined && !options.respondAsync) {
+      throw new ValidationFailedError([{ field: 'wait_for_capacity_seconds', message: 'needs Prefer: respond-async (a wait for capacity answers 202 at once)' }]);
+    }
+    if (dto.wait_for_capacity_seconds !== undefined && dto.wait_for_capacity_seconds > this.config.maxCapacityWaitSeconds) {
+      throw new ValidationFailedError([{ field: 'wait_for_capacity_seconds', message: `must not be greater than ${this.config.maxCapacityWaitSeconds} (MAX_CAPACITY_WAIT_SECONDS)` }]);
+    }
     const request: CreateRequest = {
       user,
       dto,
@@ -101,8 +96,8 @@ export class VmsService {
       options,
     };
     for (let attempt = 1; ; attempt++) {
-      // GPU placements are serialised (identical requests would all pick the same best GPUs); CPU-only ones
-      // claim optimistically and are serialised only on their last attempt after losing races.
+      // GPU placements are serialised per model (identical requests would all pick the same best GPUs); CPU-only
+      // ones claim optimistically and are serialised only on their last attempt after losing races.
       const serialise = request.placement.gpuCount > 0 || attempt === MAX_PLACEMENT_ATTEMPTS;
       const lease = this.worker.tryReserve(this.clock.now());
       let step: CreateStep;
@@ -121,7 +116,11 @@ export class VmsService {
         throw translateConstraint(error, dto);
       }
       if (step.kind !== 'started' && lease) this.worker.unreserve();
-      if (step.kind === 'seen') return this.replayCreate(step.claim, user, options);
+      if (step.kind === 'seen') return this.runner.replay(step.claim, user, options);
+      if (step.kind === 'queued') {
+        this.queue.kick();
+        return this.runner.accepted(step.vm, step.op.id, user, options, false, { queuePosition: step.position });
+      }
       if (step.kind === 'refused') {
         throw new InsufficientCapacityError(
           `No host can take ${describeRequest(request.placement)} right now`,
@@ -130,7 +129,7 @@ export class VmsService {
           step.vm.id,
         );
       }
-      return this.dispatch(step, user, options);
+      return this.runner.dispatch(step, user, options);
     }
   }
 
@@ -151,10 +150,10 @@ export class VmsService {
       if (step.kind === 'in_flight') {
         // Deleting with no open operation: it finished between the two reads (read again), or the reconciler will queue one.
         if (!step.op && attempt < MAX_DELETE_ATTEMPTS) continue;
-        if (!step.op) return this.accepted(step.vm, '', user, options, true);
-        return this.awaitOperation(step.op.id, step.vm, user, options, true);
+        if (!step.op) return this.runner.accepted(step.vm, '', user, options, true);
+        return this.runner.awaitOperation(step.op.id, step.vm, user, options, true);
       }
-      return this.dispatch(step, user, options);
+      return this.runner.dispatch(step, user, options);
     }
   }
 
@@ -184,7 +183,7 @@ export class VmsService {
       if (!owner || (owner !== user.id && !isAdmin(user))) throw new NotFoundError('vm', vmId);
       return this.ops.listByVm(tx, vmId, decodeCursor(cursor), limit + 1);
     });
-    return toPage(rows, limit, toOperationResponse);
+    return toPage(rows, limit, (op) => toOperationResponse(op));
   }
 
   /** The intent of a create, in one transaction: each step below either ends it or hands on. */
@@ -192,8 +191,9 @@ export class VmsService {
     const key = await this.claimIdempotencyKey(tx, request);
     if (key?.kind === 'seen') return { kind: 'seen', claim: key };
     await this.assertPublicIpFree(tx, request.dto.public_ip);
-    const plan = await this.placement.plan(tx, request.placement, serialise);
-    if (!plan) return this.recordRefusal(tx, request, key?.id ?? null);
+    // Capacity goes to those already waiting first: a new request may take a host only if none of them could use it.
+    const plan = await this.placement.plan(tx, request.placement, serialise, await this.queue.heldHosts(tx));
+    if (!plan) return this.recordNoRoom(tx, request, key?.id ?? null);
     return this.recordPlaced(tx, request, plan, key?.id ?? null, lease);
   }
 
@@ -216,7 +216,7 @@ export class VmsService {
   private async recordPlaced(tx: Tx, request: CreateRequest, plan: PlacementPlan, keyId: string | null, lease: Lease | null): Promise<Started> {
     const vm = this.newVm(request, plan);
     await this.vms.insert(tx, vm);
-    const op = this.newOperation(OperationAction.Create, vm.id, request, lease);
+    const op = this.runner.newOperation(OperationAction.Create, vm.id, request.user, request.options, lease);
     await this.ops.insert(tx, op);
     if (keyId) await this.idempotency.attach(tx, keyId, vm.id, op.id);
     await this.resources.claim(tx, vm, plan, request.placement, plan.gpus.map(() => this.ids.next()));
@@ -225,20 +225,22 @@ export class VmsService {
 
   /**
    * Nothing fits now. A request no host could ever hold is a 422 and leaves no
-   * record; over quota is the more useful answer when both apply; otherwise a
-   * failed VM and operation say why (the VM is listed only with status=failed).
+   * record; over quota is the more useful answer when both apply; a caller who
+   * agreed to wait joins the capacity queue; otherwise a failed VM and
+   * operation say why (the VM is listed only with status=failed).
    */
-  private async recordRefusal(tx: Tx, request: CreateRequest, keyId: string | null): Promise<CreateStep> {
+  private async recordNoRoom(tx: Tx, request: CreateRequest, keyId: string | null): Promise<CreateStep> {
     const { dto, placement } = request;
     await this.placement.assertSatisfiable(tx, placement);
     const quotaProblem = await this.resources.quotaError(tx, request.user.id, amountsOf({ cpuCores: dto.cpu_cores, memory: dto.memory, gpuCount: placement.gpuCount }));
     if (quotaProblem) throw quotaProblem;
+    if (dto.wait_for_capacity_seconds !== undefined) return this.recordQueued(tx, request, keyId);
     const alternatives = await this.placement.alternatives(tx, placement);
     const now = this.clock.now();
     const reason = `insufficient capacity: no active host has room for ${describeRequest(placement)}`;
     const vm = Object.assign(this.newVm(request, null), { status: VmStatus.Failed, statusReason: reason, releasedAt: now, publicIp: null });
     await this.vms.insert(tx, vm);
-    const op = this.newOperation(OperationAction.Create, vm.id, request, null);
+    const op = this.runner.newOperation(OperationAction.Create, vm.id, request.user, request.options, null);
     Object.assign(op, { status: OperationStatus.Failed, stage: 'done', errorCode: 'insufficient_capacity', errorMessage: reason, finishedAt: now });
     await this.ops.insert(tx, op);
     if (keyId) {
@@ -249,91 +251,68 @@ export class VmsService {
     return { kind: 'refused', vm, alternatives };
   }
 
+  /** The VM waits, unplaced, holding its quota; its create operation waits in the queue of its model and region. */
+  private async recordQueued(tx: Tx, request: CreateRequest, keyId: string | null): Promise<CreateStep> {
+    const vm = this.newVm(request, null);
+    await this.vms.insert(tx, vm);
+    const op = this.runner.newOperation(OperationAction.Create, vm.id, request.user, request.options, null);
+    this.queue.enqueue(op, request.placement, request.dto.wait_for_capacity_seconds!);
+    await this.ops.insert(tx, op);
+    if (keyId) await this.idempotency.attach(tx, keyId, vm.id, op.id);
+    await this.resources.reserveQuota(tx, vm);
+    return { kind: 'queued', vm, op, position: await this.queue.position(tx, op) };
+  }
+
   private async recordDelete(tx: Tx, user: AuthUser, id: string, options: RequestOptions, lease: Lease | null): Promise<DeleteStep> {
     const vm = await this.findVisible(tx, user, id);
     if (!vm) throw new NotFoundError('vm', id);
     if (vm.status === VmStatus.Deleted) return { kind: 'done', vm };
-    if (vm.status === VmStatus.Deleting) return { kind: 'in_flight', vm, op: await this.ops.findOpenForVm(tx, vm.id) };
-    if (vm.status === VmStatus.Failed && vm.releasedAt) return this.deleteRecordOnly(tx, vm, user, options);
-    assertAllowed(vm.status, VmEvent.DeleteRequested, 'delete');
+    const open = await this.ops.findOpenForVm(tx, vm.id);
+    // Deleting already (its status may have moved after this request read it): follow that delete.
+    if (vm.status === VmStatus.Deleting || open?.action === OperationAction.Delete) return { kind: 'in_flight', vm, op: open };
+    const now = this.clock.now();
+    // A request waiting for capacity is cancelled: its quota goes back, and it leaves the queue.
+    if (open?.status === OperationStatus.WaitingForCapacity) {
+      if (!(await this.queue.cancel(tx, open, vm, now))) throw new LostRace();
+      vm.releasedAt = now;
+    } else if (open) {
+      throw operationInProgress(open);
+    }
+    // Nothing on the hypervisor: a VM that failed and gave everything back, or a create cancelled before it was placed.
+    if ((vm.status === VmStatus.Failed && vm.releasedAt) || vm.status === VmStatus.Provisioning) return this.deleteRecordOnly(tx, vm, user, options);
+    assertActionAllowed(VmAction.Delete, vm.status, vm.powerState);
+    // The VM's one open-operation slot first, then its row: the order every operation's outcome takes too (no deadlock).
+    const op = this.runner.newOperation(OperationAction.Delete, vm.id, user, options, lease);
+    await this.insertOperation(tx, op);
     const moved = await this.vms.transition(tx, vm.id, VmEvent.DeleteRequested);
     if (!moved.applied) throw new LostRace();
     Object.assign(vm, { status: VmStatus.Deleting, updatedAt: moved.updatedAt });
-    const op = this.newOperation(OperationAction.Delete, vm.id, { user, options }, lease);
-    await this.ops.insert(tx, op);
     return { kind: 'started', vm, op, lease };
   }
 
-  /** A failed VM that holds nothing on the hypervisor: deleting it is only a record change. */
+  /** A VM that holds nothing on the hypervisor: deleting it is only a record change. */
   private async deleteRecordOnly(tx: Tx, vm: VmEntity, user: AuthUser, options: RequestOptions): Promise<DeleteStep> {
     const now = this.clock.now();
     const moved = await this.vms.transition(tx, vm.id, VmEvent.RecordDeleted, { deletedAt: now });
     if (!moved.applied) throw new LostRace();
-    const op = this.newOperation(OperationAction.Delete, vm.id, { user, options }, null);
+    const op = this.runner.newOperation(OperationAction.Delete, vm.id, user, options, null);
     Object.assign(op, { status: OperationStatus.Succeeded, stage: 'done', finishedAt: now });
     await this.ops.insert(tx, op);
     return { kind: 'done', vm: Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: moved.updatedAt }) };
   }
 
+  /** A concurrent request took the VM's one open-operation slot first: read the VM again. */
+  private async insertOperation(tx: Tx, op: OperationEntity): Promise<void> {
+    try {
+      await this.ops.insert(tx, op);
+    } catch (error) {
+      if (isOpenOperationTaken(error)) throw new LostRace();
+      throw error;
+    }
+  }
+
   private findVisible(tx: Tx, user: AuthUser, id: string): Promise<VmEntity | null> {
     return this.vms.findVisible(tx, id, isAdmin(user) ? null : user.id, { gpus: true, host: isAdmin(user) });
-  }
-
-  private async dispatch(step: Started, user: AuthUser, options: RequestOptions): Promise<VmOutcome> {
-    if (step.lease) {
-      const context: ProvisionContext = { vm: step.vm, idempotent: options.idempotencyKey !== null, viewer: viewerOf(user) };
-      this.worker.start(step.op, context);
-    } else this.worker.kick();
-    if (options.respondAsync) return this.accepted(step.vm, step.op.id, user, options, false);
-    return this.awaitOperation(step.op.id, step.vm, user, options, false);
-  }
-
-  private async awaitOperation(operationId: string, vm: VmEntity, user: AuthUser, options: RequestOptions, replayed: boolean): Promise<VmOutcome> {
-    if (options.respondAsync) return this.accepted(vm, operationId, user, options, replayed);
-    const waitMs = 1000 * Math.min(options.waitSeconds ?? this.config.defaultWaitSeconds, this.config.maxWaitSeconds);
-    const result = await this.waiter.wait<OperationResult>(operationId, waitMs, () => this.resultFromDatabase(operationId));
-    if (!result) {
-      const current = await this.uow.read((tx) => this.findVisible(tx, user, vm.id));
-      return this.accepted(current ?? vm, operationId, user, options, replayed);
-    }
-    if (result.kind === 'succeeded') return { kind: 'done', status: result.status, vm: toVmResponse(result.vm, viewerOf(user)), replayed };
-    throw result.error;
-  }
-
-  private accepted(vm: VmEntity, operationId: string, user: AuthUser, options: RequestOptions, replayed: boolean): VmOutcome {
-    return { kind: 'accepted', vm: toVmResponse(vm, viewerOf(user)), operationId, asyncRequested: options.respondAsync, replayed };
-  }
-
-  /** The outcome of an operation finished by another process, or null while it runs. */
-  private async resultFromDatabase(operationId: string): Promise<OperationResult | null> {
-    return this.uow.read(async (tx) => {
-      const op = await this.ops.findById(tx, operationId);
-      if (!op || !isFinished(op)) return null;
-      if (op.status === OperationStatus.Failed) {
-        return { kind: 'failed', error: errorFromOperation(op.errorCode, op.errorMessage, op.vmId) };
-      }
-      const vm = await this.vms.findById(tx, op.vmId!, { gpus: true, host: true });
-      return { kind: 'succeeded', status: op.action === OperationAction.Create ? 201 : 200, vm: vm! };
-    });
-  }
-
-  /** A repeated Idempotency-Key: replay the stored response, or follow the first request's operation. */
-  private async replayCreate(claim: Extract<KeyClaim, { kind: 'seen' }>, user: AuthUser, options: RequestOptions): Promise<VmOutcome> {
-    if (claim.responseStatus === 201 && claim.responseBody) {
-      return { kind: 'done', status: 201, vm: JSON.parse(claim.responseBody) as VmResponseDto, replayed: true };
-    }
-    if (!claim.operationId || !claim.vmId) {
-      throw new ConflictError('request_in_progress', 'A request with this Idempotency-Key is still being processed');
-    }
-    const { op, vm } = await this.uow.read(async (tx) => ({
-      op: await this.ops.findById(tx, claim.operationId!),
-      vm: await this.findVisible(tx, user, claim.vmId!),
-    }));
-    if (op && op.status === OperationStatus.Failed) throw errorFromOperation(op.errorCode, op.errorMessage, op.vmId);
-    if (op && op.status === OperationStatus.Succeeded && vm) {
-      return { kind: 'done', status: 201, vm: toVmResponse(vm, viewerOf(user)), replayed: true };
-    }
-    return this.awaitOperation(claim.operationId, vm!, user, options, true);
   }
 
   /** The VM as recorded at admission: provisioning on the plan's host, or (no plan) not placed anywhere. */
@@ -350,6 +329,8 @@ export class VmsService {
       labels: dto.labels ?? [],
       status: VmStatus.Provisioning,
       statusReason: null,
+      powerState: PowerState.Unknown,
+      diskRef: null,
       hostId: plan?.hostId ?? null,
       host: plan ? Object.assign(new HostEntity(), { id: plan.hostId, name: plan.hostName, region: plan.region }) : null,
       region: plan?.region ?? null,
@@ -361,37 +342,19 @@ export class VmsService {
       deletedAt: null,
     });
   }
-
-  /** A new operation; with a worker lease it starts running here at once, otherwise it waits as pending. */
-  private newOperation(
-    action: OperationAction,
-    vmId: string,
-    { user, options }: Pick<CreateRequest, 'user' | 'options'>,
-    lease: Lease | null,
-  ): OperationEntity {
-    const now = this.clock.now();
-    return Object.assign(new OperationEntity(), {
-      id: this.ids.next(),
-      vmId,
-      action,
-      status: lease ? OperationStatus.Running : OperationStatus.Pending,
-      stage: lease ? 'calling_hypervisor' : 'queued',
-      attempts: lease ? 1 : 0,
-      errorCode: null,
-      errorMessage: null,
-      userId: user.id,
-      hypervisorVmId: null,
-      requestId: options.requestId,
-      leaseOwner: lease?.owner ?? null,
-      leaseExpiresAt: lease?.expiresAt ?? null,
-      startedAt: lease ? now : null,
-      finishedAt: null,
-    });
-  }
 }
 
-export function viewerOf(user: AuthUser): VmViewer {
-  return { seesFleet: isAdmin(user) };
+/** The unique index that keeps one open operation per VM refused a second. */
+export function isOpenOperationTaken(error: unknown): boolean {
+  const violation = constraintViolation(error);
+  return violation?.kind === 'unique' && /uq_operations_open_vm|operations\.vm_id/.test(violation.target);
+}
+
+/** Another operation holds the VM: one runs at a time. */
+export function operationInProgress(open: OperationEntity): ConflictError {
+  return new ConflictError('operation_in_progress', `The VM is busy with a ${open.action} (operation ${open.id}); try again when it finishes`, {
+    operation_id: open.id,
+  });
 }
 
 function placementRequestOf(dto: CreateVmDto): PlacementRequest {
@@ -419,7 +382,7 @@ function translateConstraint(error: unknown, dto: CreateVmDto): unknown {
   return error;
 }
 
-function describeRequest(request: PlacementRequest): string {
+export function describeRequest(request: PlacementRequest): string {
   const gpus = request.gpuCount > 0 ? ` with ${request.gpuCount}× ${request.gpuModel ?? 'any GPU'}` : '';
   const region = request.region ? ` in ${request.region}` : '';
   return `${request.cpuCores} vCPU / ${request.memoryMib} MiB / ${request.diskGib} GiB${gpus}${region}`;

@@ -12,7 +12,7 @@ const KILLS = Number(process.env.CRASH_KILLS ?? 24);
 const SEED = process.env.CRASH_SEED ?? String(Date.now());
 
 interface Accepted {
-  kind: 'create' | 'delete';
+  kind: 'create' | 'delete' | 'stop' | 'start' | 'shelve' | 'unshelve';
   vmId: string;
   operationId: string;
 }
@@ -69,10 +69,14 @@ describe('kill -9 at random moments while VMs are created and deleted', () => {
         while (firing) {
           requests++;
           try {
-            if (known.length > 0 && random() < 0.4) {
+            const roll = random();
+            if (known.length > 0 && roll < 0.4) {
+              // Any action on any VM: the ones its state does not allow answer 409 and are not counted.
               const vmId = known[Math.floor(random() * known.length)];
-              const response = await request(server.url).delete(`/vms/${vmId}`).set(bearer(token)).set('Prefer', 'respond-async');
-              if (response.status === 202) accepted.push({ kind: 'delete', vmId, operationId: response.headers.location.split('/').pop()! });
+              const kind = (['delete', 'delete', 'stop', 'start', 'shelve', 'unshelve'] as const)[Math.floor(random() * 6)];
+              const call = kind === 'delete' ? request(server.url).delete(`/vms/${vmId}`) : request(server.url).post(`/vms/${vmId}/${kind}`).send({});
+              const response = await call.set(bearer(token)).set('Prefer', 'respond-async');
+              if (response.status === 202) accepted.push({ kind, vmId, operationId: response.headers.location.split('/').pop()! });
             } else {
               const gpus = random() < 0.6 ? 1 + Math.floor(random() * 2) : 0;
               const response = await request(server.url)
@@ -118,13 +122,15 @@ describe('kill -9 at random moments while VMs are created and deleted', () => {
     }
 
     const hypervisor = new Database(server.hypervisorStatePath, { readonly: true });
-    const hvRows = hypervisor.prepare('SELECT id, gpus, labels FROM vms').all() as { id: string; gpus: string; labels: string }[];
+    const hvRows = hypervisor.prepare('SELECT id, gpus, labels, power_state FROM vms').all() as { id: string; gpus: string; labels: string; power_state: string }[];
+    const shelvedDisks = new Set((hypervisor.prepare('SELECT hypervisor_id FROM shelved_disks').all() as { hypervisor_id: string }[]).map((r) => r.hypervisor_id));
     hypervisor.close();
-    const vms = platform.prepare('SELECT id, status, hypervisor_id, released_at FROM vms').all() as {
+    const vms = platform.prepare('SELECT id, status, hypervisor_id, released_at, power_state FROM vms').all() as {
       id: string;
       status: string;
       hypervisor_id: string | null;
       released_at: string | null;
+      power_state: string;
     }[];
     const ops = platform.prepare('SELECT id, vm_id, action, status FROM operations').all() as { id: string; vm_id: string; action: string; status: string }[];
     const runs = platform.prepare('SELECT SUM(orphans_found) AS found, SUM(orphans_removed) AS removed, SUM(stuck_operations_resumed) AS resumed, SUM(missing_vms_failed) AS missing FROM reconciliation_runs').get() as Record<string, number>;
@@ -134,7 +140,10 @@ describe('kill -9 at random moments while VMs are created and deleted', () => {
     platform.close();
 
     // Every VM is in a final state.
-    expect(vms.filter((vm) => !['created', 'deleted', 'failed'].includes(vm.status))).toEqual([]);
+    expect(vms.filter((vm) => !['created', 'shelved', 'deleted', 'failed'].includes(vm.status))).toEqual([]);
+    // A shelved VM is not on the hypervisor as a VM, its disk is kept there, and it holds nothing.
+    const shelved = vms.filter((vm) => vm.status === 'shelved');
+    expect(shelved.filter((vm) => !vm.hypervisor_id || !shelvedDisks.has(vm.hypervisor_id) || vm.released_at === null)).toEqual([]);
 
     // Live VMs match one for one: no orphan on the hypervisor, no ghost in the platform.
     const live = vms.filter((vm) => vm.status === 'created');
@@ -145,6 +154,10 @@ describe('kill -9 at random moments while VMs are created and deleted', () => {
     expect(orphans).toEqual([]);
     expect(ghosts).toEqual([]);
     for (const row of hvRows) expect(JSON.parse(row.labels)).toContain(`vmplane.vm-id=${liveByHv.get(row.id)}`);
+    // Power states agree, VM by VM.
+    const powerOnHv = new Map(hvRows.map((row) => [row.id, row.power_state]));
+    const powerMismatches = live.filter((vm) => powerOnHv.get(vm.hypervisor_id!) !== vm.power_state);
+    expect(powerMismatches).toEqual([]);
     // Resources are held exactly by the live VMs.
     expect(vms.filter((vm) => vm.status !== 'created' && vm.released_at === null)).toEqual([]);
 
@@ -175,7 +188,10 @@ describe('kill -9 at random moments while VMs are created and deleted', () => {
       orphans_removed: runs.removed ?? 0,
       live_vms: live.length,
       hypervisor_vms: hvRows.length,
-      mismatches: orphans.length + ghosts.length + lost.length,
+      mismatches: orphans.length + ghosts.length + lost.length + powerMismatches.length,
+      shelved_vms: shelved.length,
+      power_states: Object.fromEntries(['running', 'shut_off'].map((p) => [p, live.filter((vm) => vm.power_state === p).length])),
+      accepted_by_action: Object.fromEntries(['create', 'delete', 'stop', 'start', 'shelve', 'unshelve'].map((k) => [k, accepted.filter((a) => a.kind === k).length])),
     };
     process.stdout.write(`\nCRASH TEST SUMMARY ${JSON.stringify(summary)}\n`);
     expect(accepted.length).toBeGreaterThan(KILLS);

@@ -139,7 +139,7 @@ describe('the vmplane CLI against the real server', () => {
     // Progress on stderr, the VM on stdout.
     expect(created.stderr).toMatch(/Creating VM cli-gpu \([0-9a-f-]{36}\): provisioning/);
     expect(created.stderr).toMatch(/running \(calling_hypervisor/);
-    expect(created.stderr).toMatch(/VM cli-gpu is created in/);
+    expect(created.stderr).toMatch(/VM cli-gpu is created \(power: running\) in/);
     expect(created.stdout).toMatch(/^Status\s+created$/m);
     expect(created.stdout).toMatch(/^GPUs\s+1×h100-80gb$/m);
     const id = /^ID\s+([0-9a-f-]{36})$/m.exec(created.stdout)![1];
@@ -147,8 +147,8 @@ describe('the vmplane CLI against the real server', () => {
     expect(await h100()).toEqual({ free: before.free - 1, allocated: before.allocated + 1 });
 
     const list = await ok(['vm', 'list']);
-    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+STATUS\s+CPUS\s+MEMORY\s+DISK\s+GPUS\s+REGION\s+HOST\s+LABELS\s+CREATED$/);
-    expect(list.stdout).toMatch(new RegExp(`^${id}\\s+cli-gpu\\s+created\\s+2\\s+4096 MiB\\s+50 GiB\\s+1×h100-80gb\\s`, 'm'));
+    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+STATUS\s+POWER\s+CPUS\s+MEMORY\s+DISK\s+GPUS\s+REGION\s+HOST\s+LABELS\s+CREATED$/);
+    expect(list.stdout).toMatch(new RegExp(`^${id}\\s+cli-gpu\\s+created\\s+running\\s+2\\s+4096 MiB\\s+50 GiB\\s+1×h100-80gb\\s`, 'm'));
     const listed = await json<{ id: string; status: string }[]>(['vm', 'list']);
     expect(listed).toEqual([expect.objectContaining({ id, status: 'created' })]);
 
@@ -172,6 +172,48 @@ describe('the vmplane CLI against the real server', () => {
     ]);
     expect(await json<unknown[]>(['vm', 'list'])).toEqual([]);
     expect((await ok(['vm', 'list'])).stdout).toBe('No VMs.\n');
+  });
+
+  it('stop, start, reboot, resize, shelve and unshelve a VM, each waiting for its operation; a refused action is one line', async () => {
+    const { id } = await json<{ id: string }>(['vm', 'create', 'cli-life', '--gpus', '1', '--gpu-model', 'l40s-48gb']);
+    const l40s = async () => (await json<CapacityRow[]>(['capacity'])).filter((r) => r.gpu_model === 'l40s-48gb').reduce((s, r) => s + r.allocated, 0);
+    const held = await l40s();
+
+    const stopped = await ok(['vm', 'stop', id]);
+    expect(stopped.stderr).toMatch(/Stopping VM cli-life \([0-9a-f-]{36}\)/);
+    expect(stopped.stderr).toMatch(/VM cli-life is created \(power: shut_off\)/);
+    expect(stopped.stdout).toMatch(/^Power\s+shut_off$/m);
+    expect(await l40s()).toBe(held);
+    // Stopping or rebooting a stopped VM is refused, naming what is allowed now.
+    expectOneLineError(await vmplane(['vm', 'stop', id]), 1, /^vmplane: invalid_state: Cannot stop a VM that is created and shut off; allowed now: .*start/);
+    expectOneLineError(await vmplane(['vm', 'reboot', id]), 1, /^vmplane: invalid_state: Cannot reboot .*allowed now: .*start/);
+
+    const resized = await json<{ cpu_cores: number; memory: number }>(['vm', 'resize', id, '--cpus', '4', '--memory', '8192']);
+    expect(resized).toMatchObject({ cpu_cores: 4, memory: 8192 });
+    expect((await json<{ power_state: string }>(['vm', 'start', id])).power_state).toBe('running');
+    expect((await ok(['vm', 'reboot', id, '--hard'])).stdout).toMatch(/^Power\s+running$/m);
+
+    const shelved = await json<{ status: string; power_state: string }>(['vm', 'shelve', id]);
+    expect(shelved).toMatchObject({ status: 'shelved', power_state: 'shut_off' });
+    expect(await l40s()).toBe(held - 1);
+    const unshelved = await json<{ status: string; power_state: string; cpu_cores: number }>(['vm', 'unshelve', id, '--wait-for-capacity', '1m']);
+    expect(unshelved).toMatchObject({ status: 'created', power_state: 'running', cpu_cores: 4 });
+    expect(await l40s()).toBe(held);
+
+    const noWait = await vmplane(['vm', 'stop', id, '--no-wait']);
+    expect(noWait.code).toBe(0);
+    expect(noWait.stderr).toMatch(/stop accepted; follow it with: vmplane ops /);
+    let ops: { action: string; status: string }[] = [];
+    for (let i = 0; i < 100; i++) {
+      ops = await json<{ action: string; status: string }[]>(['ops', id]);
+      if (ops[0].status === 'succeeded') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(ops.map((op) => `${op.action}:${op.status}`)).toEqual(
+      ['stop', 'unshelve', 'shelve', 'reboot', 'start', 'resize', 'stop', 'create'].map((action) => `${action}:succeeded`),
+    );
+    await ok(['vm', 'delete', id]);
+    expect(await l40s()).toBe(held - 1);
   });
 
   it('--no-wait returns while the VM is still provisioning; --output json parses everywhere', async () => {

@@ -112,7 +112,7 @@ function specPath(pathname: string): string {
 
 // Compile-time checks: these lines fail to type-check when the generated types drift.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-const statusesMatch: Equal<VmStatus, 'provisioning' | 'created' | 'deleting' | 'deleted' | 'failed'> = true;
+const statusesMatch: Equal<VmStatus, 'provisioning' | 'created' | 'shelved' | 'deleting' | 'deleted' | 'failed'> = true;
 const pageItems: Equal<VmPageDto['items'][number], VmResponseDto> = true;
 const originalBody: CreateVmDto = ORIGINAL_VM;
 

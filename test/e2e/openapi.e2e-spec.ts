@@ -128,6 +128,7 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(COMMITTED.paths['/vms'])).toEqual(expect.arrayContaining(['get', 'post']));
     expect(Object.keys(COMMITTED.paths['/vms/{id}'])).toEqual(expect.arrayContaining(['get', 'delete']));
     expect(Object.keys(COMMITTED.paths['/vms'].post.responses)).toEqual(expect.arrayContaining(['201', '202', '400', '401', '503']));
-    expect(COMMITTED.components.schemas.VmStatus.enum).toEqual(['provisioning', 'created', 'deleting', 'deleted', 'failed']);
+    // The original statuses, and shelved (the VM lifecycle's).
+    expect(COMMITTED.components.schemas.VmStatus.enum).toEqual(['provisioning', 'created', 'shelved', 'deleting', 'deleted', 'failed']);
   });
 });

@@ -81,7 +81,7 @@ describe('README.md, the quick start and the CLI as written', () => {
     // The CLI: logged in, showed capacity, created a GPU VM and deleted it again.
     expect(outputs[cli]!).toMatch(/^Logged in to .* as testuser/m);
     expect(outputs[cli]!).toMatch(/^GPU MODEL\s+REGION\s+TOTAL/m);
-    expect(outputs[cli]!).toMatch(/^VM cli-vm is created in/m);
+    expect(outputs[cli]!).toMatch(/^VM cli-vm is created \(power: running\) in/m);
     expect(outputs[cli]!).toMatch(/\scli-vm\s+created\s/);
     expect(outputs[cli]!).toMatch(/^Status\s+deleted$/m);
     const cliVmId = /^ID\s+([0-9a-f-]{36})$/m.exec(outputs[cli]!)![1];

@@ -78,3 +78,59 @@ describePostgres('two server processes sharing PostgreSQL and one simulated hype
     expect(deleted.body.status).toBe('deleted');
   });
 });
+
+describePostgres('two server processes: one VM, twenty concurrent starts and stops', () => {
+  const servers: ServerHandle[] = [];
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    drop = db.drop;
+    const dir = mkdtempSync(join(tmpdir(), 'vmplane-scale-power-'));
+    const env = { SDK_STATE_PATH: join(dir, 'hypervisor.sqlite'), SDK_LATENCY_MS: '30' };
+    servers.push(await startServer({ databaseUrl: db.url, env }));
+    servers.push(await startServer({ databaseUrl: db.url, env }));
+  });
+
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await drop?.();
+  });
+
+  it('ends in one consistent state, with exactly one operation running at a time', async () => {
+    const tokens = await Promise.all(servers.map((s) => login(s.url)));
+    const vm = (await request(servers[0].url).post('/vms').set(bearer(tokens[0])).send({ name: 'flip', cpu_cores: 1, memory: 512, disk_size: 5 })).body;
+    expect(vm.status).toBe('created');
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        request(servers[i % 2].url)
+          .post(`/vms/${vm.id}/${i % 4 < 2 ? 'stop' : 'start'}`)
+          .set(bearer(tokens[i % 2]))
+          .set('Prefer', 'wait=20')
+          .then((r) => `${r.status} ${r.body.code ?? ''}`.trim()),
+      ),
+    );
+    for (const status of statuses) expect(['200', '409 invalid_state', '409 operation_in_progress']).toContain(status);
+    expect(statuses.filter((s) => s === '200').length).toBeGreaterThan(0);
+
+    const ops = (await request(servers[0].url).get(`/vms/${vm.id}/operations?limit=200`).set(bearer(tokens[0]))).body.items as {
+      action: string;
+      status: string;
+      started_at: string | null;
+      finished_at: string | null;
+    }[];
+    const actions = ops.filter((o) => o.action !== 'create');
+    expect(actions.every((o) => o.status === 'succeeded')).toBe(true);
+    // No two operations of the VM ran at the same time.
+    const spans = actions.map((o) => [Date.parse(o.started_at!), Date.parse(o.finished_at!)] as const).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
+    // The record and the hypervisor agree on the power state.
+    const after = (await request(servers[1].url).get(`/vms/${vm.id}`).set(bearer(tokens[1]))).body;
+    const admin = await login(servers[0].url, 'admin', 'adminpassword');
+    const report = (await request(servers[0].url).post('/admin/reconciliation').set(bearer(admin))).body;
+    expect(report).toMatchObject({ missing_vms_failed: 0, orphans_found: 0 });
+    expect(['running', 'shut_off']).toContain(after.power_state);
+    const last = actions.sort((a, b) => Date.parse(b.finished_at!) - Date.parse(a.finished_at!))[0];
+    expect(after.power_state).toBe(last.action === 'stop' ? 'shut_off' : 'running');
+  });
+});

@@ -161,7 +161,7 @@ describe('VMs', () => {
       expect(deleted.body.items.map((v: { id: string }) => v.id)).toEqual([vm.id]);
     });
 
-    it('refuses to delete a VM that is still provisioning (409), then deletes it once created', async () => {
+    it('refuses to delete a VM while its create runs (409 naming the operation), then deletes it once created', async () => {
       const slow = await startServer({ env: { SDK_LATENCY_MS: '1500' } });
       try {
         const token = await login(slow.url);
@@ -170,7 +170,7 @@ describe('VMs', () => {
         expect(accepted.body.status).toBe('provisioning');
         const refused = await request(slow.url).delete(`/vms/${accepted.body.id}`).set(bearer(token));
         expect(refused.status).toBe(409);
-        expect(refused.body).toMatchObject({ code: 'invalid_state_transition', current_status: 'provisioning' });
+        expect(refused.body).toMatchObject({ code: 'operation_in_progress', operation_id: accepted.headers.location.split('/').pop() });
         let status = accepted.body.status as string;
         for (const deadline = Date.now() + 15_000; status === 'provisioning' && Date.now() < deadline; ) {
           await new Promise((resolve) => setTimeout(resolve, 100));

@@ -18,9 +18,10 @@ const TABLES = [
   'idempotency_keys',
   'reconciliation_runs',
   'installation',
+  'usage_events',
 ];
 
-const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs', 'installation'];
+const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs', 'installation', 'usage_events'];
 
 /** Every index the migration creates (plain and partial), by table. */
 const INDEXES: Record<string, string[]> = {

@@ -29,7 +29,7 @@ interface GlobalOptions {
   output: OutputFormat;
 }
 
-const VM_STATUSES = ['provisioning', 'created', 'deleting', 'deleted', 'failed'] as const satisfies readonly VmStatus[];
+const VM_STATUSES = ['provisioning', 'created', 'shelved', 'deleting', 'deleted', 'failed'] as const satisfies readonly VmStatus[];
 // Fails to compile when the API gains a status this list lacks.
 const _allStatuses: Exclude<VmStatus, (typeof VM_STATUSES)[number]> extends never ? true : never = true;
 void _allStatuses;
@@ -55,6 +55,16 @@ function integer(name: string, min: number, max: number) {
       throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
     }
     return parsed;
+  };
+}
+
+/** A duration such as 90, 90s, 30m or 2h, in seconds. */
+export function duration(name: string, max: number) {
+  return (value: string): number => {
+    const match = /^(\d+)\s*([smh]?)$/.exec(value.trim());
+    const seconds = match ? Number(match[1]) * ({ '': 1, s: 1, m: 60, h: 3600 } as Record<string, number>)[match[2]] : NaN;
+    if (!(seconds >= 1 && seconds <= max)) throw new InvalidArgumentError(`${name} must be a duration such as 90s, 30m or 2h, at most ${max} s.`);
+    return seconds;
   };
 }
 
@@ -117,6 +127,7 @@ async function allPages<T>(fetchPage: (cursor: string | undefined) => Promise<{ 
 }
 
 function describeOperation(op: OperationResponseDto): string {
+  if (op.status === 'waiting_for_capacity') return `waiting for capacity (position ${op.queue_position ?? '?'} in its queue, until ${op.deadline_at ?? '?'})`;
   const attempt = op.attempts > 0 ? `, attempt ${op.attempts}` : '';
   return `${op.status} (${op.stage}${attempt})`;
 }
@@ -153,7 +164,7 @@ async function follow(
     await new Promise((resolve) => setTimeout(resolve, 500));
     current = unwrap(await client.GET('/vms/{id}', { params: { path: { id: vm.id } } }));
   }
-  progress.done(`VM ${current.name} is ${current.status}`);
+  progress.done(`VM ${current.name} is ${current.status}${current.status === 'deleted' || !current.power_state ? '' : ` (power: ${current.power_state})`}`);
   return { vm: current, operation };
 }
 
@@ -231,7 +242,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
 
   program
     .command('ops')
-    .description("A VM's operations (create, delete), newest first")
+    .description("A VM's operations (create, stop, start, …, delete), newest first")
     .argument('<vm-id>', 'the VM')
     .action(async (id: string) => {
       const ctx = context();
@@ -242,7 +253,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       ctx.print(ops, () => table(ops, OPERATION_COLUMNS));
     });
 
-  const vm = program.command('vm').description('Create, list, show and delete VMs');
+  const vm = program.command('vm').description('Create, list, show, stop, start, reboot, shelve, unshelve, resize and delete VMs');
 
   vm.command('create')
     .description('Create a VM and wait until it is created (progress on stderr)')
@@ -255,6 +266,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--region <region>', 'place only in this region')
     .option('--public-ip <ip>', 'a public IPv4 or IPv6 address')
     .option('--label <label>', 'a label (repeat for more)', collect)
+    .option('--wait-for-capacity <duration>', 'when nothing fits now, wait in the capacity queue up to this long (e.g. 30m) instead of failing', duration('--wait-for-capacity', 86_400))
     .option('--no-wait', 'return at once, while the VM is still provisioning')
     .option('--timeout <seconds>', 'how long to wait', integer('--timeout', 1, 86_400), 600)
     .action(
@@ -269,6 +281,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
           region?: string;
           publicIp?: string;
           label?: string[];
+          waitForCapacity?: number;
           wait: boolean;
           timeout: number;
         },
@@ -281,6 +294,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
         if (options.region) body.region = options.region;
         if (options.publicIp) body.public_ip = options.publicIp;
         if (options.label) body.labels = options.label;
+        if (options.waitForCapacity) body.wait_for_capacity_seconds = options.waitForCapacity;
 
         const result = await client.POST('/vms', { body, headers: { Prefer: 'respond-async' } });
         let created = unwrap(result);
@@ -289,7 +303,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
           if (!options.wait) {
             note(`VM ${created.name} is ${created.status}; follow it with: vmplane vm show ${created.id}`);
           } else {
-            ({ vm: created, operation } = await follow(client, created, result.response.headers.get('location'), 'Creating', options.timeout));
+            const timeout = Math.max(options.timeout, options.waitForCapacity ?? 0);
+            ({ vm: created, operation } = await follow(client, created, result.response.headers.get('location'), 'Creating', timeout));
           }
         }
         ctx.print(created, () => vmDetails(created));
@@ -341,7 +356,82 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       failIfFailed(deleted, operation);
     });
 
+  lifecycleCommand(vm, context, 'stop', 'Shut a running VM down; it keeps its host, GPUs and quota', 'Stopping', () => ({}));
+  lifecycleCommand(vm, context, 'start', 'Power a shut-off VM on, on the same host', 'Starting', () => ({}));
+  lifecycleCommand(vm, context, 'reboot', 'Reboot a running VM (--hard: reset it)', 'Rebooting', (o) => ({ hard: o.hard === true }), (c) =>
+    c.option('--hard', 'a reset instead of asking the guest to reboot'),
+  );
+  lifecycleCommand(vm, context, 'shelve', 'Stop a VM and give its host, GPUs and quota back; its disk is kept', 'Shelving', () => ({}));
+  lifecycleCommand(
+    vm,
+    context,
+    'unshelve',
+    'Place a shelved VM again and boot it from its disk',
+    'Unshelving',
+    (o) => (o.waitForCapacity ? { wait_for_capacity_seconds: o.waitForCapacity } : {}),
+    (c) => c.option('--wait-for-capacity <duration>', 'when nothing fits now, wait in the capacity queue up to this long (e.g. 30m)', duration('--wait-for-capacity', 86_400)),
+  );
+  lifecycleCommand(
+    vm,
+    context,
+    'resize',
+    'Change the size of a shut-off or shelved VM',
+    'Resizing',
+    (o) => ({ cpu_cores: o.cpus, memory: o.memory, gpu_count: o.gpus }),
+    (c) =>
+      c
+        .option('--cpus <n>', 'vCPUs', integer('--cpus', 1, 256))
+        .option('--memory <mib>', 'memory in MiB', integer('--memory', 256, 4_194_304))
+        .option('--gpus <n>', 'number of GPUs', integer('--gpus', 0, 8)),
+  );
+
   return program;
+}
+
+type LifecycleVerb = 'stop' | 'start' | 'reboot' | 'shelve' | 'unshelve' | 'resize';
+type LifecycleOptions = { wait?: boolean; timeout: number; hard?: boolean; waitForCapacity?: number; cpus?: number; memory?: number; gpus?: number };
+
+/** `vmplane vm <verb> <id>`: POST /vms/{id}/<verb>, then (unless --no-wait) follow its operation with progress on stderr. */
+function lifecycleCommand(
+  vm: Command,
+  context: () => Context,
+  verb: LifecycleVerb,
+  description: string,
+  progressVerb: string,
+  body: (options: LifecycleOptions) => Record<string, unknown>,
+  extra: (command: Command) => Command = (command) => command,
+): void {
+  extra(
+    vm
+      .command(verb)
+      .description(`${description} (waits by default; progress on stderr)`)
+      .argument('<id>', 'the VM id'),
+  )
+    .option('--wait', 'wait until the operation ends (the default)')
+    .option('--no-wait', 'return at once, with the operation still running')
+    .option('--timeout <seconds>', 'how long to wait', integer('--timeout', 1, 86_400), 600)
+    .action(async (id: string, options: LifecycleOptions) => {
+      const ctx = context();
+      const client = ctx.client();
+      const payload = Object.fromEntries(Object.entries(body(options)).filter(([, value]) => value !== undefined));
+      const result = await client.POST(`/vms/{id}/${verb}` as '/vms/{id}/stop', {
+        params: { path: { id } },
+        headers: { Prefer: 'respond-async' },
+        ...(Object.keys(payload).length > 0 ? { body: payload as never } : {}),
+      });
+      let current = unwrap(result);
+      let operation: OperationResponseDto | null = null;
+      if (result.response.status === 202) {
+        if (options.wait === false) {
+          note(`VM ${current.name}: ${verb} accepted; follow it with: vmplane ops ${current.id}`);
+        } else {
+          const timeout = Math.max(options.timeout, options.waitForCapacity ?? 0);
+          ({ vm: current, operation } = await follow(client, current, result.response.headers.get('location'), progressVerb, timeout));
+        }
+      }
+      ctx.print(current, () => vmDetails(current));
+      if (operation?.status === 'failed') failIfFailed({ ...current, status: 'failed' }, operation);
+    });
 }
 
 /** Runs the CLI and returns the exit code; prints one line on stderr for any failure. */

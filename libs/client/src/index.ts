@@ -86,7 +86,7 @@ export function operationIdFromLocation(location: string | null | undefined): st
 }
 
 export const FINAL_OPERATION_STATUSES: readonly OperationResponseDto['status'][] = ['succeeded', 'failed'];
-export const FINAL_VM_STATUSES: readonly VmResponseDto['status'][] = ['created', 'deleted', 'failed'];
+export const FINAL_VM_STATUSES: readonly VmResponseDto['status'][] = ['created', 'shelved', 'deleted', 'failed'];
 
 export interface WaitOptions {
   /** Called with every poll's answer (for progress output). */

@@ -337,6 +337,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/vms/{id}/reboot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reboot a running VM through its guest, or reset it with {"hard": true} */
+        post: operations["rebootVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/vms/{id}/resize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change the size of a shut-off VM on its host, or of a shelved VM (placed with its new size when unshelved) */
+        post: operations["resizeVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/vms/{id}/shelve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop the VM if needed and give its host capacity, GPUs and their quota back; its disk is kept */
+        post: operations["shelveVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/vms/{id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Power a shut-off VM on, on the same host (it never fails for capacity) */
+        post: operations["startVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/vms/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Shut a running VM down (gracefully, then forced after STOP_TIMEOUT_SECONDS); it keeps its host, GPUs and quota */
+        post: operations["stopVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/vms/{id}/unshelve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Place a shelved VM again (same GPU model and region, any host that fits) and boot it from its disk; 503 with alternatives, or a wait in the capacity queue, when nothing fits */
+        post: operations["unshelveVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -349,8 +451,32 @@ export interface components {
             /** @example us-east-1 */
             region: string;
         };
+        CapacityQueueDto: {
+            /**
+             * @description null: requests for any model
+             * @example h100-80gb
+             */
+            gpu_model: string | null;
+            /**
+             * @description null: requests for any region
+             * @example us-east-1
+             */
+            region: string | null;
+            /**
+             * @description Requests waiting for capacity
+             * @example 3
+             */
+            length: number;
+            /**
+             * @description How long the oldest one has waited, in seconds
+             * @example 412
+             */
+            oldest_age_seconds: number;
+        };
         CapacityResponseDto: {
             items: components["schemas"]["GpuCapacityDto"][];
+            /** @description The capacity queues that have requests waiting (POST /vms with wait_for_capacity_seconds) */
+            queues: components["schemas"]["CapacityQueueDto"][];
         };
         ChangePasswordDto: {
             /**
@@ -426,6 +552,11 @@ export interface components {
              * @example us-east-1
              */
             region?: string;
+            /**
+             * @description With `Prefer: respond-async`: when nothing fits now, wait in the capacity queue of this GPU model and region for up to this many seconds (at most MAX_WAIT_FOR_CAPACITY_SECONDS) instead of failing
+             * @example 1800
+             */
+            wait_for_capacity_seconds?: number;
         };
         DriftDto: {
             kind: components["schemas"]["DriftKind"];
@@ -565,7 +696,7 @@ export interface components {
         /** @enum {string} */
         MigMode: "enabled" | "disabled" | "unsupported";
         /** @enum {string} */
-        OperationAction: "create" | "delete" | "cleanup_orphan" | "reconcile";
+        OperationAction: "create" | "delete" | "cleanup_orphan" | "reconcile" | "stop" | "start" | "reboot" | "shelve" | "unshelve" | "resize";
         OperationPageDto: {
             items: components["schemas"]["OperationResponseDto"][];
             /**
@@ -649,9 +780,25 @@ export interface components {
              * @example 2026-11-26T23:26:55.123Z
              */
             finished_at: string | null;
+            /**
+             * Format: date-time
+             * @description While waiting_for_capacity: when the wait ends and the operation fails with insufficient_capacity
+             * @example null
+             */
+            deadline_at: string | null;
+            /**
+             * @description While waiting_for_capacity: 1 for the head of its queue (GPU model and region)
+             * @example null
+             */
+            queue_position: number | null;
         };
         /** @enum {string} */
-        OperationStatus: "pending" | "running" | "succeeded" | "failed";
+        OperationStatus: "waiting_for_capacity" | "pending" | "running" | "succeeded" | "failed";
+        /**
+         * @description As the hypervisor last reported it (set by each action, refreshed by reconciliation); unknown while the VM is not on a hypervisor
+         * @enum {string}
+         */
+        PowerState: "running" | "shut_off" | "unknown";
         ProblemDetailsDto: {
             /** @example https://vmplane.dev/problems/validation_failed */
             type: string;
@@ -747,15 +894,30 @@ export interface components {
              */
             live_vms?: number;
             /**
-             * @description For invalid_state_transition: the status the VM is in
-             * @example provisioning
+             * @description For invalid_state: the status the VM is in
+             * @example created
              */
             current_status?: string;
             /**
-             * @description For invalid_state_transition: the status the request needed
-             * @example deleting
+             * @description For invalid_state: the VM's power state
+             * @example shut_off
              */
-            target_status?: string;
+            power_state?: string;
+            /**
+             * @description For invalid_state: the actions the VM accepts now
+             * @example [
+             *       "delete",
+             *       "start",
+             *       "shelve",
+             *       "resize"
+             *     ]
+             */
+            allowed_actions?: string[];
+            /**
+             * @description For operation_in_progress: the operation the VM is busy with
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
+            operation_id?: string;
             /**
              * @description For gpu_exists: the GPU UUIDs already registered
              * @example [
@@ -788,6 +950,14 @@ export interface components {
             /** @example ready */
             status: string;
             checks: components["schemas"]["ReadinessChecksDto"];
+        };
+        RebootVmDto: {
+            /**
+             * @description true: a reset (the reset button); false: ask the guest to reboot
+             * @default false
+             * @example false
+             */
+            hard?: boolean;
         };
         ReconciliationReportDto: {
             /**
@@ -883,6 +1053,20 @@ export interface components {
             /** @default [] */
             gpus?: components["schemas"]["RegisterGpuDto"][];
         };
+        ResizeVmDto: {
+            /** @example 8 */
+            cpu_cores?: number;
+            /**
+             * @description MiB
+             * @example 32768
+             */
+            memory?: number;
+            /**
+             * @description GPUs of the model the VM already has (a CPU-only VM may get GPUs only while shelved)
+             * @example 2
+             */
+            gpu_count?: number;
+        };
         ResourceAmountsDto: {
             /** @example 64 */
             vcpus: number;
@@ -945,6 +1129,13 @@ export interface components {
         };
         /** @enum {string} */
         TokenType: "bearer";
+        UnshelveVmDto: {
+            /**
+             * @description With `Prefer: respond-async`: when nothing fits now, wait in the capacity queue for up to this many seconds (at most MAX_CAPACITY_WAIT_SECONDS)
+             * @example 1800
+             */
+            wait_for_capacity_seconds?: number;
+        };
         UpdateHostDto: {
             /** @example draining */
             state: components["schemas"]["HostState"];
@@ -1057,6 +1248,11 @@ export interface components {
              */
             status_reason: string | null;
             /**
+             * @description As the hypervisor last reported it (set by each action, refreshed by reconciliation); unknown while the VM is not on a hypervisor
+             * @example running
+             */
+            power_state: components["schemas"]["PowerState"];
+            /**
              * Format: uuid
              * @description The owning user
              * @example 019abcde-1234-7000-8000-0123456789ab
@@ -1091,7 +1287,7 @@ export interface components {
             deleted_at: string | null;
         };
         /** @enum {string} */
-        VmStatus: "provisioning" | "created" | "deleting" | "deleted" | "failed";
+        VmStatus: "provisioning" | "created" | "shelved" | "deleting" | "deleted" | "failed";
     };
     responses: never;
     parameters: never;
@@ -1100,6 +1296,7 @@ export interface components {
     pathItems: never;
 }
 export type CapacityAlternativeDto = components['schemas']['CapacityAlternativeDto'];
+export type CapacityQueueDto = components['schemas']['CapacityQueueDto'];
 export type CapacityResponseDto = components['schemas']['CapacityResponseDto'];
 export type ChangePasswordDto = components['schemas']['ChangePasswordDto'];
 export type CreateUserDto = components['schemas']['CreateUserDto'];
@@ -1120,17 +1317,21 @@ export type OperationAction = components['schemas']['OperationAction'];
 export type OperationPageDto = components['schemas']['OperationPageDto'];
 export type OperationResponseDto = components['schemas']['OperationResponseDto'];
 export type OperationStatus = components['schemas']['OperationStatus'];
+export type PowerState = components['schemas']['PowerState'];
 export type ProblemDetailsDto = components['schemas']['ProblemDetailsDto'];
 export type ReadinessChecksDto = components['schemas']['ReadinessChecksDto'];
 export type ReadinessDto = components['schemas']['ReadinessDto'];
+export type RebootVmDto = components['schemas']['RebootVmDto'];
 export type ReconciliationReportDto = components['schemas']['ReconciliationReportDto'];
 export type RegisterGpuDto = components['schemas']['RegisterGpuDto'];
 export type RegisterHostDto = components['schemas']['RegisterHostDto'];
+export type ResizeVmDto = components['schemas']['ResizeVmDto'];
 export type ResourceAmountsDto = components['schemas']['ResourceAmountsDto'];
 export type SetQuotaDto = components['schemas']['SetQuotaDto'];
 export type TokenRequestDto = components['schemas']['TokenRequestDto'];
 export type TokenResponseDto = components['schemas']['TokenResponseDto'];
 export type TokenType = components['schemas']['TokenType'];
+export type UnshelveVmDto = components['schemas']['UnshelveVmDto'];
 export type UpdateHostDto = components['schemas']['UpdateHostDto'];
 export type UpdateUserDto = components['schemas']['UpdateUserDto'];
 export type UserPageDto = components['schemas']['UserPageDto'];
@@ -1223,7 +1424,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1366,7 +1567,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1449,7 +1650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1938,7 +2139,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2107,7 +2308,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2177,7 +2378,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2393,7 +2594,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2556,7 +2757,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state_transition, public_ip_in_use) */
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2628,6 +2829,639 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to another user */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    rebootVm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and body follow the first request’s operation */
+                "Idempotency-Key"?: string;
+                /** @description RFC 7240: `respond-async` answers 202 at once; `wait=N` bounds how long to wait (default 30 s) */
+                Prefer?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RebootVmDto"];
+            };
+        };
+        responses: {
+            /** @description Rebooted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Still rebooting; Location points at the operation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description The hypervisor failed (hypervisor_error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    resizeVm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and body follow the first request’s operation */
+                "Idempotency-Key"?: string;
+                /** @description RFC 7240: `respond-async` answers 202 at once; `wait=N` bounds how long to wait (default 30 s) */
+                Prefer?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResizeVmDto"];
+            };
+        };
+        responses: {
+            /** @description Resized */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Still resizing; Location points at the operation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description The hypervisor failed (hypervisor_error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    shelveVm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and body follow the first request’s operation */
+                "Idempotency-Key"?: string;
+                /** @description RFC 7240: `respond-async` answers 202 at once; `wait=N` bounds how long to wait (default 30 s) */
+                Prefer?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Shelved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Still shelving; Location points at the operation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description The hypervisor failed (hypervisor_error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    startVm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and body follow the first request’s operation */
+                "Idempotency-Key"?: string;
+                /** @description RFC 7240: `respond-async` answers 202 at once; `wait=N` bounds how long to wait (default 30 s) */
+                Prefer?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Started: power_state running */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Still starting; Location points at the operation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description The hypervisor failed (hypervisor_error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    stopVm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and body follow the first request’s operation */
+                "Idempotency-Key"?: string;
+                /** @description RFC 7240: `respond-async` answers 202 at once; `wait=N` bounds how long to wait (default 30 s) */
+                Prefer?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stopped: power_state shut_off */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Still stopping; Location points at the operation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description The hypervisor failed (hypervisor_error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    unshelveVm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key and body follow the first request’s operation */
+                "Idempotency-Key"?: string;
+                /** @description RFC 7240: `respond-async` answers 202 at once; `wait=N` bounds how long to wait (default 30 s) */
+                Prefer?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["UnshelveVmDto"];
+            };
+        };
+        responses: {
+            /** @description Running again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Still unshelving, or waiting for capacity (Queue-Position); Location points at the operation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Idempotency-Key reused with a different body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description The hypervisor failed (hypervisor_error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -26,7 +26,24 @@ export class GpuCapacityDto {
   largest_placeable: number;
 }
 
+export class CapacityQueueDto {
+  @ApiProperty({ nullable: true, type: String, example: 'h100-80gb', description: 'null: requests for any model' })
+  gpu_model: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: 'us-east-1', description: 'null: requests for any region' })
+  region: string | null;
+
+  @ApiProperty({ example: 3, description: 'Requests waiting for capacity' })
+  length: number;
+
+  @ApiProperty({ example: 412, description: 'How long the oldest one has waited, in seconds' })
+  oldest_age_seconds: number;
+}
+
 export class CapacityResponseDto {
   @ApiProperty({ type: [GpuCapacityDto] })
   items: GpuCapacityDto[];
+
+  @ApiProperty({ type: [CapacityQueueDto], description: 'The capacity queues that have requests waiting (POST /vms with wait_for_capacity_seconds)' })
+  queues: CapacityQueueDto[];
 }

@@ -72,6 +72,12 @@ export class OperationResponseDto {
 
   @ApiProperty({ format: 'date-time', nullable: true, type: String, example: '2026-11-26T23:26:55.123Z' })
   finished_at: string | null;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null, description: 'While waiting_for_capacity: when the wait ends and the operation fails with insufficient_capacity' })
+  deadline_at: string | null;
+
+  @ApiProperty({ nullable: true, type: Number, example: null, description: 'While waiting_for_capacity: 1 for the head of its queue (GPU model and region)' })
+  queue_position: number | null;
 }
 
 export class OperationPageDto {

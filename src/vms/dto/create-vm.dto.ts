@@ -77,4 +77,17 @@ export class CreateVmDto {
   @IsString()
   @Matches(/^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/, { message: 'must be a region name' })
   region?: string;
+
+  @ApiPropertyOptional({
+    example: 1800,
+    minimum: 1,
+    maximum: 86_400,
+    description:
+      'With `Prefer: respond-async`: when nothing fits now, wait in the capacity queue of this GPU model and region for up to this many seconds (at most MAX_WAIT_FOR_CAPACITY_SECONDS) instead of failing',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  wait_for_capacity_seconds?: number;
 }

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { VmStatus } from '../vm.entity';
+import { PowerState, VmStatus } from '../vm.entity';
 
 export class VmGpuDto {
   @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
@@ -42,6 +42,14 @@ export class VmResponseDto {
 
   @ApiProperty({ nullable: true, type: String, description: 'Why the VM failed', example: null })
   status_reason: string | null;
+
+  @ApiProperty({
+    enum: PowerState,
+    enumName: 'PowerState',
+    example: PowerState.Running,
+    description: 'As the hypervisor last reported it (set by each action, refreshed by reconciliation); unknown while the VM is not on a hypervisor',
+  })
+  power_state: PowerState;
 
   @ApiProperty({ format: 'uuid', description: 'The owning user', example: '019abcde-1234-7000-8000-0123456789ab' })
   owner_id: string;

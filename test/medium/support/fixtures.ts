@@ -9,7 +9,7 @@ import { HostEntity, HostState } from '../../../src/fleet/host.entity';
 import { PlacementService } from '../../../src/fleet/placement.service';
 import { OperationAction, OperationEntity, OperationStatus } from '../../../src/operations/operation.entity';
 import { UserEntity } from '../../../src/users/user.entity';
-import { VmEntity, VmStatus } from '../../../src/vms/vm.entity';
+import { PowerState, VmEntity, VmStatus } from '../../../src/vms/vm.entity';
 import { VmsRepository } from '../../../src/vms/vms.repository';
 import { run } from './database';
 
@@ -133,6 +133,8 @@ export function vmEntity(ownerId: string, overrides: Partial<VmEntity> = {}): Vm
     labels: [],
     status: VmStatus.Provisioning,
     statusReason: null,
+    powerState: PowerState.Unknown,
+    diskRef: null,
     hostId: null,
     region: null,
     gpuCount: 0,
@@ -168,6 +170,9 @@ export function operation(overrides: Partial<OperationEntity> = {}): OperationEn
     leaseExpiresAt: null,
     startedAt: null,
     finishedAt: null,
+    params: null,
+    deadlineAt: null,
+    queueKey: null,
     ...overrides,
   });
 }
