@@ -65,4 +65,13 @@ describe('domain XML', () => {
     expect(parseCapabilities(caps)).toEqual({ kvm: true, cells: new Map([[0, [0, 1]], [1, [2]]]) });
     expect(parseCapabilities(caps.replace("<domain type='kvm'/>", '')).kvm).toBe(false);
   });
+
+  it('trusts KVM on an x86 host only when its CPU has vmx or svm (a cloud VM may open /dev/kvm without them)', () => {
+    const withCpu = (features: string) =>
+      `<capabilities><host><cpu><arch>x86_64</arch><model>Broadwell-noTSX-IBRS</model><vendor>Intel</vendor>${features}</cpu></host>
+      <guest><os_type>hvm</os_type><arch name='x86_64'><domain type='qemu'/><domain type='kvm'/></arch></guest></capabilities>`;
+    expect(parseCapabilities(withCpu("<feature name='hypervisor'/><feature name='avx512f'/>")).kvm).toBe(false);
+    expect(parseCapabilities(withCpu("<feature name='vmx'/>")).kvm).toBe(true);
+    expect(parseCapabilities(withCpu("<feature name='hypervisor'/><feature name='svm'/>")).kvm).toBe(true);
+  });
 });

@@ -270,7 +270,14 @@ export function parseCpuset(text: string): number[] {
   return cpus;
 }
 
-/** What `virsh capabilities` says that matters here: whether KVM is usable, and each NUMA cell's CPUs. */
+/**
+ * What `virsh capabilities` says that matters here: whether KVM is usable, and each NUMA cell's CPUs.
+ *
+ * libvirt offers a `kvm` domain type whenever /dev/kvm can be opened. That is not enough: a cloud VM may expose
+ * /dev/kvm without hardware virtualisation (no vmx/svm in its CPU flags), and a KVM guest there dies in its BIOS
+ * with "emulation failure", left paused. So on an x86 host whose CPU libvirt describes, KVM also needs vmx
+ * (Intel) or svm (AMD) among the host CPU's features.
+ */
 export interface HostCapabilities {
   kvm: boolean;
   cells: Map<number, number[]>;
@@ -286,6 +293,12 @@ export function parseCapabilities(xml: string): HostCapabilities {
     if (!arch || arch['@_name'] !== 'x86_64') continue;
     const domains = ([] as Record<string, string>[]).concat((arch.domain ?? []) as Record<string, string>[]);
     if (domains.some((d) => d['@_type'] === 'kvm')) kvm = true;
+  }
+  // `cpu` parses as a list (a NUMA cell's CPUs share the name); the host has one.
+  const hostCpu = ([] as Record<string, unknown>[]).concat(((caps.host as Record<string, unknown> | undefined)?.cpu ?? []) as Record<string, unknown>[])[0];
+  if (kvm && hostCpu && hostCpu.arch === 'x86_64') {
+    const features = ([] as Record<string, string>[]).concat((hostCpu.feature ?? []) as Record<string, string>[]);
+    kvm = features.some((f) => f['@_name'] === 'vmx' || f['@_name'] === 'svm');
   }
   const cells = new Map<number, number[]>();
   const topology = (caps.host as Record<string, unknown> | undefined)?.topology as Record<string, unknown> | undefined;
