@@ -61,6 +61,12 @@ export class FleetRepository {
     if (gpus.length > 0) await on(this.gpus, tx).createQueryBuilder().insert().values(gpus).updateEntity(false).execute();
   }
 
+  /** The host's libvirt URI (null: the driver's default), or undefined when there is no such host. */
+  async hypervisorUriOf(tx: Tx, id: string): Promise<string | null | undefined> {
+    const host = await on(this.hosts, tx).findOne({ select: { id: true, hypervisorUri: true }, where: { id } });
+    return host ? host.hypervisorUri : undefined;
+  }
+
   findHost(tx: Tx, id: string): Promise<HostEntity | null> {
     return on(this.hosts, tx).findOne({ where: { id }, relations: { gpus: true }, order: { gpus: { index: 'ASC' } } });
   }

@@ -24,6 +24,7 @@ import { VmResources } from './vm-resources.service';
 import { VmEvent, VmAction, actionAllowed } from './vm-state-machine';
 import { targetOf } from './vm-target';
 import { VmsRepository } from './vms.repository';
+import { VmGuestSpecs } from './vm-guest-spec';
 
 /** The worker lost its lease; the worker that holds it now records the outcome. */
 class LeaseLostError extends Error {}
@@ -76,6 +77,7 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     private readonly clock: Clock,
     private readonly random: RandomSource,
     private readonly config: AppConfig,
+    private readonly guests: VmGuestSpecs,
   ) {}
 
   onModuleInit(): void {
@@ -173,8 +175,10 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     const installationId = await this.installation.id();
     let created: VirtualMachine;
     try {
+      const guest = await this.guests.of(vm);
       created = await this.gateway.unshelveVm(
         {
+          ...guest,
           name: vm.name,
           cpuCores: vm.cpuCores,
           memory: vm.memory,
@@ -182,7 +186,6 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
           publicIp: vm.publicIp,
           labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
           host: vm.host?.name ?? null,
-          uri: vm.host?.hypervisorUri ?? null,
           gpus: (vm.allocations ?? []).filter((a) => a.releasedAt === null).map((a) => a.gpu!.uuid),
           gpuDevices: this.devicesOf(vm),
           metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },

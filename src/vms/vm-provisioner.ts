@@ -23,6 +23,7 @@ import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome'
 import { VmResources } from './vm-resources.service';
 import { VmEvent } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
+import { VmGuestSpecs } from './vm-guest-spec';
 
 /** The worker lost its lease (it stalled past it) and another worker took the operation over. */
 class LeaseLostError extends Error {
@@ -62,6 +63,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     private readonly random: RandomSource,
     private readonly usage: UsageEventsRepository,
     private readonly queue: CapacityQueueService,
+    private readonly guests: VmGuestSpecs,
   ) {}
 
   onModuleInit(): void {
@@ -101,8 +103,10 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       const installationId = await this.installation.id();
       // A resumed operation may have created the VM before its worker died: adopt it rather than make a second.
       if (op.attempts > 1) created = await this.findOnHypervisor(vm.id, installationId);
+      const guest = created ? null : await this.guests.of(vm);
       created ??= await this.gateway.createVm(
         {
+          ...guest!,
           name: vm.name,
           cpuCores: vm.cpuCores,
           memory: vm.memory,
@@ -111,6 +115,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
           labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
           host: vm.host?.name ?? null,
           gpus: (vm.allocations ?? []).map((a) => a.gpu!.uuid),
+          gpuDevices: (vm.allocations ?? []).map((a) => ({ uuid: a.gpu!.uuid, pciAddress: a.gpu!.pciAddress })),
           metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
         },
         () => this.random.next(),

@@ -1,0 +1,37 @@
+import { Injectable } from '@nestjs/common';
+import type { CreateVmRequest } from '@vmplane/sdk';
+import { UnitOfWork } from '../database/unit-of-work';
+import { FleetRepository } from '../fleet/fleet.repository';
+import { toImageRef } from '../images/image.mapper';
+import { ImagesRepository } from '../images/images.repository';
+import type { VmEntity } from './vm.entity';
+
+/** What the guest is made of beyond its size: the parts of a create (or unshelve) request that come from other rows. */
+export type GuestSpec = Required<Pick<CreateVmRequest, 'uri' | 'image' | 'userData' | 'sshKeys'>>;
+
+/**
+ * Reads what a VM's create or unshelve needs besides the VM row: its image
+ * (name → file), and its host's libvirt URI.
+ */
+@Injectable()
+export class VmGuestSpecs {
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly fleet: FleetRepository,
+    private readonly images: ImagesRepository,
+  ) {}
+
+  async of(vm: VmEntity): Promise<GuestSpec> {
+    // Read from the host's row every time: a VM placed in this request (or again, by unshelve) carries a partial host.
+    const { uri, image } = await this.uow.read(async (tx) => ({
+      uri: vm.hostId ? await this.fleet.hypervisorUriOf(tx, vm.hostId) : null,
+      image: vm.image ? await this.images.findByName(tx, vm.image) : null,
+    }));
+    return {
+      uri: uri ?? null,
+      image: image ? toImageRef(image) : null,
+      userData: vm.userData ?? null,
+      sshKeys: (vm.sshKeys ?? []).map((key) => key.publicKey),
+    };
+  }
+}
