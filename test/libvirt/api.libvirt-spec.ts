@@ -1,0 +1,147 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { bearer, login } from '../support/api';
+import { ServerHandle, startServer } from '../support/server-process';
+import { newSshPublicKey } from '../support/ssh-keys';
+import { describeLibvirt, testGuestImage, virsh, virshOrNull, waitFor } from './support/libvirt';
+
+const GUEST_WAIT_MS = 120_000;
+const RUN = `${process.pid}-${Date.now().toString(36)}`;
+const POOL = `vmplane-api-${RUN}`;
+const LIVE_HOST = { name: 'lv-local', region: 'lv-1', cpu_cores: 4, memory_mib: 4096, disk_gib: 50, hypervisor_uri: 'qemu:///system' };
+const DEAD_HOST = { name: 'lv-dead', region: 'lv-dead', cpu_cores: 4, memory_mib: 4096, disk_gib: 50, hypervisor_uri: 'qemu+tcp://127.0.0.1:1/system' };
+const VM = { cpu_cores: 1, memory: 320, disk_size: 1 };
+/** /dev/kvm may exist on a CPU without vmx/svm (nested, under a hypervisor that hides them); guests then stop at once. */
+const CPU_VIRTUALISES = /\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+
+/** Domains on qemu:///system whose name carries this VM id (there should be one while it lives, none after). */
+const domainsOf = (vmId: string) =>
+  virsh(['list', '--all', '--name'])
+    .split('\n')
+    .map((n) => n.trim())
+    .filter((n) => n.includes(vmId));
+const volumesOf = (vmId: string) => {
+  virsh(['pool-refresh', POOL]);
+  return virsh(['vol-list', POOL]).split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((v) => v && v.includes(vmId));
+};
+
+/**
+ * The API on real VMs (issue 13): the server as a process with HYPERVISOR_DRIVER=libvirt, a pool of its
+ * own under a temporary folder, SQLite. A host, an image and a key registered through the API; a VM
+ * created, its console read, stopped, started and deleted, each checked with virsh.
+ */
+describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
+  let server: ServerHandle;
+  let admin: string;
+  let token: string;
+  let poolDir: string;
+  const post = (path: string, body: object, as = token) => request(server.url).post(path).set(bearer(as)).set('Prefer', 'wait=120').send(body);
+  const get = (path: string, as = token) => request(server.url).get(path).set(bearer(as));
+
+  beforeAll(async () => {
+    const image = testGuestImage();
+    poolDir = mkdtempSync(join(tmpdir(), 'vmplane-api-pool-'));
+    // QEMU runs as its own user and must reach the volumes.
+    chmodSync(poolDir, 0o755);
+    const fleetFile = join(poolDir, 'no-hosts.json');
+    writeFileSync(fleetFile, JSON.stringify({ hosts: [] }));
+    server = await startServer({
+      env: {
+        HYPERVISOR_DRIVER: 'libvirt',
+        LIBVIRT_DOMAIN_TYPE: CPU_VIRTUALISES ? 'auto' : 'qemu',
+        LIBVIRT_POOL: POOL,
+        LIBVIRT_POOL_PATH: join(poolDir, 'pool'),
+        FLEET_FILE: fleetFile,
+        SDK_API_KEY: undefined,
+        HYPERVISOR_MAX_ATTEMPTS: '2',
+        STOP_TIMEOUT_SECONDS: '30',
+        MAX_WAIT_SECONDS: '300',
+      },
+    });
+    admin = await login(server.url, 'admin', 'adminpassword');
+    token = await login(server.url);
+    for (const host of [LIVE_HOST, DEAD_HOST]) {
+      const made = await post('/hosts', host, admin);
+      expect(made.status).toBe(201);
+      expect(made.body.hypervisor_uri).toBe(host.hypervisor_uri);
+    }
+    const registered = await post('/images', { name: 'test-guest', path: image, format: 'qcow2' }, admin);
+    expect(registered.status).toBe(201);
+    expect((await post('/ssh-keys', { name: 'tier', public_key: newSshPublicKey('alice@api-tier') })).status).toBe(201);
+  }, 600_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    if (server) process.stdout.write(`libvirt API tier: server log ${server.logFile}\n`);
+    // The server's VMs are deleted by the tests; anything left of this run's pool goes with it.
+    for (const name of virsh(['list', '--all', '--name']).split('\n').map((n) => n.trim())) {
+      if (!name) continue;
+      const xml = virshOrNull(['dumpxml', name]) ?? '';
+      if (xml.includes(`/${POOL}/`) || xml.includes(poolDir)) {
+        virshOrNull(['destroy', name]);
+        virshOrNull(['undefine', name, '--nvram']);
+      }
+    }
+    virshOrNull(['pool-destroy', POOL]);
+    virshOrNull(['pool-undefine', POOL]);
+    if (poolDir) rmSync(poolDir, { recursive: true, force: true });
+  }, 180_000);
+
+  it('create with image, key and user data → running with its size; the console shows the guest line; stop, start, delete', async () => {
+    const createStarted = Date.now();
+    const created = await post('/vms', { ...VM, name: 'api-tier', region: 'lv-1', image: 'test-guest', ssh_keys: ['tier'], user_data: '#cloud-config\n' });
+    const createMs = Date.now() - createStarted;
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ status: 'created', power_state: 'running', image: 'test-guest', ssh_keys: [{ name: 'tier' }] });
+    const vmId = created.body.id as string;
+    const [{ hypervisor_id: hvId }] = await server.query<{ hypervisor_id: string }>('SELECT hypervisor_id FROM vms WHERE id = $1', [vmId]);
+    const domain = `vmplane-${hvId}`;
+
+    const info = virsh(['dominfo', domain]);
+    expect(info).toMatch(/^State:\s+running$/m);
+    expect(info).toMatch(/^CPU\(s\):\s+1$/m);
+    expect(info).toMatch(/^Max memory:\s+327680 KiB$/m);
+
+    const line = `vmplane-guest ready instance-id=${vmId} keys=alice@api-tier`;
+    await waitFor('the guest line through GET /vms/{id}/console', GUEST_WAIT_MS, async () => {
+      const console = await get(`/vms/${vmId}/console`);
+      expect(console.status).toBe(200);
+      expect(console.headers['content-type']).toMatch(/^text\/plain/);
+      return console.text.includes(line);
+    });
+    const consoleMs = Date.now() - createStarted;
+
+    const stopped = await post(`/vms/${vmId}/stop`, {});
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.power_state).toBe('shut_off');
+    expect(virsh(['domstate', domain]).trim()).toBe('shut off');
+    const started = await post(`/vms/${vmId}/start`, {});
+    expect(started.body.power_state).toBe('running');
+    expect(virsh(['domstate', domain]).trim()).toBe('running');
+
+    expect(volumesOf(hvId).length).toBeGreaterThan(0);
+    const deleteStarted = Date.now();
+    const deleted = await request(server.url).delete(`/vms/${vmId}`).set(bearer(token)).set('Prefer', 'wait=120');
+    const deleteMs = Date.now() - deleteStarted;
+    expect(deleted.status).toBe(200);
+    expect(deleted.body.status).toBe('deleted');
+    expect(virshOrNull(['dominfo', domain])).toBeNull();
+    expect(volumesOf(hvId)).toEqual([]);
+    process.stdout.write(
+      `libvirt API tier: POST /vms → 201 ${createMs} ms; POST /vms → guest line on GET /vms/{id}/console ${consoleMs} ms; DELETE /vms/{id} → 200 ${deleteMs} ms\n`,
+    );
+  }, 400_000);
+
+  it('a host whose URI does not answer: the create fails naming the host and leaves no domain', async () => {
+    const started = Date.now();
+    const failed = await post('/vms', { ...VM, name: 'dead-host', region: 'lv-dead', image: 'test-guest' });
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(failed.body.detail).toContain('lv-dead');
+    const vmId = failed.body.vm_id as string;
+    expect((await get(`/vms/${vmId}`)).body).toMatchObject({ status: 'failed', status_reason: expect.stringContaining('lv-dead') });
+    expect(domainsOf(vmId)).toEqual([]);
+    process.stdout.write(`libvirt API tier: create on an unreachable host failed in ${Date.now() - started} ms: ${failed.body.detail}\n`);
+  }, 180_000);
+});
