@@ -225,7 +225,7 @@ describe('the vmplane CLI against the real server', () => {
     expect(added.stdout).toMatch(/cli-key\s+ed25519\s+SHA256:\S+\s+carol@cli/);
     const keys = await json<{ id: string; name: string }[]>(['ssh-key', 'list']);
     expect(keys.map((k) => k.name)).toEqual(['cli-key']);
-    expectOneLineError(await vmplane(['ssh-key', 'add', 'bad-key', keyFile.replace('.pub', '.missing')]), 2, /--?\S*file\S* .*cannot be read: ENOENT/);
+    expectOneLineError(await vmplane(['ssh-key', 'add', 'bad-key', keyFile.replace('.pub', '.missing')]), 2, /^vmplane: key file \S+id_ed25519\.missing cannot be read: ENOENT$/);
     const bad = join(home, 'bad.pub');
     writeFileSync(bad, 'ssh-ed25519 not-a-key\n');
     expectOneLineError(await vmplane(['ssh-key', 'add', 'bad-key', bad]), 1, /public_key is not an OpenSSH public key/);

@@ -302,7 +302,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
         if (options.label) body.labels = options.label;
         if (options.image) body.image = options.image;
         if (options.sshKey) body.ssh_keys = options.sshKey;
-        if (options.userData) body.user_data = await readTextFile(options.userData, '--user-data');
+        if (options.userData) body.user_data = await readTextFile(options.userData, '--user-data file');
         if (options.waitForCapacity) body.wait_for_capacity_seconds = options.waitForCapacity;
 
         const result = await client.POST('/vms', { body, headers: { Prefer: 'respond-async' } });
@@ -433,7 +433,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .argument('<file>', 'the public key file (- reads stdin)')
     .action(async (name: string, file: string) => {
       const ctx = context();
-      const publicKey = await readTextFile(file, '<file>');
+      const publicKey = await readTextFile(file, 'key file');
       const added = unwrap(await ctx.client().POST('/ssh-keys', { body: { name, public_key: publicKey } }));
       ctx.print(added, () => table([added], SSH_KEY_COLUMNS));
     });
