@@ -153,6 +153,36 @@ describe('images, SSH keys, user data and the console (real server)', () => {
     }
   });
 
+  it('the Idempotency-Key body hash covers image, ssh_keys and user_data', async () => {
+    const body = { ...VM, name: 'idem', user_data: '#cloud-config\n' };
+    const send = (b: object) => request(server.url).post('/vms').set(bearer(token)).set('Idempotency-Key', 'idem-user-data').send(b);
+    const first = await send(body);
+    expect(first.status).toBe(201);
+    expect((await send(body)).headers['idempotent-replayed']).toBe('true');
+    for (const changed of [{ ...body, user_data: '#cloud-config\n# other\n' }, { ...body, ssh_keys: [] }, { ...body, image: 'tiny-1' }]) {
+      const again = await send(changed);
+      expect(again.status).toBe(422);
+      expect(again.body.code).toBe('idempotency_key_reused');
+    }
+  });
+
+  it('DEFAULT_IMAGE: a create without image gets it; one that is not registered is a 400 naming image', async () => {
+    const other = await startServer({ env: { DEFAULT_IMAGE: 'default-img' } });
+    try {
+      const member = await login(other.url);
+      const boss = await login(other.url, 'admin', 'adminpassword');
+      const refused = await request(other.url).post('/vms').set(bearer(member)).send({ ...VM, name: 'no-default' });
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors).toEqual([{ field: 'image', message: expect.stringMatching(/absent, and DEFAULT_IMAGE default-img is not a registered image/) }]);
+      expect((await request(other.url).post('/images').set(bearer(boss)).send({ name: 'default-img', path: imagePath, format: 'qcow2' })).status).toBe(201);
+      const made = await request(other.url).post('/vms').set(bearer(member)).send({ ...VM, name: 'with-default' });
+      expect(made.status).toBe(201);
+      expect(made.body.image).toBe('default-img');
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('hosts take a hypervisor_uri, validated as a libvirt URI and shown to admins', async () => {
     const host = { name: 'uri-host', region: 'uri-1', cpu_cores: 8, memory_mib: 16384, disk_gib: 100 };
     const made = await post('/hosts', { ...host, hypervisor_uri: 'qemu+ssh://ops@gpu-17/system' }, admin);
