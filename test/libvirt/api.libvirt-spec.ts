@@ -22,6 +22,12 @@ const domainsOf = (vmId: string) =>
     .split('\n')
     .map((n) => n.trim())
     .filter((n) => n.includes(vmId));
+/** This run's domains: those whose disks are in this run's pool. */
+const runDomains = () =>
+  virsh(['list', '--all', '--name'])
+    .split('\n')
+    .map((n) => n.trim())
+    .filter((name) => name && (virshOrNull(['dumpxml', name]) ?? '').includes(`'${POOL}'`));
 const volumesOf = (vmId: string) => {
   virsh(['pool-refresh', POOL]);
   return virsh(['vol-list', POOL]).split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((v) => v && v.includes(vmId));
@@ -37,6 +43,7 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
   let admin: string;
   let token: string;
   let poolDir: string;
+  let serverEnv: Record<string, string | undefined>;
   const post = (path: string, body: object, as = token) => request(server.url).post(path).set(bearer(as)).set('Prefer', 'wait=120').send(body);
   const get = (path: string, as = token) => request(server.url).get(path).set(bearer(as));
 
@@ -47,8 +54,7 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
     chmodSync(poolDir, 0o755);
     const fleetFile = join(poolDir, 'no-hosts.json');
     writeFileSync(fleetFile, JSON.stringify({ hosts: [] }));
-    server = await startServer({
-      env: {
+    serverEnv = {
         HYPERVISOR_DRIVER: 'libvirt',
         LIBVIRT_DOMAIN_TYPE: CPU_VIRTUALISES ? 'auto' : 'qemu',
         LIBVIRT_POOL: POOL,
@@ -58,8 +64,10 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
         HYPERVISOR_MAX_ATTEMPTS: '2',
         STOP_TIMEOUT_SECONDS: '30',
         MAX_WAIT_SECONDS: '300',
-      },
-    });
+        // A create whose server died is resumed by the next one once its lease lapses.
+        OPERATION_LEASE_MS: '3000',
+    };
+    server = await startServer({ env: serverEnv });
     admin = await login(server.url, 'admin', 'adminpassword');
     token = await login(server.url);
     for (const host of [LIVE_HOST, DEAD_HOST]) {
@@ -79,7 +87,7 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
     for (const name of virsh(['list', '--all', '--name']).split('\n').map((n) => n.trim())) {
       if (!name) continue;
       const xml = virshOrNull(['dumpxml', name]) ?? '';
-      if (xml.includes(`/${POOL}/`) || xml.includes(poolDir)) {
+      if (xml.includes(`'${POOL}'`) || xml.includes(poolDir)) {
         virshOrNull(['destroy', name]);
         virshOrNull(['undefine', name, '--nvram']);
       }
@@ -144,4 +152,40 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
     expect(domainsOf(vmId)).toEqual([]);
     process.stdout.write(`libvirt API tier: create on an unreachable host failed in ${Date.now() - started} ms: ${failed.body.detail}\n`);
   }, 180_000);
+
+  it('kill -9 of the server in the middle of a create, then a restart: exactly the live VMs keep domains', async () => {
+    const survivor = await post('/vms', { ...VM, name: 'survivor', region: 'lv-1', image: 'test-guest' });
+    expect(survivor.status).toBe(201);
+    const accepted = await request(server.url)
+      .post('/vms')
+      .set(bearer(token))
+      .set('Prefer', 'respond-async')
+      .send({ ...VM, name: 'crashed', region: 'lv-1', image: 'test-guest', ssh_keys: ['tier'] });
+    expect(accepted.status).toBe(202);
+    const crashedId = accepted.body.id as string;
+    // Kill it while the driver is at work: once the VM's first volume or its domain exists, or after 3 s.
+    await waitFor('the create to reach the host', 3000, async () => domainsOf(crashedId).length > 0 || volumesOf(crashedId).length > 0).catch(() => undefined);
+    await server.kill();
+    const killedWith = { domains: domainsOf(crashedId).length, volumes: volumesOf(crashedId).length };
+
+    server = await startServer({ dataDir: server.dataDir, env: serverEnv });
+    token = await login(server.url);
+    admin = await login(server.url, 'admin', 'adminpassword');
+    const settled = await waitFor('the interrupted create to finish', 180_000, async () => {
+      const vm = (await get(`/vms/${crashedId}`)).body as { status: string };
+      return vm.status === 'created' || vm.status === 'failed' ? vm : null;
+    });
+    expect((await post('/admin/reconciliation', {}, admin)).status).toBe(200);
+    const live = (await server.query<{ id: string }>(`SELECT id FROM vms WHERE status = 'created'`)).map((r) => `vmplane-${r.id}`).sort();
+    expect(live).toContain(`vmplane-${survivor.body.id}`);
+    expect(runDomains().sort()).toEqual(live);
+    process.stdout.write(
+      `libvirt API tier: killed mid-create with ${killedWith.domains} domain(s) and ${killedWith.volumes} volume(s) of the VM on the host; after the restart it is ${settled.status}; domains of this run = live VMs (${live.length})\n`,
+    );
+    for (const id of [survivor.body.id as string, crashedId]) {
+      const deleted = await request(server.url).delete(`/vms/${id}`).set(bearer(token)).set('Prefer', 'wait=120');
+      expect(deleted.status).toBe(200);
+    }
+    expect(runDomains()).toEqual([]);
+  }, 400_000);
 });
