@@ -97,7 +97,7 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
     if (poolDir) rmSync(poolDir, { recursive: true, force: true });
   }, 180_000);
 
-  it('create with image, key and user data → running with its size; the console shows the guest line; stop, start, delete', async () => {
+  it('create with image, key and user data → running with its size; the console shows the guest line; stop, start, shelve, unshelve, delete', async () => {
     const createStarted = Date.now();
     const created = await post('/vms', { ...VM, name: 'api-tier', region: 'lv-1', image: 'test-guest', ssh_keys: ['tier'], user_data: '#cloud-config\n' });
     const createMs = Date.now() - createStarted;
@@ -128,6 +128,19 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
     const started = await post(`/vms/${vmId}/start`, {});
     expect(started.body.power_state).toBe('running');
     expect(virsh(['domstate', domain]).trim()).toBe('running');
+
+    // Shelve: the domain goes, the disk stays; unshelve boots the same disk with the same image, key and seed.
+    const shelved = await post(`/vms/${vmId}/shelve`, {});
+    expect(shelved.status).toBe(200);
+    expect(shelved.body).toMatchObject({ status: 'shelved', power_state: 'shut_off' });
+    expect(virshOrNull(['dominfo', domain])).toBeNull();
+    expect(volumesOf(hvId).length).toBeGreaterThan(0);
+    expect((await get(`/vms/${vmId}/console`)).body).toMatchObject({ code: 'invalid_state', current_status: 'shelved' });
+    const unshelved = await post(`/vms/${vmId}/unshelve`, {});
+    expect(unshelved.status).toBe(200);
+    expect(unshelved.body).toMatchObject({ status: 'created', power_state: 'running', image: 'test-guest' });
+    expect(virsh(['domstate', domain]).trim()).toBe('running');
+    await waitFor('the guest line after unshelve', GUEST_WAIT_MS, async () => (await get(`/vms/${vmId}/console`)).text.includes(line));
 
     expect(volumesOf(hvId).length).toBeGreaterThan(0);
     const deleteStarted = Date.now();
