@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { CreateVmRequest } from '@vmplane/sdk';
+import type { CreateVmRequest, HypervisorTarget } from '@vmplane/sdk';
 import { UnitOfWork } from '../database/unit-of-work';
 import { FleetRepository } from '../fleet/fleet.repository';
 import { toImageRef } from '../images/image.mapper';
@@ -20,6 +20,16 @@ export class VmGuestSpecs {
     private readonly fleet: FleetRepository,
     private readonly images: ImagesRepository,
   ) {}
+
+  /**
+   * Where the VM is: a shelved VM's disk, or its host by name and URI read from the host's row (a VM
+   * read for a member, or placed in this request, carries no host URI).
+   */
+  async targetOf(vm: VmEntity): Promise<HypervisorTarget> {
+    if (vm.diskRef) return { host: vm.diskRef.host, uri: vm.diskRef.uri };
+    const uri = vm.hostId ? await this.uow.read((tx) => this.fleet.hypervisorUriOf(tx, vm.hostId!)) : null;
+    return { host: vm.host?.name ?? null, uri: uri ?? null };
+  }
 
   async of(vm: VmEntity): Promise<GuestSpec> {
     // Read from the host's row every time: a VM placed in this request (or again, by unshelve) carries a partial host.

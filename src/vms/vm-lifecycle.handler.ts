@@ -22,7 +22,6 @@ import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome'
 import type { RunContext } from './vm-operation-runner';
 import { VmResources } from './vm-resources.service';
 import { VmEvent, VmAction, actionAllowed } from './vm-state-machine';
-import { targetOf } from './vm-target';
 import { VmsRepository } from './vms.repository';
 import { VmGuestSpecs } from './vm-guest-spec';
 
@@ -114,8 +113,8 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
       return this.fail(op, vm, 'operation_superseded', `Operation superseded: the VM is ${vm.status} and ${vm.powerState}`);
     }
     const progress = this.progressRecorder(op);
+    const target = await this.guests.targetOf(vm);
     const call = (): Promise<unknown> => {
-      const target = targetOf(vm);
       const random = () => this.random.next();
       switch (op.action) {
         case OperationAction.Stop:
@@ -239,10 +238,10 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     if (before === PowerState.Running && powerState === PowerState.ShutOff) await this.usage.record(tx, vm, now, UsageEventKind.PowerOff);
   }
 
-  private resizeCall(vm: VmEntity, plan: ResizePlan, observer: RetryObserver): Promise<VirtualMachine> {
+  private async resizeCall(vm: VmEntity, plan: ResizePlan, observer: RetryObserver): Promise<VirtualMachine> {
     const kept = this.devicesOf(vm).filter((d) => !plan.removedGpuIds.includes(this.gpuIdOf(vm, d.uuid)));
     const gpuDevices = [...kept, ...plan.addedGpus.map((g) => ({ uuid: g.uuid, pciAddress: g.pciAddress }))];
-    return this.gateway.resizeVm(vm.hypervisorId!, targetOf(vm), { cpuCores: plan.to.cpuCores, memory: plan.to.memory, gpuDevices }, () => this.random.next(), observer);
+    return this.gateway.resizeVm(vm.hypervisorId!, await this.guests.targetOf(vm), { cpuCores: plan.to.cpuCores, memory: plan.to.memory, gpuDevices }, () => this.random.next(), observer);
   }
 
   private gpuIdOf(vm: VmEntity, uuid: string): string {

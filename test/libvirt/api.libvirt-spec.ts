@@ -58,6 +58,8 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
         HYPERVISOR_DRIVER: 'libvirt',
         LIBVIRT_DOMAIN_TYPE: CPU_VIRTUALISES ? 'auto' : 'qemu',
         LIBVIRT_POOL: POOL,
+        // Every host names its URI, so nothing may fall back to the default: make the default one that does not answer.
+        LIBVIRT_DEFAULT_URI: DEAD_HOST.hypervisor_uri,
         LIBVIRT_POOL_PATH: join(poolDir, 'pool'),
         FLEET_FILE: fleetFile,
         SDK_API_KEY: undefined,
@@ -129,10 +131,17 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
     expect(started.body.power_state).toBe('running');
     expect(virsh(['domstate', domain]).trim()).toBe('running');
 
+    // The guest answers the ACPI button once its init is up; shelving earlier waits STOP_TIMEOUT_SECONDS and forces it off.
+    await waitFor('the guest line after start', GUEST_WAIT_MS, async () => {
+      const text = (await get(`/vms/${vmId}/console`)).text;
+      return !text.includes('Power down') && text.includes(line);
+    });
     // Shelve: the domain goes, the disk stays; unshelve boots the same disk with the same image, key and seed.
+    const shelveStarted = Date.now();
     const shelved = await post(`/vms/${vmId}/shelve`, {});
     expect(shelved.status).toBe(200);
     expect(shelved.body).toMatchObject({ status: 'shelved', power_state: 'shut_off' });
+    expect(Date.now() - shelveStarted).toBeLessThan(25_000);
     expect(virshOrNull(['dominfo', domain])).toBeNull();
     expect(volumesOf(hvId).length).toBeGreaterThan(0);
     expect((await get(`/vms/${vmId}/console`)).body).toMatchObject({ code: 'invalid_state', current_status: 'shelved' });
@@ -188,7 +197,13 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
       const vm = (await get(`/vms/${crashedId}`)).body as { status: string };
       return vm.status === 'created' || vm.status === 'failed' ? vm : null;
     });
-    expect((await post('/admin/reconciliation', {}, admin)).status).toBe(200);
+    const report = await post('/admin/reconciliation', {}, admin);
+    expect(report.status).toBe(200);
+    expect(report.body.error).toBeNull();
+    // The dead host is reported as unreachable, not as a host whose VMs are all gone.
+    expect(report.body.drift).toContainEqual(expect.objectContaining({ kind: 'host_unreachable', action: expect.stringContaining('lv-dead'), resolved: false }));
+    expect(report.body.missing_vms_failed).toBe(0);
+    expect((await get(`/vms/${survivor.body.id}`)).body.status).toBe('created');
     const live = (await server.query<{ id: string }>(`SELECT id FROM vms WHERE status = 'created'`)).map((r) => `vmplane-${r.id}`).sort();
     expect(live).toContain(`vmplane-${survivor.body.id}`);
     expect(runDomains().sort()).toEqual(live);

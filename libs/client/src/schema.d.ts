@@ -670,7 +670,7 @@ export interface components {
             resolved: boolean;
         };
         /** @enum {string} */
-        DriftKind: "orphan" | "failed_vm_on_hypervisor" | "missing_from_hypervisor" | "stuck_vm" | "foreign_vm";
+        DriftKind: "orphan" | "failed_vm_on_hypervisor" | "missing_from_hypervisor" | "stuck_vm" | "foreign_vm" | "host_unreachable";
         FieldErrorDto: {
             /**
              * @description The offending field (a JSON property, query parameter or header)
