@@ -266,8 +266,8 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Every hypervisor VM with vmplane metadata. While no host names a libvirt URI, one list of the
-   * driver's default (the simulator; one libvirt host). Otherwise one inventory per distinct URI
+   * Every hypervisor VM with vmplane metadata. On the simulator, or while no host names a libvirt
+   * URI, one list of the driver's default. Otherwise one inventory per distinct URI
    * (hosts without one share the default): a URI that does not answer is reported, and its hosts'
    * VMs are left out of this pass instead of being taken for gone.
    */
@@ -275,7 +275,10 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     const hosts = await this.uow.read((tx) => this.fleet.hostTargets(tx));
     const targets = new Map<string, HypervisorTarget>();
     const unreachableHostIds = new Set<string>();
-    if (!hosts.some((h) => h.hypervisorUri)) return { vms: await this.gateway.listVms(), targets, unreachableHostIds };
+    // The simulator is one hypervisor whatever the hosts' URIs say.
+    if (this.config.hypervisorDriver === 'simulator' || !hosts.some((h) => h.hypervisorUri)) {
+      return { vms: await this.gateway.listVms(), targets, unreachableHostIds };
+    }
     const groups = new Map<string, { target: HypervisorTarget; hosts: typeof hosts }>();
     for (const host of hosts) {
       const key = host.hypervisorUri ?? '';
