@@ -10,6 +10,8 @@ import { DatabaseModule } from './database/database.module';
 import { StartupModule } from './startup/startup.module';
 import { FleetModule } from './fleet/fleet.module';
 import { HealthModule } from './health/health.module';
+import { ImagesModule } from './images/images.module';
+import { SshKeysModule } from './ssh-keys/ssh-keys.module';
 import { HypervisorModule } from './hypervisor/hypervisor.module';
 import { InstallationModule } from './installation/installation.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -33,6 +35,8 @@ export class AppModule {
         AuthModule,
         UsersModule,
         FleetModule,
+        ImagesModule,
+        SshKeysModule,
         OperationsModule,
         VmModule,
         ReconcilerModule,

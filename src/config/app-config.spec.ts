@@ -111,4 +111,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...prod, LIBVIRT_POOL_PATH: 'relative/dir' })).toThrow(/LIBVIRT_POOL_PATH must be an absolute path/);
     expect(() => loadConfig({ ...prod, STOP_TIMEOUT_SECONDS: '0' })).toThrow(/STOP_TIMEOUT_SECONDS must be a number between 1 and 3600/);
   });
+
+  it('DEFAULT_IMAGE is an image name or unset; LIBVIRT_DOMAIN_TYPE is auto, kvm or qemu', () => {
+    expect(loadConfig(prod)).toMatchObject({ defaultImage: null, libvirtDomainType: 'auto' });
+    expect(loadConfig({ ...prod, DEFAULT_IMAGE: 'debian-12.qcow2', LIBVIRT_DOMAIN_TYPE: 'qemu' })).toMatchObject({ defaultImage: 'debian-12.qcow2', libvirtDomainType: 'qemu' });
+    expect(() => loadConfig({ ...prod, DEFAULT_IMAGE: '../etc/passwd' })).toThrow(/DEFAULT_IMAGE must be an image name/);
+    expect(() => loadConfig({ ...prod, LIBVIRT_DOMAIN_TYPE: 'xen' })).toThrow(/LIBVIRT_DOMAIN_TYPE must be one of auto, kvm, qemu/);
+  });
 });

@@ -51,6 +51,10 @@ export class AppConfig {
   libvirtNetwork: string;
   libvirtPool: string;
   libvirtPoolPath: string | null;
+  /** LIBVIRT_DOMAIN_TYPE: auto (kvm when the host offers it), kvm, or qemu (software emulation). */
+  libvirtDomainType: 'auto' | 'kvm' | 'qemu';
+  /** The image a create that names none gets (DEFAULT_IMAGE); null: no image, which only the simulator can boot. */
+  defaultImage: string | null;
   /** How long a stop waits for the guest to shut down before forcing it off. */
   stopTimeoutSeconds: number;
 
@@ -147,6 +151,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const poolPath = env.LIBVIRT_POOL_PATH || null;
   if (poolPath !== null && !/^\/[^\0\n]*$/.test(poolPath)) problems.push('LIBVIRT_POOL_PATH must be an absolute path');
   config.libvirtPoolPath = poolPath;
+  config.libvirtDomainType = read.oneOf('LIBVIRT_DOMAIN_TYPE', 'auto', ['auto', 'kvm', 'qemu']) as AppConfig['libvirtDomainType'];
+  const defaultImage = env.DEFAULT_IMAGE || null;
+  if (defaultImage !== null && !LIBVIRT_NAME.test(defaultImage)) problems.push('DEFAULT_IMAGE must be an image name: 1-64 letters, digits, ".", "_" or "-"');
+  config.defaultImage = defaultImage;
   config.stopTimeoutSeconds = read.int('STOP_TIMEOUT_SECONDS', 60, 1, 3600);
 
   config.workerConcurrency = read.int('WORKER_CONCURRENCY', 32, 1, 10_000);

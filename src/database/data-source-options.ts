@@ -18,6 +18,9 @@ import { VmRegionOneOpenOperation1764950000000 } from './migrations/176495000000
 import { InstallationAndHostUri1765000000000 } from './migrations/1765000000000-installation-and-host-uri';
 import { UserStatus1765100000000 } from './migrations/1765100000000-user-status';
 import { Lifecycle1765200000000 } from './migrations/1765200000000-lifecycle';
+import { ImagesSshKeysUserData1765300000000 } from './migrations/1765300000000-images-ssh-keys-user-data';
+import { ImageEntity } from '../images/image.entity';
+import { SshKeyEntity } from '../ssh-keys/ssh-key.entity';
 
 export const ENTITIES = [
   UserEntity,
@@ -31,9 +34,11 @@ export const ENTITIES = [
   ReconciliationRunEntity,
   InstallationEntity,
   UsageEventEntity,
+  ImageEntity,
+  SshKeyEntity,
 ];
 
-export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000];
+export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000, ImagesSshKeysUserData1765300000000];
 
 /** TypeORM options for either database. Migrations are run by MigrationRunner, never synchronize. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {

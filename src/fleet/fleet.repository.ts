@@ -61,6 +61,17 @@ export class FleetRepository {
     if (gpus.length > 0) await on(this.gpus, tx).createQueryBuilder().insert().values(gpus).updateEntity(false).execute();
   }
 
+  /** Every host's id, name and libvirt URI: where the reconciler looks for VMs. */
+  hostTargets(tx: Tx): Promise<Pick<HostEntity, 'id' | 'name' | 'hypervisorUri'>[]> {
+    return on(this.hosts, tx).find({ select: { id: true, name: true, hypervisorUri: true }, order: { name: 'ASC' } });
+  }
+
+  /** The host's libvirt URI (null: the driver's default), or undefined when there is no such host. */
+  async hypervisorUriOf(tx: Tx, id: string): Promise<string | null | undefined> {
+    const host = await on(this.hosts, tx).findOne({ select: { id: true, hypervisorUri: true }, where: { id } });
+    return host ? host.hypervisorUri : undefined;
+  }
+
   findHost(tx: Tx, id: string): Promise<HostEntity | null> {
     return on(this.hosts, tx).findOne({ where: { id }, relations: { gpus: true }, order: { gpus: { index: 'ASC' } } });
   }

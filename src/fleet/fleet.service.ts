@@ -49,6 +49,7 @@ export class FleetService {
       usedMemoryMib: 0,
       usedDiskGib: 0,
       state: dto.state ?? HostState.Active,
+      hypervisorUri: dto.hypervisor_uri ?? null,
     });
     try {
       await this.uow.transaction(async (tx) => {
@@ -93,6 +94,7 @@ export class FleetService {
       cpu_cores: query.cpu_cores,
       memory_mib: query.memory_mib,
       disk_gib: query.disk_gib,
+      hypervisor_uri: query.hypervisor_uri,
       gpus: parsed.map((g) => ({
         index: g.index,
         product_name: g.productName,

@@ -13,6 +13,7 @@ export function createHypervisorClient(config: AppConfig): HypervisorClient {
       pool: config.libvirtPool,
       poolPath: config.libvirtPoolPath ?? undefined,
       stopTimeoutSeconds: config.stopTimeoutSeconds,
+      domainType: config.libvirtDomainType,
     });
   }
   return new Client(config.sdkApiKey, {

@@ -1,3 +1,4 @@
+import { FleetModule } from '../fleet/fleet.module';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { OperationsModule } from '../operations/operations.module';
@@ -8,7 +9,7 @@ import { ReconciliationRunEntity } from './reconciliation-run.entity';
 import { ReconciliationRunsRepository } from './reconciliation-runs.repository';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ReconciliationRunEntity]), VmModule, OperationsModule],
+  imports: [TypeOrmModule.forFeature([ReconciliationRunEntity]), VmModule, OperationsModule, FleetModule],
   controllers: [ReconcilerController],
   providers: [ReconcilerService, ReconciliationRunsRepository],
 })

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { VirtualMachine } from '@vmplane/sdk';
+import type { HypervisorTarget, VirtualMachine } from '@vmplane/sdk';
 import { Clock } from '../common/clock';
 import { IdGenerator } from '../common/id-generator';
 import { NotFoundError } from '../common/domain-errors';
@@ -19,6 +19,8 @@ import { VmEntity, VmStatus } from '../vms/vm.entity';
 import { VmResources } from '../vms/vm-resources.service';
 import { VmEvent } from '../vms/vm-state-machine';
 import { VmsRepository } from '../vms/vms.repository';
+import { targetOf } from '../vms/vm-target';
+import { FleetRepository } from '../fleet/fleet.repository';
 import { DriftDto, DriftKind, ReconciliationReportDto } from './dto/reconciliation.dto';
 import { ReconciliationRunEntity } from './reconciliation-run.entity';
 import { ReconciliationRunsRepository } from './reconciliation-runs.repository';
@@ -35,6 +37,8 @@ const RECONCILE_LOCK_KEY = 740_421_979;
  */
 @Injectable()
 export class ReconcilerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  /** Where each listed hypervisor VM was found, for the calls that follow in the same pass. */
+  private targets = new Map<string, HypervisorTarget>();
   private readonly logger = new Logger(ReconcilerService.name);
   private timer: NodeJS.Timeout | null = null;
   private current: Promise<ReconciliationReportDto | null> | null = null;
@@ -54,6 +58,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     private readonly clock: Clock,
     private readonly random: RandomSource,
     private readonly config: AppConfig,
+    private readonly fleet: FleetRepository,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -106,10 +111,12 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     const drift: DriftDto[] = [];
     try {
       // The hypervisor first, then the records: anything created in between is still provisioning in the records.
-      const listed = await this.gateway.listVms();
+      const { vms: listed, targets, unreachableHostIds } = await this.listHypervisors(drift);
       run.hypervisorVms = listed.length;
-      const live = await this.uow.read((tx) => this.vms.listLive(tx));
+      // VMs on a host that did not answer are unknown, not gone: neither failed as missing nor touched.
+      const live = (await this.uow.read((tx) => this.vms.listLive(tx))).filter((vm) => !vm.hostId || !unreachableHostIds.has(vm.hostId));
       const onHypervisor = await this.ownVms(listed, drift, run);
+      this.targets = targets;
       run.stuckOperationsResumed = await this.resumeStuckWork(live, drift);
       // A VM with an operation in flight (a create, shelve or unshelve halfway) is left to that operation.
       const busy = await this.uow.read((tx) => this.ops.vmIdsWithOpenOperations(tx));
@@ -125,7 +132,10 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     run.details = JSON.stringify(drift);
     await this.uow.transaction((tx) => this.runs.insert(tx, run));
     for (const d of drift) this.metrics.reconcilerFindings.inc({ kind: d.kind });
-    if (drift.length > 0 || run.stuckOperationsResumed > 0) {
+    if (drift.some((d) => d.kind === DriftKind.HostUnreachable)) {
+      this.logger.warn({ hosts: drift.filter((d) => d.kind === DriftKind.HostUnreachable).map((d) => d.action) }, 'hosts did not answer; their VMs were left as they are');
+    }
+    if (drift.some((d) => d.kind !== DriftKind.HostUnreachable) || run.stuckOperationsResumed > 0) {
       this.logger.warn(
         { orphans: run.orphansFound, removed: run.orphansRemoved, stuck: run.stuckOperationsResumed, missing: run.missingVmsFailed },
         'reconciliation repaired drift',
@@ -198,9 +208,9 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
 
       const failedHolder = owner && owner.status === VmStatus.Failed ? owner : null;
       // A delete may have finished since the list was taken: only what is still there is an orphan.
-      if (!(await this.gateway.getVm(hv.id))) continue;
+      if (!(await this.gateway.getVm(hv.id, this.targets.get(hv.id)))) continue;
       run.orphansFound++;
-      const removed = await this.removeFromHypervisor(hv.id);
+      const removed = await this.removeFromHypervisor(hv.id, this.targets.get(hv.id));
       if (removed) run.orphansRemoved++;
       const now = this.clock.now();
       await this.uow.transaction(async (tx) => {
@@ -236,7 +246,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       const holdsWithoutVm = vm.status === VmStatus.Failed && vm.releasedAt === null;
       if (vm.status !== VmStatus.Created && !holdsWithoutVm) continue;
       if (vm.hypervisorId && present.has(vm.hypervisorId)) continue;
-      if (vm.hypervisorId && (await this.gateway.getVm(vm.hypervisorId))) continue;
+      if (vm.hypervisorId && (await this.gateway.getVm(vm.hypervisorId, targetOf(vm)))) continue;
       const now = this.clock.now();
       const reason = 'missing from the hypervisor (found by reconciliation)';
       const changed = await this.uow.transaction(async (tx) => {
@@ -255,9 +265,52 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     return failed;
   }
 
-  private async removeFromHypervisor(hypervisorId: string): Promise<boolean> {
+  /**
+   * Every hypervisor VM with vmplane metadata. On the simulator, or while no host names a libvirt
+   * URI, one list of the driver's default. Otherwise one inventory per distinct URI
+   * (hosts without one share the default): a URI that does not answer is reported, and its hosts'
+   * VMs are left out of this pass instead of being taken for gone.
+   */
+  private async listHypervisors(drift: DriftDto[]): Promise<{ vms: VirtualMachine[]; targets: Map<string, HypervisorTarget>; unreachableHostIds: Set<string> }> {
+    const hosts = await this.uow.read((tx) => this.fleet.hostTargets(tx));
+    const targets = new Map<string, HypervisorTarget>();
+    const unreachableHostIds = new Set<string>();
+    // The simulator is one hypervisor whatever the hosts' URIs say.
+    if (this.config.hypervisorDriver === 'simulator' || !hosts.some((h) => h.hypervisorUri)) {
+      return { vms: await this.gateway.listVms(), targets, unreachableHostIds };
+    }
+    const groups = new Map<string, { target: HypervisorTarget; hosts: typeof hosts }>();
+    for (const host of hosts) {
+      const key = host.hypervisorUri ?? '';
+      const group = groups.get(key) ?? { target: { host: host.name, uri: host.hypervisorUri }, hosts: [] };
+      group.hosts.push(host);
+      groups.set(key, group);
+    }
+    const vms: VirtualMachine[] = [];
+    for (const { target, hosts: sharing } of groups.values()) {
+      const inventory = await this.gateway.inventory([target]);
+      for (const vm of inventory.vms) {
+        if (targets.has(vm.id)) continue;
+        targets.set(vm.id, target);
+        vms.push(vm);
+      }
+      for (const { error } of inventory.unreachable) {
+        for (const host of sharing) unreachableHostIds.add(host.id);
+        drift.push({
+          kind: DriftKind.HostUnreachable,
+          vm_id: null,
+          hypervisor_vm_id: null,
+          action: `${sharing.map((h) => h.name).join(', ')} not listed, its VMs left as they are: ${error}`,
+          resolved: false,
+        });
+      }
+    }
+    return { vms, targets, unreachableHostIds };
+  }
+
+  private async removeFromHypervisor(hypervisorId: string, target?: HypervisorTarget): Promise<boolean> {
     try {
-      await this.gateway.deleteVm(hypervisorId, () => this.random.next());
+      await this.gateway.deleteVm(hypervisorId, () => this.random.next(), undefined, target);
       return true;
     } catch (error) {
       if (!(error instanceof HypervisorCallError)) throw error;

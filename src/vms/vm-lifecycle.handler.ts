@@ -22,8 +22,8 @@ import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome'
 import type { RunContext } from './vm-operation-runner';
 import { VmResources } from './vm-resources.service';
 import { VmEvent, VmAction, actionAllowed } from './vm-state-machine';
-import { targetOf } from './vm-target';
 import { VmsRepository } from './vms.repository';
+import { VmGuestSpecs } from './vm-guest-spec';
 
 /** The worker lost its lease; the worker that holds it now records the outcome. */
 class LeaseLostError extends Error {}
@@ -76,6 +76,7 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     private readonly clock: Clock,
     private readonly random: RandomSource,
     private readonly config: AppConfig,
+    private readonly guests: VmGuestSpecs,
   ) {}
 
   onModuleInit(): void {
@@ -112,8 +113,8 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
       return this.fail(op, vm, 'operation_superseded', `Operation superseded: the VM is ${vm.status} and ${vm.powerState}`);
     }
     const progress = this.progressRecorder(op);
+    const target = await this.guests.targetOf(vm);
     const call = (): Promise<unknown> => {
-      const target = targetOf(vm);
       const random = () => this.random.next();
       switch (op.action) {
         case OperationAction.Stop:
@@ -173,8 +174,10 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     const installationId = await this.installation.id();
     let created: VirtualMachine;
     try {
+      const guest = await this.guests.of(vm);
       created = await this.gateway.unshelveVm(
         {
+          ...guest,
           name: vm.name,
           cpuCores: vm.cpuCores,
           memory: vm.memory,
@@ -182,7 +185,6 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
           publicIp: vm.publicIp,
           labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
           host: vm.host?.name ?? null,
-          uri: vm.host?.hypervisorUri ?? null,
           gpus: (vm.allocations ?? []).filter((a) => a.releasedAt === null).map((a) => a.gpu!.uuid),
           gpuDevices: this.devicesOf(vm),
           metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
@@ -236,10 +238,10 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     if (before === PowerState.Running && powerState === PowerState.ShutOff) await this.usage.record(tx, vm, now, UsageEventKind.PowerOff);
   }
 
-  private resizeCall(vm: VmEntity, plan: ResizePlan, observer: RetryObserver): Promise<VirtualMachine> {
+  private async resizeCall(vm: VmEntity, plan: ResizePlan, observer: RetryObserver): Promise<VirtualMachine> {
     const kept = this.devicesOf(vm).filter((d) => !plan.removedGpuIds.includes(this.gpuIdOf(vm, d.uuid)));
     const gpuDevices = [...kept, ...plan.addedGpus.map((g) => ({ uuid: g.uuid, pciAddress: g.pciAddress }))];
-    return this.gateway.resizeVm(vm.hypervisorId!, targetOf(vm), { cpuCores: plan.to.cpuCores, memory: plan.to.memory, gpuDevices }, () => this.random.next(), observer);
+    return this.gateway.resizeVm(vm.hypervisorId!, await this.guests.targetOf(vm), { cpuCores: plan.to.cpuCores, memory: plan.to.memory, gpuDevices }, () => this.random.next(), observer);
   }
 
   private gpuIdOf(vm: VmEntity, uuid: string): string {

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import type { VirtualMachine } from '@vmplane/sdk';
+import type { HypervisorTarget, VirtualMachine } from '@vmplane/sdk';
 import { Clock } from '../common/clock';
 import { RandomSource } from '../common/random-source';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
@@ -17,12 +17,12 @@ import { UsageEventKind } from './usage-event.entity';
 import { UsageEventsRepository } from './usage-events.repository';
 import { PowerState, VmEntity, VmStatus } from './vm.entity';
 import { RunContext } from './vm-operation-runner';
-import { targetOf } from './vm-target';
 import { VmViewer, toVmResponse } from './vm.mapper';
 import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome';
 import { VmResources } from './vm-resources.service';
 import { VmEvent } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
+import { VmGuestSpecs } from './vm-guest-spec';
 
 /** The worker lost its lease (it stalled past it) and another worker took the operation over. */
 class LeaseLostError extends Error {
@@ -62,6 +62,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     private readonly random: RandomSource,
     private readonly usage: UsageEventsRepository,
     private readonly queue: CapacityQueueService,
+    private readonly guests: VmGuestSpecs,
   ) {}
 
   onModuleInit(): void {
@@ -100,9 +101,11 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     try {
       const installationId = await this.installation.id();
       // A resumed operation may have created the VM before its worker died: adopt it rather than make a second.
-      if (op.attempts > 1) created = await this.findOnHypervisor(vm.id, installationId);
+      const guest = await this.guests.of(vm);
+      if (op.attempts > 1) created = await this.findOnHypervisor(vm.id, installationId, { host: vm.host?.name ?? null, uri: guest.uri });
       created ??= await this.gateway.createVm(
         {
+          ...guest,
           name: vm.name,
           cpuCores: vm.cpuCores,
           memory: vm.memory,
@@ -111,6 +114,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
           labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
           host: vm.host?.name ?? null,
           gpus: (vm.allocations ?? []).map((a) => a.gpu!.uuid),
+          gpuDevices: (vm.allocations ?? []).map((a) => ({ uuid: a.gpu!.uuid, pciAddress: a.gpu!.pciAddress })),
           metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
         },
         () => this.random.next(),
@@ -176,7 +180,8 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const progress = this.progressRecorder(op);
     if (vm.hypervisorId) {
       try {
-        await this.gateway.deleteVm(vm.hypervisorId, () => this.random.next(), progress.observer, targetOf(vm));
+        const target = await this.guests.targetOf(vm);
+        await this.gateway.deleteVm(vm.hypervisorId, () => this.random.next(), progress.observer, target);
       } catch (error) {
         if (!(error instanceof HypervisorCallError)) throw error;
         return this.failDelete(op, vm, error, progress.attempts());
@@ -235,8 +240,9 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     if (!(await this.ops.complete(tx, op.id, completion, now, op.leaseOwner))) throw new LeaseLostError(op.id);
   }
 
-  private async findOnHypervisor(vmId: string, installationId: string): Promise<VirtualMachine | null> {
-    const all = await this.gateway.listVms();
+  /** On the VM's own host (its URI), the VM an earlier attempt made, if it did. */
+  private async findOnHypervisor(vmId: string, installationId: string, target: HypervisorTarget): Promise<VirtualMachine | null> {
+    const all = await this.gateway.listVms([target]);
     return all.find((hv) => (hv.metadata ? hv.metadata.installationId === installationId && hv.metadata.vmId === vmId : platformVmIdFromLabels(hv.labels) === vmId)) ?? null;
   }
 

@@ -20,6 +20,13 @@ export enum PowerState {
   Unknown = 'unknown',
 }
 
+/** An SSH key as a VM got it. */
+export interface VmSshKey {
+  name: string;
+  fingerprint: string;
+  publicKey: string;
+}
+
 /** A VM: the persistence model, and the shape services work with. Rows are never deleted. */
 @Entity('vms')
 export class VmEntity {
@@ -62,6 +69,18 @@ export class VmEntity {
   /** Where a shelved VM's disk is kept (the driver's DiskRef, JSON); null unless shelved. */
   @Column({ name: 'disk_ref', type: 'simple-json', nullable: true })
   diskRef: DiskRef | null;
+
+  /** The base image's name (images.name); null: no image (the simulator needs none). */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  image: string | null;
+
+  /** cloud-init user data as sent; kept for unshelve, never listed (responses show its size). */
+  @Column({ name: 'user_data', type: 'text', nullable: true })
+  userData: string | null;
+
+  /** The SSH keys as they were at create (a key deleted later stays on the VM). */
+  @Column({ name: 'ssh_keys', type: 'simple-json', nullable: true })
+  sshKeys: VmSshKey[] | null;
 
   @Column({ name: 'host_id', type: 'uuid', nullable: true })
   hostId: string | null;

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, Param, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
@@ -6,6 +6,7 @@ import {
   ApiHeader,
   ApiOkResponse,
   ApiOperation,
+  ApiProduces,
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -15,10 +16,12 @@ import { ApiProblems } from '../common/api-problems.decorator';
 import { UuidParam } from '../common/uuid-param.pipe';
 import { PageQueryDto } from '../common/page-query.dto';
 import { OperationPageDto } from '../operations/dto/operation.dto';
+import { ConsoleQueryDto } from './dto/console.query';
 import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms.query';
 import { VmPageDto, VmResponseDto } from './dto/vm-response.dto';
 import { requestOptions, sendOutcome } from './http-preferences';
+import { VmConsoleService } from './vm-console.service';
 import { VmsService } from './vms.service';
 
 const PREFER_HEADER = {
@@ -31,7 +34,10 @@ const PREFER_HEADER = {
 @ApiBearerAuth()
 @Controller('vms')
 export class VmsController {
-  constructor(private readonly vms: VmsService) {}
+  constructor(
+    private readonly vms: VmsService,
+    private readonly consoles: VmConsoleService,
+  ) {}
 
   @Post()
   @ApiOperation({ operationId: 'createVm', summary: 'Create a VM (optionally with GPUs)' })
@@ -86,5 +92,16 @@ export class VmsController {
   @ApiProblems(400, 401, 404)
   operations(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string, @Query() page: PageQueryDto): Promise<OperationPageDto> {
     return this.vms.operations(user, id, page.limit, page.cursor);
+  }
+
+  @Get(':id/console')
+  @Header('Content-Type', 'text/plain; charset=utf-8')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ operationId: 'getVmConsole', summary: "The tail of the VM's serial console, as text (owner or admin)" })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'The last `bytes` bytes of the serial console log', content: { 'text/plain': { schema: { type: 'string', example: 'vmplane-guest ready instance-id=019abcde-0000-7000-8000-000000000000 keys=alice@laptop' } } } })
+  @ApiProblems(400, 401, 404, 409, 502, 503)
+  console(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string, @Query() query: ConsoleQueryDto): Promise<string> {
+    return this.consoles.tail(user, id, query.bytes);
   }
 }

@@ -7,6 +7,8 @@ import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import { OperationsModule } from '../operations/operations.module';
 import { UsersModule } from '../users/users.module';
+import { ImagesModule } from '../images/images.module';
+import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
 import { VmRecordsModule } from './vm-records.module';
 import { CapacityQueueService } from './capacity-queue.service';
 import { VmActionsController } from './vm-actions.controller';
@@ -14,15 +16,17 @@ import { VmActionsService } from './vm-actions.service';
 import { VmLifecycleHandler } from './vm-lifecycle.handler';
 import { VmOperationRunner } from './vm-operation-runner';
 import { VmProvisioner } from './vm-provisioner';
+import { VmGuestSpecs } from './vm-guest-spec';
+import { VmConsoleService } from './vm-console.service';
 import { VmResources } from './vm-resources.service';
 import { VmsController } from './vms.controller';
 import { VmsRepository } from './vms.repository';
 import { VmsService } from './vms.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([IdempotencyKeyEntity]), VmRecordsModule, FleetModule, OperationsModule, UsersModule],
+  imports: [TypeOrmModule.forFeature([IdempotencyKeyEntity]), VmRecordsModule, FleetModule, OperationsModule, UsersModule, ImagesModule, SshKeysModule],
   controllers: [VmsController, VmActionsController],
-  providers: [VmsService, VmActionsService, VmOperationRunner, VmProvisioner, VmLifecycleHandler, VmResources, CapacityQueueService, IdempotencyRepository],
+  providers: [VmsService, VmActionsService, VmOperationRunner, VmProvisioner, VmLifecycleHandler, VmGuestSpecs, VmConsoleService, VmResources, CapacityQueueService, IdempotencyRepository],
   exports: [VmRecordsModule, VmResources, CapacityQueueService, IdempotencyRepository],
 })
 export class VmModule implements OnModuleInit {

@@ -22,13 +22,15 @@ import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms.query';
 import { VmPageDto, VmResponseDto } from './dto/vm-response.dto';
 import { CapacityQueueService } from './capacity-queue.service';
-import { PowerState, VmEntity, VmStatus } from './vm.entity';
+import { PowerState, VmEntity, VmSshKey, VmStatus } from './vm.entity';
 import { toVmResponse } from './vm.mapper';
 import { CAPACITY_RETRY_AFTER_SECONDS, VmOutcome } from './vm-outcome';
 import { RequestOptions, Started, VmOperationRunner, viewerOf } from './vm-operation-runner';
 import { VmResources, amountsOf } from './vm-resources.service';
 import { VmAction, VmEvent, assertActionAllowed } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
+import { ImagesRepository } from '../images/images.repository';
+import { SshKeysRepository } from '../ssh-keys/ssh-keys.repository';
 
 export type { RequestOptions } from './vm-operation-runner';
 
@@ -46,6 +48,9 @@ interface CreateRequest {
   /** The body's fingerprint, when the request carries an Idempotency-Key. */
   hash: string | null;
   options: RequestOptions;
+  /** Resolved in the create's transaction: the image's name (null: none) and the keys as they are now. */
+  image?: string | null;
+  sshKeys?: VmSshKey[];
 }
 
 type CreateStep =
@@ -73,6 +78,8 @@ export class VmsService {
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
     private readonly config: AppConfig,
+    private readonly images: ImagesRepository,
+    private readonly sshKeys: SshKeysRepository,
   ) {}
 
   /**
@@ -190,11 +197,34 @@ export class VmsService {
   private async recordCreate(tx: Tx, request: CreateRequest, serialise: boolean, lease: Lease | null): Promise<CreateStep> {
     const key = await this.claimIdempotencyKey(tx, request);
     if (key?.kind === 'seen') return { kind: 'seen', claim: key };
+    request.image = await this.resolveImage(tx, request.dto.image);
+    request.sshKeys = await this.resolveSshKeys(tx, request.user, request.dto.ssh_keys ?? []);
     await this.assertPublicIpFree(tx, request.dto.public_ip);
     // Capacity goes to those already waiting first: a new request may take a host only if none of them could use it.
     const plan = await this.placement.plan(tx, request.placement, serialise, await this.queue.heldHosts(tx));
     if (!plan) return this.recordNoRoom(tx, request, key?.id ?? null);
     return this.recordPlaced(tx, request, plan, key?.id ?? null, lease);
+  }
+
+  /** The image's name: the one asked for, else DEFAULT_IMAGE, else none; one that is not registered is a 400 naming `image`. */
+  private async resolveImage(tx: Tx, asked: string | undefined): Promise<string | null> {
+    const name = asked ?? this.config.defaultImage;
+    if (name === null) return null;
+    if (await this.images.findByName(tx, name)) return name;
+    const message = asked ? `names no registered image: ${name} (see GET /images)` : `is absent, and DEFAULT_IMAGE ${name} is not a registered image (see GET /images)`;
+    throw new ValidationFailedError([{ field: 'image', message }]);
+  }
+
+  /** The caller's own keys by name; a name they do not have is a 400 that does not reveal whether another user has it. */
+  private async resolveSshKeys(tx: Tx, user: AuthUser, names: string[]): Promise<VmSshKey[]> {
+    if (names.length === 0) return [];
+    const found = new Map((await this.sshKeys.findByNames(tx, user.id, names)).map((key) => [key.name, key]));
+    const missing = names.filter((name) => !found.has(name));
+    if (missing.length > 0) throw new ValidationFailedError([{ field: 'ssh_keys', message: `you have no SSH key named ${missing.join(', ')} (see GET /ssh-keys)` }]);
+    return names.map((name) => {
+      const key = found.get(name)!;
+      return { name: key.name, fingerprint: key.fingerprint, publicKey: key.publicKey };
+    });
   }
 
   private async claimIdempotencyKey(tx: Tx, request: CreateRequest): Promise<KeyClaim | null> {
@@ -316,7 +346,7 @@ export class VmsService {
   }
 
   /** The VM as recorded at admission: provisioning on the plan's host, or (no plan) not placed anywhere. */
-  private newVm({ user, dto, placement }: CreateRequest, plan: PlacementPlan | null): VmEntity {
+  private newVm({ user, dto, placement, image, sshKeys }: CreateRequest, plan: PlacementPlan | null): VmEntity {
     const id = this.ids.next();
     return Object.assign(new VmEntity(), {
       id,
@@ -327,6 +357,9 @@ export class VmsService {
       diskSize: dto.disk_size,
       publicIp: dto.public_ip ?? null,
       labels: dto.labels ?? [],
+      image: image ?? null,
+      userData: dto.user_data ?? null,
+      sshKeys: sshKeys && sshKeys.length > 0 ? sshKeys : null,
       status: VmStatus.Provisioning,
       statusReason: null,
       powerState: PowerState.Unknown,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createUser, login } from '../support/api';
 import { ROOT, ServerHandle, freePort, startServer } from '../support/server-process';
+import { newSshPublicKey } from '../support/ssh-keys';
 
 jest.setTimeout(60_000);
 
@@ -214,6 +215,30 @@ describe('the vmplane CLI against the real server', () => {
     );
     await ok(['vm', 'delete', id]);
     expect(await l40s()).toBe(held - 1);
+  });
+
+  it('ssh-key add from a file, vm create --ssh-key --user-data, vm console shows the guest line; ssh-key delete', async () => {
+    const keyFile = join(home, 'id_ed25519.pub');
+    writeFileSync(keyFile, `${newSshPublicKey('carol@cli')}\n`);
+    const added = await ok(['ssh-key', 'add', 'cli-key', keyFile]);
+    expect(added.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+TYPE\s+FINGERPRINT\s+COMMENT$/);
+    expect(added.stdout).toMatch(/cli-key\s+ed25519\s+SHA256:\S+\s+carol@cli/);
+    const keys = await json<{ id: string; name: string }[]>(['ssh-key', 'list']);
+    expect(keys.map((k) => k.name)).toEqual(['cli-key']);
+    expectOneLineError(await vmplane(['ssh-key', 'add', 'bad-key', keyFile.replace('.pub', '.missing')]), 2, /^vmplane: key file \S+id_ed25519\.missing cannot be read: ENOENT$/);
+    const bad = join(home, 'bad.pub');
+    writeFileSync(bad, 'ssh-ed25519 not-a-key\n');
+    expectOneLineError(await vmplane(['ssh-key', 'add', 'bad-key', bad]), 1, /public_key is not an OpenSSH public key/);
+
+    const userData = join(home, 'user-data.yaml');
+    writeFileSync(userData, '#cloud-config\n');
+    const vm = await json<{ id: string; ssh_keys: { name: string }[]; user_data_bytes: number }>(['vm', 'create', 'cli-keys', '--ssh-key', 'cli-key', '--user-data', userData]);
+    expect(vm).toMatchObject({ ssh_keys: [{ name: 'cli-key' }], user_data_bytes: 14 });
+    const console = await ok(['vm', 'console', vm.id]);
+    expect(console.stdout).toContain(`vmplane-guest ready instance-id=${vm.id} keys=carol@cli`);
+    await ok(['vm', 'delete', vm.id]);
+    expect((await ok(['ssh-key', 'delete', keys[0].id])).stdout).toBe(`Deleted SSH key ${keys[0].id}\n`);
+    expect(await json<unknown[]>(['ssh-key', 'list'])).toEqual([]);
   });
 
   it('--no-wait returns while the VM is still provisioning; --output json parses everywhere', async () => {

@@ -19,9 +19,11 @@ const TABLES = [
   'reconciliation_runs',
   'installation',
   'usage_events',
+  'images',
+  'ssh_keys',
 ];
 
-const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs', 'installation', 'usage_events'];
+const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs', 'installation', 'usage_events', 'images', 'ssh_keys'];
 
 /** Every index the migration creates (plain and partial), by table. */
 const INDEXES: Record<string, string[]> = {
@@ -32,6 +34,7 @@ const INDEXES: Record<string, string[]> = {
   operations: ['ix_operations_vm_id_id', 'ix_operations_open_lease', 'uq_operations_open_vm'],
   idempotency_keys: ['ix_idempotency_keys_expires_at', 'ix_idempotency_keys_operation_id'],
   reconciliation_runs: ['ix_reconciliation_runs_started_at'],
+  ssh_keys: ['ix_ssh_keys_owner_id'],
 };
 
 /** Named unique constraints and their columns, by table. */
@@ -43,6 +46,8 @@ const UNIQUES: Record<string, [string, string[]][]> = {
     ['uq_gpus_uuid', ['uuid']],
   ],
   idempotency_keys: [['uq_idempotency_keys_user_key', ['user_id', 'key']]],
+  images: [['uq_images_name', ['name']]],
+  ssh_keys: [['uq_ssh_keys_owner_name', ['owner_id', 'name']]],
 };
 
 async function tableNames(db: TestDatabase): Promise<string[]> {
@@ -434,6 +439,29 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     expect(
       await violationOf(db(), (tx) => run(tx, `UPDATE operations SET status = 'running' WHERE id = $1`, [open.id])),
     ).toEqual(refused);
+  });
+
+  it('an SSH key name is unique per user, not across users; an image name is unique', async () => {
+    const alice = await db().uow.transaction((tx) => insertUser(tx));
+    const bob = await db().uow.transaction((tx) => insertUser(tx));
+    const insertKey = (owner: string, name: string) => (tx: Tx) =>
+      run(
+        tx,
+        `INSERT INTO ssh_keys (id, owner_id, name, public_key, key_type, fingerprint, comment, created_at, updated_at)
+         VALUES ($1, $2, $3, 'ssh-ed25519 AAAA', 'ed25519', 'SHA256:x', NULL, $4, $4)`,
+        [ids.next(), owner, name, T0],
+      );
+    await db().uow.transaction(insertKey(alice, 'laptop'));
+    await db().uow.transaction(insertKey(bob, 'laptop'));
+    expect(await violationOf(db(), insertKey(alice, 'laptop'))).toEqual({
+      kind: 'unique',
+      target: target(kind, 'uq_ssh_keys_owner_name', 'ssh_keys.owner_id, ssh_keys.name'),
+    });
+    expect((await violationOf(db(), insertKey(ids.next(), 'other'))).kind).toBe('foreign_key');
+    const insertImage = (name: string) => (tx: Tx) =>
+      run(tx, `INSERT INTO images (id, name, path, format, created_at, updated_at) VALUES ($1, $2, '/tmp/x.qcow2', 'qcow2', $3, $3)`, [ids.next(), name, T0]);
+    await db().uow.transaction(insertImage('debian-12'));
+    expect(await violationOf(db(), insertImage('debian-12'))).toEqual({ kind: 'unique', target: target(kind, 'uq_images_name', 'images.name') });
   });
 
   it('GPU uuids are unique, and so are (host, index) pairs', async () => {

@@ -1,4 +1,4 @@
-import type { GpuCapacityDto, OperationResponseDto, VmResponseDto } from '../../client/src';
+import type { GpuCapacityDto, ImageResponseDto, OperationResponseDto, SshKeyResponseDto, VmResponseDto } from '../../client/src';
 
 export type Align = 'left' | 'right';
 export interface Column<T> {
@@ -100,6 +100,9 @@ export function vmDetails(vm: VmResponseDto): string {
     ['Region', vm.region],
     ['Host', vm.host],
     ['Public IP', vm.public_ip],
+    ['Image', vm.image],
+    ['SSH keys', vm.ssh_keys.map((k) => `${k.name} (${k.fingerprint})`).join(', ')],
+    ['User data', vm.user_data_bytes > 0 ? `${vm.user_data_bytes} bytes` : null],
     ['Labels', vm.labels.join(', ')],
     ['Owner', vm.owner_id],
     ['Created', time(vm.created_at)],
@@ -108,6 +111,21 @@ export function vmDetails(vm: VmResponseDto): string {
   );
   return details(pairs);
 }
+
+export const IMAGE_COLUMNS: Column<ImageResponseDto>[] = [
+  { header: 'NAME', value: (i) => i.name },
+  { header: 'FORMAT', value: (i) => i.format },
+  { header: 'PATH', value: (i) => i.path },
+  { header: 'CREATED', value: (i) => time(i.created_at) },
+];
+
+export const SSH_KEY_COLUMNS: Column<SshKeyResponseDto>[] = [
+  { header: 'ID', value: (k) => k.id },
+  { header: 'NAME', value: (k) => k.name },
+  { header: 'TYPE', value: (k) => k.type },
+  { header: 'FINGERPRINT', value: (k) => k.fingerprint },
+  { header: 'COMMENT', value: (k) => k.comment },
+];
 
 export const CAPACITY_COLUMNS: Column<GpuCapacityDto>[] = [
   { header: 'GPU MODEL', value: (c) => c.gpu_model },

@@ -20,7 +20,7 @@ import {
 } from '../../client/src';
 import { DEFAULT_API, configPath, parseApiUrl, readConfig, removeCredentials, resolveToken, saveCredentials, writeConfig } from './config';
 import { CliError, EXIT, describeError, exitCodeForProblem } from './errors';
-import { CAPACITY_COLUMNS, OPERATION_COLUMNS, Progress, VM_COLUMNS, escapeControl, escapeControlKeepLines, safeJson, table, vmDetails } from './format';
+import { CAPACITY_COLUMNS, IMAGE_COLUMNS, OPERATION_COLUMNS, SSH_KEY_COLUMNS, Progress, VM_COLUMNS, escapeControl, escapeControlKeepLines, safeJson, table, vmDetails } from './format';
 import { promptLine, promptSecret, readStdin } from './prompt';
 
 type OutputFormat = 'table' | 'json';
@@ -266,6 +266,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--region <region>', 'place only in this region')
     .option('--public-ip <ip>', 'a public IPv4 or IPv6 address')
     .option('--label <label>', 'a label (repeat for more)', collect)
+    .option('--image <name>', 'a registered image (see: vmplane image list); the server default when absent')
+    .option('--ssh-key <name>', 'one of your SSH keys, by name (repeat for more; see: vmplane ssh-key list)', collect)
+    .option('--user-data <file>', 'a cloud-init user-data file (at most 16 KiB; - reads stdin)')
     .option('--wait-for-capacity <duration>', 'when nothing fits now, wait in the capacity queue up to this long (e.g. 30m) instead of failing', duration('--wait-for-capacity', 86_400))
     .option('--no-wait', 'return at once, while the VM is still provisioning')
     .option('--timeout <seconds>', 'how long to wait', integer('--timeout', 1, 86_400), 600)
@@ -281,6 +284,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
           region?: string;
           publicIp?: string;
           label?: string[];
+          image?: string;
+          sshKey?: string[];
+          userData?: string;
           waitForCapacity?: number;
           wait: boolean;
           timeout: number;
@@ -294,6 +300,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
         if (options.region) body.region = options.region;
         if (options.publicIp) body.public_ip = options.publicIp;
         if (options.label) body.labels = options.label;
+        if (options.image) body.image = options.image;
+        if (options.sshKey) body.ssh_keys = options.sshKey;
+        if (options.userData) body.user_data = await readTextFile(options.userData, '--user-data file');
         if (options.waitForCapacity) body.wait_for_capacity_seconds = options.waitForCapacity;
 
         const result = await client.POST('/vms', { body, headers: { Prefer: 'respond-async' } });
@@ -356,6 +365,16 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       failIfFailed(deleted, operation);
     });
 
+  vm.command('console')
+    .description("The tail of the VM's serial console (where a boot is debugged)")
+    .argument('<id>', 'the VM id')
+    .option('--bytes <n>', 'how much of the end of the log', integer('--bytes', 1, 65_536), 16_384)
+    .action(async (id: string, options: { bytes: number }) => {
+      const ctx = context();
+      const log = unwrap(await ctx.client().GET('/vms/{id}/console', { params: { path: { id }, query: { bytes: options.bytes } }, parseAs: 'text' }));
+      ctx.print({ id, console: log }, () => (log.endsWith('\n') || log === '' ? log : `${log}\n`));
+    });
+
   lifecycleCommand(vm, context, 'stop', 'Shut a running VM down; it keeps its host, GPUs and quota', 'Stopping', () => ({}));
   lifecycleCommand(vm, context, 'start', 'Power a shut-off VM on, on the same host', 'Starting', () => ({}));
   lifecycleCommand(vm, context, 'reboot', 'Reboot a running VM (--hard: reset it)', 'Rebooting', (o) => ({ hard: o.hard === true }), (c) =>
@@ -385,7 +404,68 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
         .option('--gpus <n>', 'number of GPUs', integer('--gpus', 0, 8)),
   );
 
+  const image = program.command('image').description('Base images VMs are created from');
+  image
+    .command('list')
+    .description('The registered images')
+    .action(async () => {
+      const ctx = context();
+      const images = unwrap(await ctx.client().GET('/images')).items;
+      ctx.print(images, () => (images.length === 0 ? 'No images.\n' : table(images, IMAGE_COLUMNS)));
+    });
+  image
+    .command('create')
+    .description('Register an image file on the control plane (admin)')
+    .argument('<name>', 'letters, digits, ".", "_" or "-"')
+    .argument('<path>', 'absolute path of the file on the control plane (the server reads it, not this CLI)')
+    .addOption(new Option('--format <format>', 'the file format').choices(['qcow2', 'raw']).default('qcow2'))
+    .action(async (name: string, path: string, options: { format: 'qcow2' | 'raw' }) => {
+      const ctx = context();
+      const made = unwrap(await ctx.client().POST('/images', { body: { name, path, format: options.format } }));
+      ctx.print(made, () => table([made], IMAGE_COLUMNS));
+    });
+
+  const sshKey = program.command('ssh-key').description('Your SSH public keys, given to VMs by name');
+  sshKey
+    .command('add')
+    .description('Add a public key (e.g. ~/.ssh/id_ed25519.pub)')
+    .argument('<name>', 'letters, digits, ".", "_" or "-"')
+    .argument('<file>', 'the public key file (- reads stdin)')
+    .action(async (name: string, file: string) => {
+      const ctx = context();
+      const publicKey = await readTextFile(file, 'key file');
+      const added = unwrap(await ctx.client().POST('/ssh-keys', { body: { name, public_key: publicKey } }));
+      ctx.print(added, () => table([added], SSH_KEY_COLUMNS));
+    });
+  sshKey
+    .command('list')
+    .description('Your keys')
+    .action(async () => {
+      const ctx = context();
+      const keys = unwrap(await ctx.client().GET('/ssh-keys')).items;
+      ctx.print(keys, () => (keys.length === 0 ? 'No SSH keys.\n' : table(keys, SSH_KEY_COLUMNS)));
+    });
+  sshKey
+    .command('delete')
+    .description('Delete one of your keys; VMs made with it keep it')
+    .argument('<id>', 'the key id (see: vmplane ssh-key list)')
+    .action(async (id: string) => {
+      const ctx = context();
+      unwrap(await ctx.client().DELETE('/ssh-keys/{id}', { params: { path: { id } } }));
+      ctx.print({ id, deleted: true }, () => `Deleted SSH key ${id}\n`);
+    });
+
   return program;
+}
+
+/** A small text file the user names (or stdin for -), read whole; a file that cannot be read is a usage error naming it. */
+async function readTextFile(path: string, what: string): Promise<string> {
+  if (path === '-') return readStdin();
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`${what} ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, EXIT.usage);
+  }
 }
 
 type LifecycleVerb = 'stop' | 'start' | 'reboot' | 'shelve' | 'unshelve' | 'resize';

@@ -109,6 +109,24 @@ export interface paths {
         patch: operations["updateHost"];
         trace?: never;
     };
+    "/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The images a VM can be created from, by name */
+        get: operations["listImages"];
+        put?: never;
+        /** Register a base image file on the control plane (admin) */
+        post: operations["registerImage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -175,6 +193,41 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ssh-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your SSH keys, by name (admins too see only their own) */
+        get: operations["listSshKeys"];
+        put?: never;
+        /** Add one of your OpenSSH public keys; POST /vms takes it by name in ssh_keys */
+        post: operations["addSshKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ssh-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete one of your SSH keys; VMs made with it keep it */
+        delete: operations["deleteSshKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -320,6 +373,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/vms/{id}/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tail of the VM's serial console, as text (owner or admin) */
+        get: operations["getVmConsole"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/vms/{id}/operations": {
         parameters: {
             query?: never;
@@ -443,6 +513,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AddSshKeyDto: {
+            /** @example laptop */
+            name: string;
+            /**
+             * @description One OpenSSH public key line, as in ~/.ssh/id_ed25519.pub (surrounding whitespace is ignored)
+             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop
+             */
+            public_key: string;
+        };
         CapacityAlternativeDto: {
             /** @example a100-80gb */
             gpu_model: string | null;
@@ -557,6 +636,24 @@ export interface components {
              * @example 1800
              */
             wait_for_capacity_seconds?: number;
+            /**
+             * @description A registered image (GET /images) by name; DEFAULT_IMAGE when absent
+             * @example debian-12
+             */
+            image?: string;
+            /**
+             * @description Names of your SSH keys (POST /ssh-keys), at most 32; cloud-init installs them for the image's default user
+             * @example [
+             *       "laptop"
+             *     ]
+             */
+            ssh_keys?: string[];
+            /**
+             * @description cloud-init user data, at most 16384 bytes in UTF-8 (16 KiB, as on EC2); the SSH keys are merged into it. Kept with the VM, never returned (responses show user_data_bytes)
+             * @example #cloud-config
+             *     packages: [htop]
+             */
+            user_data?: string;
         };
         DriftDto: {
             kind: components["schemas"]["DriftKind"];
@@ -573,7 +670,7 @@ export interface components {
             resolved: boolean;
         };
         /** @enum {string} */
-        DriftKind: "orphan" | "failed_vm_on_hypervisor" | "missing_from_hypervisor" | "stuck_vm" | "foreign_vm";
+        DriftKind: "orphan" | "failed_vm_on_hypervisor" | "missing_from_hypervisor" | "stuck_vm" | "foreign_vm" | "host_unreachable";
         FieldErrorDto: {
             /**
              * @description The offending field (a JSON property, query parameter or header)
@@ -677,6 +774,11 @@ export interface components {
             memory_mib: number;
             /** @example 30000 */
             disk_gib: number;
+            /**
+             * @description The libvirt URI the host's VMs are driven through; null: the driver's default (hosts are admin-only)
+             * @example qemu+ssh://ops@gpu-h100-01/system
+             */
+            hypervisor_uri: string | null;
             /** @description Claimed by VMs placed here */
             used: components["schemas"]["HostResourcesDto"];
             gpus: components["schemas"]["GpuResponseDto"][];
@@ -693,6 +795,34 @@ export interface components {
         };
         /** @enum {string} */
         HostState: "active" | "draining" | "down";
+        /** @enum {string} */
+        ImageFormat: "qcow2" | "raw";
+        ImageListDto: {
+            items: components["schemas"]["ImageResponseDto"][];
+        };
+        ImageResponseDto: {
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
+            id: string;
+            /** @example debian-12 */
+            name: string;
+            /** @example /var/lib/vmplane/images/debian-12.qcow2 */
+            path: string;
+            /** @example qcow2 */
+            format: components["schemas"]["ImageFormat"];
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
+            updated_at: string;
+        };
         /** @enum {string} */
         MigMode: "enabled" | "disabled" | "unsupported";
         /** @enum {string} */
@@ -1050,8 +1180,27 @@ export interface components {
             disk_gib: number;
             /** @default active */
             state?: components["schemas"]["HostState"];
+            /**
+             * @description The libvirt URI the host's VMs are driven through (libvirt driver); absent: LIBVIRT_DEFAULT_URI
+             * @example qemu+ssh://ops@gpu-h100-01/system
+             */
+            hypervisor_uri?: string | null;
             /** @default [] */
             gpus?: components["schemas"]["RegisterGpuDto"][];
+        };
+        RegisterImageDto: {
+            /**
+             * @description Unique; 1–64 letters, digits, ".", "_" or "-"
+             * @example debian-12
+             */
+            name: string;
+            /**
+             * @description Absolute path of a readable regular file on the control plane
+             * @example /var/lib/vmplane/images/debian-12.qcow2
+             */
+            path: string;
+            /** @example qcow2 */
+            format: components["schemas"]["ImageFormat"];
         };
         ResizeVmDto: {
             /** @example 8 */
@@ -1086,6 +1235,37 @@ export interface components {
             gpus?: number | null;
             /** @example 20 */
             vms?: number | null;
+        };
+        SshKeyListDto: {
+            items: components["schemas"]["SshKeyResponseDto"][];
+        };
+        SshKeyResponseDto: {
+            /**
+             * Format: uuid
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
+            id: string;
+            /** @example laptop */
+            name: string;
+            /** @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop */
+            public_key: string;
+            /**
+             * @description rsa, ecdsa or ed25519
+             * @example ed25519
+             */
+            type: string;
+            /**
+             * @description As `ssh-keygen -lf` prints it
+             * @example SHA256:ar1hPOm8ED6Xcm4ZJHbRAi7ht4kPQRS2bvD1JgVwKOU
+             */
+            fingerprint: string;
+            /** @example alice@laptop */
+            comment: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-11-26T23:26:55.123Z
+             */
+            created_at: string;
         };
         TokenRequestDto: {
             /** @example testuser */
@@ -1271,6 +1451,18 @@ export interface components {
             gpu_model: string | null;
             gpus: components["schemas"]["VmGpuDto"][];
             /**
+             * @description The image the VM was made from; null: none (the simulator needs none)
+             * @example debian-12
+             */
+            image: string | null;
+            /** @description The SSH keys the VM was given, as they were at create */
+            ssh_keys: components["schemas"]["VmSshKeyDto"][];
+            /**
+             * @description Size of the user data in bytes (the data itself is not returned); 0: none
+             * @example 0
+             */
+            user_data_bytes: number;
+            /**
              * Format: date-time
              * @example 2026-11-26T23:26:55.123Z
              */
@@ -1286,6 +1478,12 @@ export interface components {
              */
             deleted_at: string | null;
         };
+        VmSshKeyDto: {
+            /** @example laptop */
+            name: string;
+            /** @example SHA256:ar1hPOm8ED6Xcm4ZJHbRAi7ht4kPQRS2bvD1JgVwKOU */
+            fingerprint: string;
+        };
         /** @enum {string} */
         VmStatus: "provisioning" | "created" | "shelved" | "deleting" | "deleted" | "failed";
     };
@@ -1295,6 +1493,7 @@ export interface components {
     headers: never;
     pathItems: never;
 }
+export type AddSshKeyDto = components['schemas']['AddSshKeyDto'];
 export type CapacityAlternativeDto = components['schemas']['CapacityAlternativeDto'];
 export type CapacityQueueDto = components['schemas']['CapacityQueueDto'];
 export type CapacityResponseDto = components['schemas']['CapacityResponseDto'];
@@ -1312,6 +1511,9 @@ export type HostListDto = components['schemas']['HostListDto'];
 export type HostResourcesDto = components['schemas']['HostResourcesDto'];
 export type HostResponseDto = components['schemas']['HostResponseDto'];
 export type HostState = components['schemas']['HostState'];
+export type ImageFormat = components['schemas']['ImageFormat'];
+export type ImageListDto = components['schemas']['ImageListDto'];
+export type ImageResponseDto = components['schemas']['ImageResponseDto'];
 export type MigMode = components['schemas']['MigMode'];
 export type OperationAction = components['schemas']['OperationAction'];
 export type OperationPageDto = components['schemas']['OperationPageDto'];
@@ -1325,9 +1527,12 @@ export type RebootVmDto = components['schemas']['RebootVmDto'];
 export type ReconciliationReportDto = components['schemas']['ReconciliationReportDto'];
 export type RegisterGpuDto = components['schemas']['RegisterGpuDto'];
 export type RegisterHostDto = components['schemas']['RegisterHostDto'];
+export type RegisterImageDto = components['schemas']['RegisterImageDto'];
 export type ResizeVmDto = components['schemas']['ResizeVmDto'];
 export type ResourceAmountsDto = components['schemas']['ResourceAmountsDto'];
 export type SetQuotaDto = components['schemas']['SetQuotaDto'];
+export type SshKeyListDto = components['schemas']['SshKeyListDto'];
+export type SshKeyResponseDto = components['schemas']['SshKeyResponseDto'];
 export type TokenRequestDto = components['schemas']['TokenRequestDto'];
 export type TokenResponseDto = components['schemas']['TokenResponseDto'];
 export type TokenType = components['schemas']['TokenType'];
@@ -1340,6 +1545,7 @@ export type UserRole = components['schemas']['UserRole'];
 export type VmGpuDto = components['schemas']['VmGpuDto'];
 export type VmPageDto = components['schemas']['VmPageDto'];
 export type VmResponseDto = components['schemas']['VmResponseDto'];
+export type VmSshKeyDto = components['schemas']['VmSshKeyDto'];
 export type VmStatus = components['schemas']['VmStatus'];
 export type $defs = Record<string, never>;
 export interface operations {
@@ -1604,6 +1810,8 @@ export interface operations {
                 cpu_cores: number;
                 memory_mib: number;
                 disk_gib: number;
+                /** @description The libvirt URI the host's VMs are driven through (libvirt driver); absent: LIBVIRT_DEFAULT_URI */
+                hypervisor_uri?: string | null;
             };
             header?: never;
             path?: never;
@@ -1815,6 +2023,111 @@ export interface operations {
             };
         };
     };
+    listImages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageListDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    registerImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterImageDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
     getMetrics: {
         parameters: {
             query?: never;
@@ -1963,6 +2276,149 @@ export interface operations {
             };
             /** @description Not ready (not_ready); the checks member says which dependency failed */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    listSshKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyListDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    addSshKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddSshKeyDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    deleteSshKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2728,6 +3184,85 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description The hypervisor failed (hypervisor_error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    getVmConsole: {
+        parameters: {
+            query?: {
+                /** @description How many bytes of the end of the console log to return */
+                bytes?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The last `bytes` bytes of the serial console log */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
             /** @description Invalid request (validation_failed); the errors member names each field */

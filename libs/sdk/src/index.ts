@@ -23,7 +23,7 @@ export type {
   VirtualMachine,
   VmMetadata,
 } from './virtual-machine';
-export { USER_DATA_MAX_BYTES, parsePciAddress } from './virtual-machine';
+export { IMAGE_NAME, MAX_SSH_KEYS, USER_DATA_MAX_BYTES, parsePciAddress } from './virtual-machine';
 export { seededRandom } from './seeded-random';
 export { LibvirtClient } from './libvirt/libvirt-client';
 export type { LibvirtClientOptions } from './libvirt/libvirt-client';

@@ -106,7 +106,7 @@ export const MAX_SSH_KEYS = 32;
 const SSH_KEY_MAX_BYTES = 16 * 1024;
 const MAX_LABELS = 64;
 const MAX_GPUS = 16;
-const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const PCI_ADDRESS = /^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$/;
 const MDEV_TYPE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** One line of printable ASCII: what `ssh-keygen` writes and what a cloud-config list item can hold verbatim. */

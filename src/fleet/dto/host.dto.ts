@@ -10,10 +10,12 @@ import {
   Length,
   Matches,
   Max,
+  MaxLength,
   Min,
   ValidateNested,
 } from 'class-validator';
 import { NoControlCharacters } from '../../common/no-control-characters.decorator';
+import { LIBVIRT_URI } from '../../config/app-config';
 import { HostState } from '../host.entity';
 
 const HOST_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
@@ -103,6 +105,19 @@ export class RegisterHostDto {
   @IsEnum(HostState)
   state?: HostState;
 
+  @ApiPropertyOptional({
+    example: 'qemu+ssh://ops@gpu-h100-01/system',
+    maxLength: 512,
+    nullable: true,
+    type: String,
+    description: "The libvirt URI the host's VMs are driven through (libvirt driver); absent: LIBVIRT_DEFAULT_URI",
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(512)
+  @Matches(LIBVIRT_URI, { message: 'must be a libvirt URI such as qemu:///system or qemu+ssh://user@host/system' })
+  hypervisor_uri?: string;
+
   @ApiPropertyOptional({ type: [RegisterGpuDto], default: [] })
   @IsOptional()
   @IsArray()
@@ -144,6 +159,19 @@ export class ImportHostQueryDto {
   @Min(1)
   @Max(100_000_000)
   disk_gib: number;
+
+  @ApiPropertyOptional({
+    example: 'qemu+ssh://ops@gpu-h100-01/system',
+    maxLength: 512,
+    nullable: true,
+    type: String,
+    description: "The libvirt URI the host's VMs are driven through (libvirt driver); absent: LIBVIRT_DEFAULT_URI",
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(512)
+  @Matches(LIBVIRT_URI, { message: 'must be a libvirt URI such as qemu:///system or qemu+ssh://user@host/system' })
+  hypervisor_uri?: string;
 }
 
 export class UpdateHostDto {
@@ -213,6 +241,9 @@ export class HostResponseDto {
 
   @ApiProperty({ example: 30_000 })
   disk_gib: number;
+
+  @ApiProperty({ nullable: true, type: String, example: 'qemu+ssh://ops@gpu-h100-01/system', description: "The libvirt URI the host's VMs are driven through; null: the driver's default (hosts are admin-only)" })
+  hypervisor_uri: string | null;
 
   @ApiProperty({ type: HostResourcesDto, description: 'Claimed by VMs placed here' })
   used: HostResourcesDto;

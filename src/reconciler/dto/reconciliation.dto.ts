@@ -7,6 +7,8 @@ export enum DriftKind {
   StuckVm = 'stuck_vm',
   /** A VM another installation made on the same hosts: reported, never touched. */
   ForeignVm = 'foreign_vm',
+  /** A host URI that did not answer: its VMs are unknown, not gone, and are left as they are. */
+  HostUnreachable = 'host_unreachable',
 }
 
 export class DriftDto {

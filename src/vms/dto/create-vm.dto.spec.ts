@@ -99,4 +99,28 @@ describe('CreateVmDto validation', () => {
       expect(await errorsFor(body)).toEqual([{ field: 'body', message: 'must be a JSON object' }]);
     }
   });
+
+  it.each([
+    [{ image: 'debian-12.qcow2' }, []],
+    [{ image: '../etc/passwd' }, ['image']],
+    [{ image: 'a'.repeat(65) }, ['image']],
+    [{ ssh_keys: ['laptop', 'desk_1'] }, []],
+    [{ ssh_keys: ['laptop', 'laptop'] }, ['ssh_keys']],
+    [{ ssh_keys: ['has space'] }, ['ssh_keys']],
+    [{ ssh_keys: Array.from({ length: 33 }, (_, i) => `k${i}`) }, ['ssh_keys']],
+    [{ ssh_keys: 'laptop' }, ['ssh_keys']],
+    [{ user_data: 'x'.repeat(16_384) }, []],
+    [{ user_data: 'x'.repeat(16_385) }, ['user_data']],
+    // 8193 two-byte characters are fewer than 16 Ki characters but 16 KiB + 2 bytes of UTF-8.
+    [{ user_data: 'é'.repeat(8_193) }, ['user_data']],
+    [{ user_data: 42 }, ['user_data']],
+  ])('image, ssh_keys and user_data: %j → errors on %j', async (extra, fields) => {
+    const errors = await errorsFor({ ...valid, ...extra });
+    expect(errors.map((e) => e.field)).toEqual(fields);
+  });
+
+  it('user_data over the limit names the limit in bytes', async () => {
+    const [error] = await errorsFor({ ...valid, user_data: 'é'.repeat(8_193) });
+    expect(error).toEqual({ field: 'user_data', message: 'must be at most 16384 bytes (16 KiB) in UTF-8' });
+  });
 });

@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
+  ArrayUnique,
+  IsByteLength,
   IsArray,
   IsInt,
   IsIP,
@@ -13,7 +15,10 @@ import {
   MinLength,
   ValidateIf,
 } from 'class-validator';
+import { IMAGE_NAME, MAX_SSH_KEYS, USER_DATA_MAX_BYTES } from '@vmplane/sdk';
 import { NoControlCharacters } from '../../common/no-control-characters.decorator';
+import { IMAGE_NAME_MESSAGE } from '../../images/dto/image.dto';
+import { SSH_KEY_NAME, SSH_KEY_NAME_MESSAGE } from '../../ssh-keys/dto/ssh-key.dto';
 
 export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -90,4 +95,34 @@ export class CreateVmDto {
   @Min(1)
   @Max(86_400)
   wait_for_capacity_seconds?: number;
+
+  @ApiPropertyOptional({ example: 'debian-12', description: 'A registered image (GET /images) by name; DEFAULT_IMAGE when absent' })
+  @IsOptional()
+  @IsString()
+  @Matches(IMAGE_NAME, { message: IMAGE_NAME_MESSAGE })
+  image?: string;
+
+  @ApiPropertyOptional({
+    example: ['laptop'],
+    type: [String],
+    maxItems: MAX_SSH_KEYS,
+    description: `Names of your SSH keys (POST /ssh-keys), at most ${MAX_SSH_KEYS}; cloud-init installs them for the image's default user`,
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(MAX_SSH_KEYS)
+  @ArrayUnique({ message: 'must not name a key twice' })
+  @IsString({ each: true })
+  @Matches(SSH_KEY_NAME, { each: true, message: SSH_KEY_NAME_MESSAGE })
+  ssh_keys?: string[];
+
+  @ApiPropertyOptional({
+    example: '#cloud-config\npackages: [htop]\n',
+    maxLength: USER_DATA_MAX_BYTES,
+    description: `cloud-init user data, at most ${USER_DATA_MAX_BYTES} bytes in UTF-8 (16 KiB, as on EC2); the SSH keys are merged into it. Kept with the VM, never returned (responses show user_data_bytes)`,
+  })
+  @IsOptional()
+  @IsString()
+  @IsByteLength(0, USER_DATA_MAX_BYTES, { message: `must be at most ${USER_DATA_MAX_BYTES} bytes (16 KiB) in UTF-8` })
+  user_data?: string;
 }

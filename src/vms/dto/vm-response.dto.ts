@@ -15,6 +15,14 @@ export class VmGpuDto {
   pci_address: string;
 }
 
+export class VmSshKeyDto {
+  @ApiProperty({ example: 'laptop' })
+  name: string;
+
+  @ApiProperty({ example: 'SHA256:ar1hPOm8ED6Xcm4ZJHbRAi7ht4kPQRS2bvD1JgVwKOU' })
+  fingerprint: string;
+}
+
 export class VmResponseDto {
   @ApiProperty({ format: 'uuid', example: '019abcde-0000-7000-8000-000000000000' })
   id: string;
@@ -68,6 +76,15 @@ export class VmResponseDto {
 
   @ApiProperty({ type: [VmGpuDto] })
   gpus: VmGpuDto[];
+
+  @ApiProperty({ nullable: true, type: String, example: 'debian-12', description: 'The image the VM was made from; null: none (the simulator needs none)' })
+  image: string | null;
+
+  @ApiProperty({ type: [VmSshKeyDto], description: 'The SSH keys the VM was given, as they were at create' })
+  ssh_keys: VmSshKeyDto[];
+
+  @ApiProperty({ example: 0, description: 'Size of the user data in bytes (the data itself is not returned); 0: none' })
+  user_data_bytes: number;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-26T23:26:55.123Z' })
   created_at: string;

@@ -110,6 +110,8 @@ export function sqliteTime(date: Date): string {
 
 /** Children before parents, so deleting in this order never trips a foreign key. */
 const TABLES_CHILD_FIRST = [
+  'ssh_keys',
+  'images',
   'idempotency_keys',
   'operations',
   'gpu_allocations',

@@ -46,6 +46,12 @@ export interface LibvirtClientOptions {
   poolPath?: string;
   /** How long stopVm and shelveVm wait for the guest to shut down before forcing it off (default 60). */
   stopTimeoutSeconds?: number;
+  /**
+   * The domain type: `auto` (default) takes `kvm` when the host's capabilities offer it, else `qemu` (TCG).
+   * `qemu` forces software emulation where /dev/kvm exists but does not work (a CPU without vmx/svm
+   * under a hypervisor that still exposes the device: guests stop at once with "KVM internal error").
+   */
+  domainType?: 'auto' | 'kvm' | 'qemu';
   virsh?: VirshOptions;
   genisoimage?: string;
   now?: () => Date;
@@ -130,6 +136,7 @@ export class LibvirtClient implements HypervisorClient {
   private readonly pool: string;
   private readonly poolPath: string;
   private readonly stopTimeoutSeconds: number;
+  private readonly domainType: 'auto' | 'kvm' | 'qemu';
   private readonly genisoimage: string;
   private readonly now: () => Date;
   private readonly pools = new Map<string, Promise<void>>();
@@ -143,6 +150,7 @@ export class LibvirtClient implements HypervisorClient {
     this.pool = options.pool ?? 'vmplane';
     this.poolPath = options.poolPath ?? `/var/lib/libvirt/images/${this.pool}`;
     this.stopTimeoutSeconds = options.stopTimeoutSeconds ?? 60;
+    this.domainType = options.domainType ?? 'auto';
     this.genisoimage = options.genisoimage ?? 'genisoimage';
     this.now = options.now ?? (() => new Date());
   }
@@ -386,7 +394,7 @@ export class LibvirtClient implements HypervisorClient {
     const spec: DomainSpec = {
       id,
       name: request.name,
-      domainType: caps.kvm ? 'kvm' : 'qemu',
+      domainType: this.domainType === 'auto' ? (caps.kvm ? 'kvm' : 'qemu') : this.domainType,
       machine: gpus.length > 0 ? 'q35' : 'pc',
       cpuCores: request.cpuCores,
       memoryMib: request.memory,

@@ -1,0 +1,60 @@
+import { constants, promises as fs } from 'node:fs';
+import { Injectable } from '@nestjs/common';
+import { ConflictError, ValidationFailedError } from '../common/domain-errors';
+import { IdGenerator } from '../common/id-generator';
+import { constraintViolation } from '../database/constraint-violation';
+import { UnitOfWork } from '../database/unit-of-work';
+import { ImageListDto, ImageResponseDto, RegisterImageDto } from './dto/image.dto';
+import { ImageEntity } from './image.entity';
+import { toImageResponse } from './image.mapper';
+import { ImagesRepository } from './images.repository';
+
+@Injectable()
+export class ImagesService {
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly images: ImagesRepository,
+    private readonly ids: IdGenerator,
+  ) {}
+
+  /** Registers a base image; its file must be a readable regular file on the control plane now. */
+  async register(dto: RegisterImageDto): Promise<ImageResponseDto> {
+    await assertReadableFile(dto.path);
+    const image = Object.assign(new ImageEntity(), { id: this.ids.next(), name: dto.name, path: dto.path, format: dto.format });
+    try {
+      await this.uow.transaction(async (tx) => {
+        if (await this.images.findByName(tx, dto.name)) throw imageExists(dto.name);
+        await this.images.insert(tx, image);
+      });
+    } catch (error) {
+      if (constraintViolation(error)?.kind === 'unique') throw imageExists(dto.name);
+      throw error;
+    }
+    return toImageResponse(image);
+  }
+
+  async list(): Promise<ImageListDto> {
+    const rows = await this.uow.read((tx) => this.images.list(tx));
+    return { items: rows.map(toImageResponse) };
+  }
+}
+
+function imageExists(name: string): ConflictError {
+  return new ConflictError('image_exists', `An image named ${name} is already registered`, { field: 'name' });
+}
+
+async function assertReadableFile(path: string): Promise<void> {
+  const problem = (message: string) => new ValidationFailedError([{ field: 'path', message }]);
+  let stat;
+  try {
+    stat = await fs.stat(path);
+  } catch {
+    throw problem(`${path} does not exist on the control plane`);
+  }
+  if (!stat.isFile()) throw problem(`${path} is not a regular file`);
+  try {
+    await fs.access(path, constants.R_OK);
+  } catch {
+    throw problem(`${path} is not readable by the control plane`);
+  }
+}

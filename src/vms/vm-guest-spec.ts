@@ -1,0 +1,47 @@
+import { Injectable } from '@nestjs/common';
+import type { CreateVmRequest, HypervisorTarget } from '@vmplane/sdk';
+import { UnitOfWork } from '../database/unit-of-work';
+import { FleetRepository } from '../fleet/fleet.repository';
+import { toImageRef } from '../images/image.mapper';
+import { ImagesRepository } from '../images/images.repository';
+import type { VmEntity } from './vm.entity';
+
+/** What the guest is made of beyond its size: the parts of a create (or unshelve) request that come from other rows. */
+export type GuestSpec = Required<Pick<CreateVmRequest, 'uri' | 'image' | 'userData' | 'sshKeys'>>;
+
+/**
+ * Reads what a VM's create or unshelve needs besides the VM row: its image
+ * (name → file), and its host's libvirt URI.
+ */
+@Injectable()
+export class VmGuestSpecs {
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly fleet: FleetRepository,
+    private readonly images: ImagesRepository,
+  ) {}
+
+  /**
+   * Where the VM is: a shelved VM's disk, or its host by name and URI read from the host's row (a VM
+   * read for a member, or placed in this request, carries no host URI).
+   */
+  async targetOf(vm: VmEntity): Promise<HypervisorTarget> {
+    if (vm.diskRef) return { host: vm.diskRef.host, uri: vm.diskRef.uri };
+    const uri = vm.hostId ? await this.uow.read((tx) => this.fleet.hypervisorUriOf(tx, vm.hostId!)) : null;
+    return { host: vm.host?.name ?? null, uri: uri ?? null };
+  }
+
+  async of(vm: VmEntity): Promise<GuestSpec> {
+    // Read from the host's row every time: a VM placed in this request (or again, by unshelve) carries a partial host.
+    const { uri, image } = await this.uow.read(async (tx) => ({
+      uri: vm.hostId ? await this.fleet.hypervisorUriOf(tx, vm.hostId) : null,
+      image: vm.image ? await this.images.findByName(tx, vm.image) : null,
+    }));
+    return {
+      uri: uri ?? null,
+      image: image ? toImageRef(image) : null,
+      userData: vm.userData ?? null,
+      sshKeys: (vm.sshKeys ?? []).map((key) => key.publicKey),
+    };
+  }
+}
