@@ -25,11 +25,15 @@ export interface GpuCounts {
   unavailable: number;
 }
 
+/** A host the scheduler may choose, with the libvirt URI its VMs' hypervisor calls go to (read in the same statement). */
+export type CandidateHost = SchedulerHost & { hypervisorUri: string | null };
+
 interface CandidateRow {
   id: string;
   name: string;
   region: string;
   state: HostState;
+  hypervisor_uri: string | null;
   cpu_cores: number;
   memory_mib: number;
   disk_gib: number;
@@ -100,7 +104,7 @@ export class FleetRepository {
   }
 
   /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs, in one query. */
-  async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined): Promise<SchedulerHost[]> {
+  async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined): Promise<CandidateHost[]> {
     const rows = await this.statements.raw<CandidateRow>(
       tx,
       this.hosts.target,
@@ -109,7 +113,7 @@ export class FleetRepository {
       { active: HostState.Active, cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib, region: region ?? null },
       (qb) => {
         qb.leftJoin('h.gpus', 'g')
-          .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.state AS state'])
+          .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.state AS state', 'h.hypervisor_uri AS hypervisor_uri'])
           .addSelect(['h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
           .addSelect(['h.used_cpu_cores AS used_cpu_cores', 'h.used_memory_mib AS used_memory_mib', 'h.used_disk_gib AS used_disk_gib'])
           .addSelect(['g.id AS gpu_id', 'g.index AS gpu_index', 'g.model AS gpu_model', 'g.vm_id AS gpu_vm_id'])
@@ -121,8 +125,8 @@ export class FleetRepository {
         return qb.orderBy('h.name').addOrderBy('g.index');
       },
     );
-    const hosts: SchedulerHost[] = [];
-    let current = null as SchedulerHost | null;
+    const hosts: CandidateHost[] = [];
+    let current = null as CandidateHost | null;
     for (const r of rows) {
       if (current?.id !== r.id) {
         current = {
@@ -130,6 +134,7 @@ export class FleetRepository {
           name: r.name,
           region: r.region,
           state: r.state,
+          hypervisorUri: r.hypervisor_uri,
           cpuCores: r.cpu_cores,
           memoryMib: r.memory_mib,
           diskGib: r.disk_gib,

@@ -30,6 +30,8 @@ export interface PlacementPlan {
   hostId: string;
   hostName: string;
   region: string;
+  /** The host's libvirt URI as the plan read it, so the create's hypervisor call needs no read of its own. */
+  hypervisorUri: string | null;
   gpus: GpuEntity[];
 }
 
@@ -76,7 +78,7 @@ export class PlacementService {
     if (!decision) return null;
     const host = hosts.find((h) => h.id === decision.hostId)!;
     const gpus = decision.gpuIds.length > 0 ? await this.fleet.gpuDetails(tx, decision.gpuIds) : [];
-    return { hostId: host.id, hostName: host.name, region: host.region, gpus };
+    return { hostId: host.id, hostName: host.name, region: host.region, hypervisorUri: host.hypervisorUri, gpus };
   }
 
   /** Claims the plan for the VM (whose row must already exist), or throws PlacementConflictError. */

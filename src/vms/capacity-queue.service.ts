@@ -103,8 +103,11 @@ export class CapacityQueueService implements OnApplicationBootstrap, OnApplicati
       this.again = true;
       return;
     }
+    // One autocommit read when nothing waits (the common case: every delete kicks), rather than a
+    // dedicated connection, the advisory lock and its release around a drain that finds nothing.
     this.draining = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.uow.exclusively(QUEUE_LOCK_KEY, () => this.drain()))
+      .then(() => this.uow.read((tx) => this.ops.anyWaiting(tx)))
+      .then((waiting) => (waiting ? this.uow.exclusively(QUEUE_LOCK_KEY, () => this.drain()) : null))
       .then(() => undefined)
       .catch((error: unknown) => this.logger.error({ err: error }, 'handing out queued capacity failed'))
       .finally(() => {

@@ -21,22 +21,23 @@ export class VmGuestSpecs {
     private readonly images: ImagesRepository,
   ) {}
 
-  /**
-   * Where the VM is: a shelved VM's disk, or its host by name and URI read from the host's row (a VM
-   * read for a member, or placed in this request, carries no host URI).
-   */
+  /** Where the VM is: a shelved VM's disk, or its host by name and URI. */
   async targetOf(vm: VmEntity): Promise<HypervisorTarget> {
     if (vm.diskRef) return { host: vm.diskRef.host, uri: vm.diskRef.uri };
-    const uri = vm.hostId ? await this.uow.read((tx) => this.fleet.hypervisorUriOf(tx, vm.hostId!)) : null;
+    const known = knownUri(vm);
+    const uri = known !== undefined ? known : vm.hostId ? await this.uow.read((tx) => this.fleet.hypervisorUriOf(tx, vm.hostId!)) : null;
     return { host: vm.host?.name ?? null, uri: uri ?? null };
   }
 
   async of(vm: VmEntity): Promise<GuestSpec> {
-    // Read from the host's row every time: a VM placed in this request (or again, by unshelve) carries a partial host.
-    const { uri, image } = await this.uow.read(async (tx) => ({
-      uri: vm.hostId ? await this.fleet.hypervisorUriOf(tx, vm.hostId) : null,
-      image: vm.image ? await this.images.findByName(tx, vm.image) : null,
-    }));
+    const known = knownUri(vm);
+    const needsRead = (known === undefined && vm.hostId) || vm.image;
+    const { uri, image } = !needsRead
+      ? { uri: known ?? null, image: null }
+      : await this.uow.read(async (tx) => ({
+          uri: known !== undefined ? known : vm.hostId ? await this.fleet.hypervisorUriOf(tx, vm.hostId) : null,
+          image: vm.image ? await this.images.findByName(tx, vm.image) : null,
+        }));
     return {
       uri: uri ?? null,
       image: image ? toImageRef(image) : null,
@@ -44,4 +45,16 @@ export class VmGuestSpecs {
       sshKeys: (vm.sshKeys ?? []).map((key) => key.publicKey),
     };
   }
+}
+
+/**
+ * The host URI the VM object already carries, read in the same transaction
+ * as its placement (a create's plan) or its row (a read joined with its
+ * host); undefined when it carries none, or a host other than the one it is
+ * placed on now (a member's read has no host; an unshelve or a queued
+ * create places the VM after it was read), and the host's row must be read.
+ */
+function knownUri(vm: VmEntity): string | null | undefined {
+  if (!vm.hostId) return null;
+  return vm.host && vm.host.id === vm.hostId ? vm.host.hypervisorUri : undefined;
 }

@@ -294,7 +294,8 @@ export class VmsService {
   }
 
   private async recordDelete(tx: Tx, user: AuthUser, id: string, options: RequestOptions, lease: Lease | null): Promise<DeleteStep> {
-    const vm = await this.findVisible(tx, user, id);
+    // Joined with its host whoever asks (the response shows the host to admins only): the delete's hypervisor call needs its URI.
+    const vm = await this.vms.findVisible(tx, id, isAdmin(user) ? null : user.id, { gpus: true, host: true });
     if (!vm) throw new NotFoundError('vm', id);
     if (vm.status === VmStatus.Deleted) return { kind: 'done', vm };
     const open = await this.ops.findOpenForVm(tx, vm.id);
@@ -365,7 +366,7 @@ export class VmsService {
       powerState: PowerState.Unknown,
       diskRef: null,
       hostId: plan?.hostId ?? null,
-      host: plan ? Object.assign(new HostEntity(), { id: plan.hostId, name: plan.hostName, region: plan.region }) : null,
+      host: plan ? Object.assign(new HostEntity(), { id: plan.hostId, name: plan.hostName, region: plan.region, hypervisorUri: plan.hypervisorUri }) : null,
       region: plan?.region ?? null,
       gpuCount: placement.gpuCount,
       gpuModel: plan?.gpus[0]?.model ?? placement.gpuModel ?? null,

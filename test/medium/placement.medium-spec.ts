@@ -303,6 +303,7 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
               hostId: decision!.hostId,
               hostName: hosts[0].name,
               region: hosts[0].region,
+              hypervisorUri: hosts[0].hypervisorUri,
               gpus: await fleet.gpuDetails(tx, decision!.gpuIds),
             };
             if (++arrived === 20) allPlanned();
