@@ -130,26 +130,24 @@ export class FleetService {
    * of every replica; nothing needs invalidating.
    */
   async update(id: string, dto: UpdateHostDto): Promise<HostResponseDto> {
-    const changes = { name: dto.name, labels: dto.labels, state: dto.state };
+    const changes = Object.fromEntries(
+      Object.entries({ name: dto.name, labels: dto.labels, state: dto.state }).filter(([, value]) => value !== undefined),
+    ) as Partial<Pick<HostEntity, 'name' | 'labels' | 'state'>>;
     try {
       const host = await this.uow.transaction(async (tx) => {
-        if (dto.name !== undefined && (await this.fleet.hostNameExists(tx, dto.name, { exceptId: id }))) {
-          throw new ConflictError('host_exists', `A host named ${dto.name} is already registered`, { field: 'name' });
-        }
-        const set = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
-        // Conditional on the host not being removed; what it finds after says which refusal, if any.
-        if (Object.keys(set).length > 0) await this.fleet.updateHost(tx, id, set);
         const found = await this.fleet.findHost(tx, id);
         if (!found) throw new NotFoundError('host', id);
         if (found.state === HostState.Removed) throw hostRemoved(found);
-        return found;
+        if (dto.name !== undefined && (await this.fleet.hostNameExists(tx, dto.name, { exceptId: id }))) throw nameTaken(dto.name);
+        if (Object.keys(changes).length === 0) return found;
+        // Conditional on the host not being removed: a removal committed since the read above wins.
+        if (!(await this.fleet.updateHost(tx, id, changes))) throw hostRemoved(found);
+        return (await this.fleet.findHost(tx, id))!;
       });
       return toHostResponse(host);
     } catch (error) {
       // A rename racing another rename or a registration past the check meets uq_hosts_live_name.
-      if (constraintViolation(error)?.kind === 'unique') {
-        throw new ConflictError('host_exists', `A host named ${dto.name} is already registered`, { field: 'name' });
-      }
+      if (dto.name !== undefined && constraintViolation(error)?.kind === 'unique') throw nameTaken(dto.name);
       throw error;
     }
   }
@@ -178,6 +176,7 @@ export class FleetService {
       }
     });
   }
+
   /** Registers every host not yet known by name; used for the demo fleet. */
   async ensureHosts(hosts: RegisterHostDto[]): Promise<number> {
     let added = 0;
@@ -190,6 +189,10 @@ export class FleetService {
     }
     return added;
   }
+}
+
+function nameTaken(name: string): ConflictError {
+  return new ConflictError('host_exists', `A host named ${name} is already registered`, { field: 'name' });
 }
 
 function hostRemoved(host: HostEntity): ConflictError {

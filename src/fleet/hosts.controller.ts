@@ -52,7 +52,7 @@ export class HostsController {
   }
 
   @Patch(':id')
-  @ApiOperation({ operationId: 'updateHost', summary: "Rename a host, replace its labels or change its state; draining stops new placements (admin)" })
+  @ApiOperation({ operationId: 'updateHost', summary: 'Rename a host, replace its labels or change its state; draining stops new placements (admin)' })
   @ApiOkResponse({ type: HostResponseDto })
   @ApiProblems(400, 401, 403, 404, 'host_exists', 'host_removed')
   update(@Param('id', UuidParam) id: string, @Body() dto: UpdateHostDto): Promise<HostResponseDto> {

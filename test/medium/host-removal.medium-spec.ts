@@ -11,7 +11,7 @@ import { VmActionsService } from '../../src/vms/vm-actions.service';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { VmsRepository } from '../../src/vms/vms.repository';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
-import { DB_KINDS, deferred, reportSkippedPostgres, rows } from './support/database';
+import { DB_KINDS, deferred, reportSkippedPostgres, rows, sleep } from './support/database';
 import { insertUser, insertVm } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
@@ -129,6 +129,9 @@ describe.each(DB_KINDS)('removing and changing hosts with real repositories on %
     expect(await refusal(fleet.update(host.id, { name: `renamed-${kind}` }))).toEqual({ code: 'host_removed', host_id: host.id });
     expect(await refusal(fleet.update(host.id, { state: HostState.Active }))).toEqual({ code: 'host_removed', host_id: host.id });
     expect(await refusal(fleet.update(host.id, {}))).toEqual({ code: 'host_removed', host_id: host.id });
+    // Removed comes before any other refusal, a taken name included.
+    const other = await fleet.register(gpuHost(`other-${kind}`, `r-other-${kind}`, 0));
+    expect(await refusal(fleet.update(host.id, { name: other.name }))).toEqual({ code: 'host_removed', host_id: host.id });
     expect((await fleet.get(host.id)).state).toBe('removed');
 
     // Its name is free for the machine that replaces it; its GPUs' UUIDs stay with its record.
@@ -168,10 +171,12 @@ describe.each(DB_KINDS)('removing and changing hosts with real repositories on %
       const region = `r-race-${round}-${kind}`;
       const host = await fleet.register(gpuHost(`race-${round}-${kind}`, region));
       const user = await newUser();
-      // Half the rounds start the delete first, so both orders get their turn on SQLite's single queue.
+      // Half the rounds start the delete first, so both orders get their turn on SQLite's single queue;
+      // the others hold the delete back a few milliseconds, about what a create takes to plan.
       const create = () => refusal(vms.create(user, spec(region), WAIT));
-      const remove = () => refusal(fleet.remove(host.id));
-      const [created, removed] = round % 2 === 0 ? await Promise.all([create(), remove()]) : (await Promise.all([remove(), create()])).reverse();
+      const remove = (delayMs: number) => (delayMs === 0 ? refusal(fleet.remove(host.id)) : sleep(delayMs).then(() => refusal(fleet.remove(host.id))));
+      const [created, removed] =
+        round % 2 === 0 ? await Promise.all([create(), remove([0, 3, 8][round % 3])]) : (await Promise.all([remove(0), create()])).reverse();
       const state = (await fleet.get(host.id)).state;
       const live = await vmsOn(host.id);
       if (removed === 'ok') {
