@@ -94,10 +94,22 @@ const EXAMPLES: Record<string, { detail: string; instance?: string } & Record<st
   },
 };
 
-/** The example problem body for a code, as the server would send it. */
-export function problemExample(code: string): Record<string, unknown> {
+/** Examples of a code on routes where the default one would mislead: `code:variant`, e.g. not_found:host. */
+const VARIANTS: Record<string, { detail: string; instance?: string } & Record<string, unknown>> = {
+  'not_found:host': { detail: 'host 019abcde-1234-7000-8000-0123456789ab not found', instance: '/hosts/019abcde-1234-7000-8000-0123456789ab', resource: 'host' },
+  'not_found:user': { detail: 'user 019abcde-1234-7000-8000-0123456789ab not found', instance: '/users/019abcde-1234-7000-8000-0123456789ab', resource: 'user' },
+};
+
+/** The code a `code:variant` item stands for. */
+function baseCode(item: string): string {
+  return item.split(':')[0];
+}
+
+/** The example problem body for a code (or a `code:variant`), as the server would send it. */
+export function problemExample(item: string): Record<string, unknown> {
+  const code = baseCode(item);
   const status = statusForCode(code);
-  const { detail, instance = '/vms', ...extensions } = EXAMPLES[code] ?? { detail: TITLES[status] ?? 'Error' };
+  const { detail, instance = '/vms', ...extensions } = VARIANTS[item] ?? EXAMPLES[code] ?? { detail: TITLES[status] ?? 'Error' };
   return { type: `${PROBLEM_TYPE_BASE}${code}`, title: TITLES[status] ?? 'Error', status, detail, instance, code, request_id: 'req-3f2a9c', ...extensions };
 }
 
@@ -110,11 +122,11 @@ export function problemResponse(status: number, codes: string[]) {
   return {
     status,
     description: (codes.length === 1 && CODE_DESCRIPTIONS[codes[0]]) || (DESCRIPTIONS[status] ?? 'Error'),
-    ...(codes.some((code) => RETRY_CODES.has(code)) ? { headers: RETRY_AFTER } : {}),
+    ...(codes.some((code) => RETRY_CODES.has(baseCode(code))) ? { headers: RETRY_AFTER } : {}),
     content: {
       'application/problem+json': {
         schema: { $ref: '#/components/schemas/ProblemDetailsDto' },
-        examples: Object.fromEntries(codes.map((code) => [code, { summary: code, value: problemExample(code) }])),
+        examples: Object.fromEntries(codes.map((code) => [baseCode(code), { summary: baseCode(code), value: problemExample(code) }])),
       },
     },
   };
@@ -122,14 +134,15 @@ export function problemResponse(status: number, codes: string[]) {
 
 /**
  * Documents RFC 9457 problem responses. Each item is a status (its usual
- * code) or a code (its status looked up); each response shows its own
+ * code) or a code (its status looked up), or `code:variant` for the code's
+ * example on a route of its own (not_found:host); each response shows its own
  * examples, so a 429 of /token reads like a 429.
  */
 export function ApiProblems(...items: (number | string)[]) {
   const codesByStatus = new Map<number, string[]>();
   for (const item of items) {
     const code = typeof item === 'number' ? DEFAULT_CODE[item] : item;
-    const status = typeof item === 'number' ? item : statusForCode(item);
+    const status = typeof item === 'number' ? item : statusForCode(baseCode(item));
     codesByStatus.set(status, [...(codesByStatus.get(status) ?? []), code]);
   }
   return applyDecorators(...[...codesByStatus].map(([status, codes]) => ApiResponse(problemResponse(status, codes))));

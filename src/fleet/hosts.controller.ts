@@ -46,7 +46,7 @@ export class HostsController {
   @Get(':id')
   @ApiOperation({ operationId: 'getHost', summary: 'One host with its GPUs, removed or not (admin)' })
   @ApiOkResponse({ type: HostResponseDto })
-  @ApiProblems(400, 401, 403, 404)
+  @ApiProblems(400, 401, 403, 'not_found:host')
   get(@Param('id', UuidParam) id: string): Promise<HostResponseDto> {
     return this.fleet.get(id);
   }
@@ -54,7 +54,7 @@ export class HostsController {
   @Patch(':id')
   @ApiOperation({ operationId: 'updateHost', summary: 'Rename a host, replace its labels or change its state; draining stops new placements (admin)' })
   @ApiOkResponse({ type: HostResponseDto })
-  @ApiProblems(400, 401, 403, 404, 'host_exists', 'host_removed')
+  @ApiProblems(400, 401, 403, 'not_found:host', 'host_exists', 'host_removed')
   update(@Param('id', UuidParam) id: string, @Body() dto: UpdateHostDto): Promise<HostResponseDto> {
     return this.fleet.update(id, dto);
   }
@@ -66,7 +66,7 @@ export class HostsController {
     summary: 'Take a host out of the fleet; its record stays with state removed. Refused while VMs live on it or shelved VMs are pinned to it (admin)',
   })
   @ApiNoContentResponse({ description: 'Removed, now or before' })
-  @ApiProblems(400, 401, 403, 404, 'host_has_vms')
+  @ApiProblems(400, 401, 403, 'not_found:host', 'host_has_vms')
   remove(@Param('id', UuidParam) id: string): Promise<void> {
     return this.fleet.remove(id);
   }

@@ -171,6 +171,8 @@ describe('hosts: rename, relabel, remove (admin)', () => {
     expect(getVm.not_found.value).toMatchObject({ status: 404, code: 'not_found', resource: 'vm' });
 
     const hostRoutes = spec.paths['/hosts/{id}'];
+    // A host route's 404 shows a missing host, not a missing VM.
+    expect(hostRoutes.get.responses['404'].content['application/problem+json'].examples.not_found.value).toMatchObject({ status: 404, resource: 'host', instance: expect.stringMatching(/^\/hosts\//) });
     expect(Object.keys(hostRoutes.delete.responses['409'].content['application/problem+json'].examples)).toEqual(['host_has_vms']);
     expect(hostRoutes.delete.responses['409'].content['application/problem+json'].examples.host_has_vms.value).toMatchObject({ live_vms: 2, shelved_vms: 1 });
     expect(Object.keys(hostRoutes.patch.responses['409'].content['application/problem+json'].examples).sort()).toEqual(['host_exists', 'host_removed']);
