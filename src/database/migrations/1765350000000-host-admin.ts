@@ -11,27 +11,46 @@ const LIVE_NAME_INDEX = new TableIndex({ name: 'uq_hosts_live_name', columnNames
  *
  * SQLite cannot drop a table constraint, so there the table is rebuilt from
  * its own CREATE statement minus the constraint, with foreign keys off (see
- * rebuildHosts); the rebuild is committed on its own, before the rest.
+ * rebuildHosts). That needs a transaction of its own, committed before
+ * TypeORM records the migration, so each direction does all its work in it
+ * and first checks whether it was done already (a crash in between).
  */
 export class HostAdmin1765350000000 implements MigrationInterface {
   name = 'HostAdmin1765350000000';
 
   async up(runner: QueryRunner): Promise<void> {
-    await runner.query(`ALTER TABLE hosts ADD COLUMN labels text NOT NULL DEFAULT '[]'`);
-    if (isPostgres(runner)) await runner.query('ALTER TABLE hosts DROP CONSTRAINT uq_hosts_name');
-    else await rebuildHosts(runner, (sql) => sql.replace(/,\s*CONSTRAINT "uq_hosts_name" UNIQUE \("name"\)/, ''));
-    await runner.createIndex('hosts', LIVE_NAME_INDEX);
+    if (isPostgres(runner)) {
+      await runner.query(`ALTER TABLE hosts ADD COLUMN labels text NOT NULL DEFAULT '[]'`);
+      await runner.query('ALTER TABLE hosts DROP CONSTRAINT uq_hosts_name');
+      await runner.createIndex('hosts', LIVE_NAME_INDEX);
+      return;
+    }
+    if (await hasLabels(runner)) return;
+    await withoutForeignKeys(runner, async () => {
+      await runner.query(`ALTER TABLE hosts ADD COLUMN labels text NOT NULL DEFAULT '[]'`);
+      await rebuildHosts(runner, (sql) => sql.replace(/,\s*CONSTRAINT "uq_hosts_name" UNIQUE \("name"\)/, ''));
+      await runner.createIndex('hosts', LIVE_NAME_INDEX);
+    });
   }
 
   async down(runner: QueryRunner): Promise<void> {
-    await runner.dropIndex('hosts', LIVE_NAME_INDEX.name!);
     if (isPostgres(runner)) {
+      await runner.dropIndex('hosts', LIVE_NAME_INDEX.name!);
       await runner.query('ALTER TABLE hosts ADD CONSTRAINT uq_hosts_name UNIQUE (name)');
-    } else {
-      await rebuildHosts(runner, (sql) => sql.replace(/\)\s*$/, ', CONSTRAINT "uq_hosts_name" UNIQUE ("name"))'));
+      await runner.query('ALTER TABLE hosts DROP COLUMN labels');
+      return;
     }
-    await runner.query('ALTER TABLE hosts DROP COLUMN labels');
+    if (!(await hasLabels(runner))) return;
+    await withoutForeignKeys(runner, async () => {
+      await runner.dropIndex('hosts', LIVE_NAME_INDEX.name!);
+      await runner.query('ALTER TABLE hosts DROP COLUMN labels');
+      await rebuildHosts(runner, (sql) => sql.replace(/\)\s*$/, ', CONSTRAINT "uq_hosts_name" UNIQUE ("name"))'));
+    });
   }
+}
+
+async function hasLabels(runner: QueryRunner): Promise<boolean> {
+  return ((await runner.query(`PRAGMA table_info("hosts")`)) as { name: string }[]).some((c) => c.name === 'labels');
 }
 
 function isPostgres(runner: QueryRunner): boolean {
@@ -42,8 +61,8 @@ function isPostgres(runner: QueryRunner): boolean {
  * Recreates hosts from its CREATE TABLE statement as `edit` changes it,
  * keeping every row and index: SQLite's documented way (create the new
  * table, copy, drop the old, rename the new). Dropping hosts would count as
- * deleting the parents of gpus and vms, so foreign keys are off meanwhile,
- * and checked before the commit.
+ * deleting the parents of gpus and vms, so the caller turns foreign keys off
+ * (withoutForeignKeys), and checks them before the commit.
  */
 async function rebuildHosts(runner: QueryRunner, edit: (sql: string) => string): Promise<void> {
   const [table] = (await runner.query(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'hosts'`)) as { sql: string }[];
@@ -51,13 +70,11 @@ async function rebuildHosts(runner: QueryRunner, edit: (sql: string) => string):
   const created = edit(table.sql);
   if (created === table.sql) throw new Error('hosts: the CREATE TABLE statement is not the one this migration knows');
   const columns = ((await runner.query(`PRAGMA table_info("hosts")`)) as { name: string }[]).map((c) => `"${c.name}"`).join(', ');
-  await withoutForeignKeys(runner, async () => {
-    await runner.query(created.replace(/^CREATE TABLE "?hosts"?/, 'CREATE TABLE "hosts_new"'));
-    await runner.query(`INSERT INTO "hosts_new" (${columns}) SELECT ${columns} FROM "hosts"`);
-    await runner.query('DROP TABLE "hosts"');
-    await runner.query('ALTER TABLE "hosts_new" RENAME TO "hosts"');
-    for (const index of indexes) await runner.query(index.sql);
-  });
+  await runner.query(created.replace(/^CREATE TABLE "?hosts"?/, 'CREATE TABLE "hosts_new"'));
+  await runner.query(`INSERT INTO "hosts_new" (${columns}) SELECT ${columns} FROM "hosts"`);
+  await runner.query('DROP TABLE "hosts"');
+  await runner.query('ALTER TABLE "hosts_new" RENAME TO "hosts"');
+  for (const index of indexes) await runner.query(index.sql);
 }
 
 /**
