@@ -1362,7 +1362,7 @@ export interface components {
              *     ]
              */
             labels?: string[];
-            /** @default active */
+            /** @description draining or down: no new placements; its VMs keep running */
             state?: components["schemas"]["SettableHostState"];
         };
         UpdateUserDto: {

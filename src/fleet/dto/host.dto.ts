@@ -1,4 +1,6 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
@@ -16,8 +18,6 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { applyDecorators } from '@nestjs/common';
-import { Transform, Type } from 'class-transformer';
 import { NoControlCharacters } from '../../common/no-control-characters.decorator';
 import { OptionalNotNull } from '../../common/validation';
 import { LIBVIRT_URI } from '../../config/app-config';
@@ -46,11 +46,8 @@ function HostLabels(): PropertyDecorator {
 }
 
 /** The states an admin may set; `removed` comes only from DELETE /hosts/{id}. */
-function SettableState(): PropertyDecorator {
-  return applyDecorators(
-    ApiPropertyOptional({ enum: SETTABLE_HOST_STATES, enumName: 'SettableHostState', default: HostState.Active }),
-    IsIn(SETTABLE_HOST_STATES),
-  );
+function SettableState(documented: { default?: HostState; description?: string }): PropertyDecorator {
+  return applyDecorators(ApiPropertyOptional({ enum: SETTABLE_HOST_STATES, enumName: 'SettableHostState', ...documented }), IsIn(SETTABLE_HOST_STATES));
 }
 
 export enum MigMode {
@@ -131,7 +128,7 @@ export class RegisterHostDto {
   disk_gib: number;
 
   @IsOptional()
-  @SettableState()
+  @SettableState({ default: HostState.Active })
   state?: SettableHostState;
 
   @IsOptional()
@@ -219,7 +216,7 @@ export class UpdateHostDto {
   labels?: string[];
 
   @OptionalNotNull()
-  @SettableState()
+  @SettableState({ description: 'draining or down: no new placements; its VMs keep running' })
   state?: SettableHostState;
 }
 
