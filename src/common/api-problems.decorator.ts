@@ -8,10 +8,10 @@ const DESCRIPTIONS: Record<number, string> = {
   401: 'Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate',
   403: 'Not allowed (forbidden) or over quota (quota_exceeded)',
   404: 'No such resource, or it belongs to another user',
-  409: 'Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use)',
+  409: 'Conflicts with the current state; the code says which',
   413: `Body larger than ${BODY_LIMIT_BYTES} bytes`,
   415: 'Body of a media type this operation does not take',
-  422: 'Idempotency-Key reused with a different body',
+  422: 'Idempotency-Key reused with a different body (idempotency_key_reused), or no host could ever hold the request (unsatisfiable)',
   429: 'Too many attempts; see Retry-After',
   502: 'The hypervisor failed (hypervisor_error)',
   503: 'No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After',
@@ -57,6 +57,36 @@ const EXAMPLES: Record<string, { detail: string; instance?: string } & Record<st
   too_many_requests: { detail: 'Too many sign-in attempts from this client; try again in 2 s', instance: '/token' },
   hypervisor_error: { detail: 'The hypervisor failed: InternalServerError', vm_id: '019abcde-1234-7000-8000-0123456789ab' },
   not_ready: { detail: 'Not ready: hypervisor: not authenticated: Invalid API key', instance: '/ready', checks: { database: 'ok', hypervisor: 'not authenticated: Invalid API key' } },
+  unsatisfiable: {
+    detail: 'No host could ever hold this request: no host has GPU model b200-192gb',
+    field: 'gpu_model',
+    reason: 'no host has GPU model b200-192gb',
+    available: { gpu_models: ['a100-80gb', 'h100-80gb', 'l4-24gb', 'l40s-48gb'] },
+  },
+  public_ip_in_use: { detail: 'The public IP 192.168.1.1 is used by another live VM', field: 'public_ip' },
+  gpu_exists: { detail: 'GPU(s) already registered: GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13', instance: '/hosts', gpu_uuids: ['GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13'] },
+  request_in_progress: { detail: 'A request with this Idempotency-Key is being processed; retry shortly' },
+  operation_in_progress: {
+    detail: 'The VM is busy with a stop (operation 019abcde-5678-7000-8000-0123456789ab); try again when it finishes',
+    instance: '/vms/019abcde-1234-7000-8000-0123456789ab/start',
+    operation_id: '019abcde-5678-7000-8000-0123456789ab',
+  },
+  host_exists: { detail: 'A host named gpu-h100-02 is already registered', instance: '/hosts/019abcde-1234-7000-8000-0123456789ab', field: 'name' },
+  host_removed: {
+    detail: 'Host gpu-h100-01 was removed; it can no longer be changed',
+    instance: '/hosts/019abcde-1234-7000-8000-0123456789ab',
+    host_id: '019abcde-1234-7000-8000-0123456789ab',
+  },
+  host_has_vms: {
+    detail: 'Host gpu-h100-01 still has 2 live and 1 shelved VM(s); delete or move them first',
+    instance: '/hosts/019abcde-1234-7000-8000-0123456789ab',
+    live_vms: 2,
+    shelved_vms: 1,
+  },
+  username_taken: { detail: 'The username alice is taken', instance: '/users' },
+  user_has_vms: { detail: 'User alice still has 2 VM(s); delete them first', instance: '/users/019abcde-1234-7000-8000-0123456789ab', live_vms: 2 },
+  last_admin: { detail: 'This is the last admin who can sign in; make another admin first', instance: '/users/019abcde-1234-7000-8000-0123456789ab' },
+  hypervisor_unavailable: { detail: 'The hypervisor is unavailable; try again later', vm_id: '019abcde-1234-7000-8000-0123456789ab' },
   insufficient_capacity: {
     detail: 'No host can take 32 vCPU / 262144 MiB / 500 GiB with 8× h100-80gb right now',
     vm_id: '019abcde-1234-7000-8000-0123456789ab',
@@ -64,22 +94,39 @@ const EXAMPLES: Record<string, { detail: string; instance?: string } & Record<st
   },
 };
 
-/** The example problem body for a code, as the server would send it. */
-export function problemExample(code: string): Record<string, unknown> {
+/** Examples of a code on routes where the default one would mislead: `code:variant`, e.g. not_found:host. */
+const VARIANTS: Record<string, { detail: string; instance?: string } & Record<string, unknown>> = {
+  'not_found:host': { detail: 'host 019abcde-1234-7000-8000-0123456789ab not found', instance: '/hosts/019abcde-1234-7000-8000-0123456789ab', resource: 'host' },
+  'not_found:user': { detail: 'user 019abcde-1234-7000-8000-0123456789ab not found', instance: '/users/019abcde-1234-7000-8000-0123456789ab', resource: 'user' },
+};
+
+/** The code a `code:variant` item stands for. */
+function baseCode(item: string): string {
+  return item.split(':')[0];
+}
+
+/** The example problem body for a code (or a `code:variant`), as the server would send it. */
+export function problemExample(item: string): Record<string, unknown> {
+  const code = baseCode(item);
   const status = statusForCode(code);
-  const { detail, instance = '/vms', ...extensions } = EXAMPLES[code] ?? { detail: TITLES[status] ?? 'Error' };
+  const { detail, instance = '/vms', ...extensions } = VARIANTS[item] ?? EXAMPLES[code] ?? { detail: TITLES[status] ?? 'Error' };
   return { type: `${PROBLEM_TYPE_BASE}${code}`, title: TITLES[status] ?? 'Error', status, detail, instance, code, request_id: 'req-3f2a9c', ...extensions };
 }
+
+/** Codes whose answer tells the client when to try again. */
+const RETRY_CODES = new Set(['insufficient_capacity', 'hypervisor_unavailable', 'too_many_login_attempts', 'too_many_requests']);
+const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer', example: 30 } } };
 
 /** The OpenAPI response for one status: the problem schema, and an example per code it can carry. */
 export function problemResponse(status: number, codes: string[]) {
   return {
     status,
     description: (codes.length === 1 && CODE_DESCRIPTIONS[codes[0]]) || (DESCRIPTIONS[status] ?? 'Error'),
+    ...(codes.some((code) => RETRY_CODES.has(baseCode(code))) ? { headers: RETRY_AFTER } : {}),
     content: {
       'application/problem+json': {
         schema: { $ref: '#/components/schemas/ProblemDetailsDto' },
-        examples: Object.fromEntries(codes.map((code) => [code, { summary: code, value: problemExample(code) }])),
+        examples: Object.fromEntries(codes.map((code) => [baseCode(code), { summary: baseCode(code), value: problemExample(code) }])),
       },
     },
   };
@@ -87,14 +134,15 @@ export function problemResponse(status: number, codes: string[]) {
 
 /**
  * Documents RFC 9457 problem responses. Each item is a status (its usual
- * code) or a code (its status looked up); each response shows its own
+ * code) or a code (its status looked up), or `code:variant` for the code's
+ * example on a route of its own (not_found:host); each response shows its own
  * examples, so a 429 of /token reads like a 429.
  */
 export function ApiProblems(...items: (number | string)[]) {
   const codesByStatus = new Map<number, string[]>();
   for (const item of items) {
     const code = typeof item === 'number' ? DEFAULT_CODE[item] : item;
-    const status = typeof item === 'number' ? item : statusForCode(item);
+    const status = typeof item === 'number' ? item : statusForCode(baseCode(item));
     codesByStatus.set(status, [...(codesByStatus.get(status) ?? []), code]);
   }
   return applyDecorators(...[...codesByStatus].map(([status, codes]) => ApiResponse(problemResponse(status, codes))));

@@ -78,7 +78,7 @@ export class ProblemDetailsDto {
   @ApiPropertyOptional({ description: 'For not_found: the kind of resource', example: 'vm' })
   resource?: string;
 
-  @ApiPropertyOptional({ description: 'For public_ip_in_use and unsatisfiable: the request field at fault', example: 'public_ip' })
+  @ApiPropertyOptional({ description: 'For public_ip_in_use, host_exists on a rename and unsatisfiable: the request field at fault', example: 'public_ip' })
   field?: string;
 
   @ApiPropertyOptional({ description: 'For unsatisfiable: why no host could ever hold the request', example: 'no host has GPU model b200-192gb' })
@@ -90,8 +90,14 @@ export class ProblemDetailsDto {
   })
   available?: Record<string, unknown>;
 
-  @ApiPropertyOptional({ description: 'For user_has_vms: how many VMs the user still holds', example: 2 })
+  @ApiPropertyOptional({ description: 'For user_has_vms: how many VMs the user still holds; for host_has_vms: how many live on the host', example: 2 })
   live_vms?: number;
+
+  @ApiPropertyOptional({ description: 'For host_has_vms: how many shelved VMs are pinned to the host', example: 1 })
+  shelved_vms?: number;
+
+  @ApiPropertyOptional({ description: 'For host_removed: the removed host', example: '019abcde-1234-7000-8000-0123456789ab' })
+  host_id?: string;
 
   @ApiPropertyOptional({ description: 'For invalid_state: the status the VM is in', example: 'created' })
   current_status?: string;

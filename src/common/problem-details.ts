@@ -16,6 +16,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   public_ip_in_use: 409,
   username_taken: 409,
   host_exists: 409,
+  host_has_vms: 409,
+  host_removed: 409,
   gpu_exists: 409,
   image_exists: 409,
   ssh_key_exists: 409,

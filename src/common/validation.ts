@@ -1,4 +1,5 @@
-import { ArgumentMetadata, Injectable, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, Injectable, ValidationError, ValidationPipe, applyDecorators } from '@nestjs/common';
+import { IsDefined, ValidateIf, type ValidationOptions } from 'class-validator';
 import { FieldError, ValidationFailedError } from './domain-errors';
 
 /** Fields a client may see but never set; naming them as read-only is clearer than "unknown". */
@@ -21,9 +22,10 @@ const READ_ONLY_FIELDS = new Set([
  * a value fails one of these, its other failures (ranges, lengths, patterns)
  * are noise: "cpu_cores": "2" must hear "must be an integer", not "must not
  * be greater than 256". Choosing here rather than relying on decorator order
- * keeps every DTO right, including ones not written yet.
+ * keeps every DTO right, including ones not written yet. A null where a
+ * value must be (OptionalNotNull) says so before any type.
  */
-const TYPE_CHECKS = ['isArray', 'isObject', 'nestedValidation', 'isInt', 'isNumber', 'isBoolean', 'isString', 'isEnum', 'isIn'];
+const TYPE_CHECKS = ['isDefined', 'isArray', 'isObject', 'nestedValidation', 'isInt', 'isNumber', 'isBoolean', 'isString', 'isEnum', 'isIn'];
 
 /** class-validator's wording where it does not say the type plainly. */
 const MESSAGES: Record<string, string> = { nestedValidation: 'must be an object' };
@@ -69,6 +71,19 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
     if (error.children?.length) out.push(...flattenValidationErrors(error.children, field));
   }
   return out;
+}
+
+/**
+ * A field that may be left out but, when sent, must hold a value: `null` is
+ * refused (400 naming the field) instead of slipping through as "absent", as
+ * class-validator's @IsOptional lets it. The field's own checks run only when
+ * it is sent.
+ */
+export function OptionalNotNull(options?: ValidationOptions): PropertyDecorator {
+  return applyDecorators(
+    ValidateIf((_object, value) => value !== undefined),
+    IsDefined({ message: 'must not be null', ...options }),
+  );
 }
 
 const PRIMITIVES = new Set<unknown>([String, Number, Boolean, Array, Object]);

@@ -19,6 +19,7 @@ import { InstallationAndHostUri1765000000000 } from './migrations/1765000000000-
 import { UserStatus1765100000000 } from './migrations/1765100000000-user-status';
 import { Lifecycle1765200000000 } from './migrations/1765200000000-lifecycle';
 import { ImagesSshKeysUserData1765300000000 } from './migrations/1765300000000-images-ssh-keys-user-data';
+import { HostAdmin1765350000000 } from './migrations/1765350000000-host-admin';
 import { ImageEntity } from '../images/image.entity';
 import { SshKeyEntity } from '../ssh-keys/ssh-key.entity';
 
@@ -38,7 +39,7 @@ export const ENTITIES = [
   SshKeyEntity,
 ];
 
-export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000, ImagesSshKeysUserData1765300000000];
+export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000, ImagesSshKeysUserData1765300000000, HostAdmin1765350000000];
 
 /** TypeORM options for either database. Migrations are run by MigrationRunner, never synchronize. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {

@@ -1,6 +1,7 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { OperationsModule } from '../operations/operations.module';
+import { VmRecordsModule } from '../vms/vm-records.module';
 import { UnitOfWork } from '../database/unit-of-work';
 import { MetricsService } from '../metrics/metrics.service';
 import { CapacityController } from './capacity.controller';
@@ -14,7 +15,7 @@ import { HostsController } from './hosts.controller';
 import { PlacementService } from './placement.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([HostEntity, GpuEntity, GpuAllocationEntity]), OperationsModule],
+  imports: [TypeOrmModule.forFeature([HostEntity, GpuEntity, GpuAllocationEntity]), OperationsModule, VmRecordsModule],
   controllers: [HostsController, CapacityController],
   providers: [FleetRepository, FleetService, PlacementService, CapacityService],
   exports: [FleetRepository, FleetService, PlacementService],

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { FindOptionsWhere, In, Not, Repository } from 'typeorm';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
@@ -65,9 +65,9 @@ export class FleetRepository {
     if (gpus.length > 0) await on(this.gpus, tx).createQueryBuilder().insert().values(gpus).updateEntity(false).execute();
   }
 
-  /** Every host's id, name and libvirt URI: where the reconciler looks for VMs. */
+  /** Every host's id, name and libvirt URI: where the reconciler looks for VMs. A removed host holds none, and may be gone. */
   hostTargets(tx: Tx): Promise<Pick<HostEntity, 'id' | 'name' | 'hypervisorUri'>[]> {
-    return on(this.hosts, tx).find({ select: { id: true, name: true, hypervisorUri: true }, order: { name: 'ASC' } });
+    return on(this.hosts, tx).find({ select: { id: true, name: true, hypervisorUri: true }, where: { state: Not(HostState.Removed) }, order: { name: 'ASC' } });
   }
 
   /** The host's libvirt URI (null: the driver's default), or undefined when there is no such host. */
@@ -80,16 +80,25 @@ export class FleetRepository {
     return on(this.hosts, tx).findOne({ where: { id }, relations: { gpus: true }, order: { gpus: { index: 'ASC' } } });
   }
 
-  listHosts(tx: Tx): Promise<HostEntity[]> {
-    return on(this.hosts, tx).find({ relations: { gpus: true }, order: { name: 'ASC', gpus: { index: 'ASC' } } });
+  /** Hosts by name; removed ones only when asked for. */
+  listHosts(tx: Tx, includeRemoved = false): Promise<HostEntity[]> {
+    return on(this.hosts, tx).find({
+      where: includeRemoved ? {} : { state: Not(HostState.Removed) },
+      relations: { gpus: true },
+      order: { name: 'ASC', gpus: { index: 'ASC' } },
+    });
   }
 
   anyHost(tx: Tx): Promise<boolean> {
     return on(this.hosts, tx).exists();
   }
 
-  hostNameExists(tx: Tx, name: string): Promise<boolean> {
-    return on(this.hosts, tx).existsBy({ name });
+  /** Whether a host not removed has the name (other than `exceptId`); with `includeRemoved`, whether any host ever had it. */
+  hostNameExists(tx: Tx, name: string, options: { includeRemoved?: boolean; exceptId?: string } = {}): Promise<boolean> {
+    const where: FindOptionsWhere<HostEntity> = { name };
+    if (!options.includeRemoved) where.state = Not(HostState.Removed);
+    if (options.exceptId) where.id = Not(options.exceptId);
+    return on(this.hosts, tx).existsBy(where);
   }
 
   async existingGpuUuids(tx: Tx, uuids: string[]): Promise<string[]> {
@@ -101,6 +110,43 @@ export class FleetRepository {
   async setHostState(tx: Tx, id: string, state: HostState): Promise<HostEntity | null> {
     await on(this.hosts, tx).update({ id }, { state });
     return this.findHost(tx, id);
+  }
+
+  /**
+   * Applies an admin's changes to a host that is not removed; false when
+   * there is no such host or it is removed (the caller tells which). The
+   * condition is in the UPDATE, so a removal committed meanwhile wins.
+   */
+  async updateHost(tx: Tx, id: string, changes: Partial<Pick<HostEntity, 'name' | 'labels' | 'state'>>): Promise<boolean> {
+    const { affected } = await on(this.hosts, tx)
+      .createQueryBuilder()
+      .update()
+      .set(changes)
+      .where('id = :id', { id })
+      .andWhere('state <> :removed', { removed: HostState.Removed })
+      .updateEntity(false)
+      .execute();
+    return affected === 1;
+  }
+
+  /**
+   * Marks the host removed, if it is not already; returns whether this call
+   * did. The UPDATE takes the host's row lock first, as every claim does
+   * (claimHost also updates this row, and only while the host is active):
+   * a create that claimed the host before this commits holds the lock until
+   * its VM is committed, so the caller's count of VMs, made after this,
+   * sees it; a claim that comes after finds the host removed and re-plans.
+   */
+  async markRemoved(tx: Tx, id: string): Promise<boolean> {
+    const { affected } = await on(this.hosts, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ state: HostState.Removed })
+      .where('id = :id', { id })
+      .andWhere('state <> :removed', { removed: HostState.Removed })
+      .updateEntity(false)
+      .execute();
+    return affected === 1;
   }
 
   /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs, in one query. */
@@ -150,7 +196,7 @@ export class FleetRepository {
     return hosts;
   }
 
-  /** Every host as registered, in any state, with its GPUs per model: what the fleet could hold at all. */
+  /** Every host in the fleet (any state but removed), with its GPUs per model: what the fleet could hold at all. */
   async shapes(tx: Tx): Promise<HostShape[]> {
     const rows = await on(this.hosts, tx)
       .createQueryBuilder('h')
@@ -158,6 +204,7 @@ export class FleetRepository {
       .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
       .addSelect('g.model', 'model')
       .addSelect('COUNT(g.id)', 'gpus')
+      .where('h.state <> :removed', { removed: HostState.Removed })
       .groupBy('h.id')
       .addGroupBy('g.model')
       .getRawMany<{ id: string; name: string; region: string; cpu_cores: number; memory_mib: number; disk_gib: number; model: string | null; gpus: string | number }>();
@@ -256,7 +303,7 @@ export class FleetRepository {
     return this.statements.select(tx, this.gpus.target, 'g', 'byIds', { gpuIds }, (qb) => qb.where('g.id IN (:...gpuIds)').orderBy('g.index'));
   }
 
-  /** Per (region, model): totals, allocated, free on active hosts, and free on other hosts. */
+  /** Per (region, model), over the hosts not removed: totals, allocated, free on active hosts, and free on other hosts. */
   async gpuCounts(tx: Tx): Promise<GpuCounts[]> {
     const rows = await on(this.gpus, tx)
       .createQueryBuilder('g')
@@ -267,7 +314,8 @@ export class FleetRepository {
       .addSelect('SUM(CASE WHEN g.vm_id IS NOT NULL THEN 1 ELSE 0 END)', 'allocated')
       .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND h.state = :active THEN 1 ELSE 0 END)', 'free')
       .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND h.state <> :active THEN 1 ELSE 0 END)', 'unavailable')
-      .setParameters({ active: HostState.Active })
+      .where('h.state <> :removed')
+      .setParameters({ active: HostState.Active, removed: HostState.Removed })
       .groupBy('h.region')
       .addGroupBy('g.model')
       .orderBy('g.model')

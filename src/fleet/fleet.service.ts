@@ -6,7 +6,8 @@ import { UnitOfWork } from '../database/unit-of-work';
 import { constraintViolation } from '../database/constraint-violation';
 import { canonicalGpuModel } from './domain/gpu-model';
 import { NvidiaSmiParseError, parseNvidiaSmiXml } from './domain/nvidia-smi-parser';
-import { HostListDto, HostResponseDto, ImportHostQueryDto, MigMode, RegisterHostDto, UpdateHostDto } from './dto/host.dto';
+import { VmsRepository } from '../vms/vms.repository';
+import { HostListDto, HostResponseDto, ImportHostQueryDto, ListHostsQueryDto, MigMode, RegisterHostDto, UpdateHostDto } from './dto/host.dto';
 import { FleetRepository } from './fleet.repository';
 import { GpuEntity } from './gpu.entity';
 import { HostEntity, HostState } from './host.entity';
@@ -17,6 +18,7 @@ export class FleetService {
   constructor(
     private readonly uow: UnitOfWork,
     private readonly fleet: FleetRepository,
+    private readonly vms: VmsRepository,
     private readonly ids: IdGenerator,
   ) {}
 
@@ -49,6 +51,7 @@ export class FleetService {
       usedMemoryMib: 0,
       usedDiskGib: 0,
       state: dto.state ?? HostState.Active,
+      labels: dto.labels ?? [],
       hypervisorUri: dto.hypervisor_uri ?? null,
     });
     try {
@@ -108,8 +111,8 @@ export class FleetService {
     return this.register(host);
   }
 
-  async list(): Promise<HostListDto> {
-    const hosts = await this.uow.read((tx) => this.fleet.listHosts(tx));
+  async list(query: ListHostsQueryDto = {}): Promise<HostListDto> {
+    const hosts = await this.uow.read((tx) => this.fleet.listHosts(tx, query.include_removed === true));
     return { items: hosts.map(toHostResponse) };
   }
 
@@ -119,23 +122,81 @@ export class FleetService {
     return toHostResponse(host);
   }
 
+  /**
+   * Renames, relabels or changes the state of a host that is not removed.
+   * Nothing in the process caches a host's name or labels (placement and
+   * GET /capacity read the hosts table in each request, VMs join their
+   * host's row when read), so the update takes effect for the next request
+   * of every replica; nothing needs invalidating.
+   */
   async update(id: string, dto: UpdateHostDto): Promise<HostResponseDto> {
-    const host = await this.uow.transaction((tx) => this.fleet.setHostState(tx, id, dto.state));
-    if (!host) throw new NotFoundError('host', id);
-    return toHostResponse(host);
+    const changes = Object.fromEntries(
+      Object.entries({ name: dto.name, labels: dto.labels, state: dto.state }).filter(([, value]) => value !== undefined),
+    ) as Partial<Pick<HostEntity, 'name' | 'labels' | 'state'>>;
+    try {
+      const host = await this.uow.transaction(async (tx) => {
+        const found = await this.fleet.findHost(tx, id);
+        if (!found) throw new NotFoundError('host', id);
+        if (found.state === HostState.Removed) throw hostRemoved(found);
+        if (dto.name !== undefined && (await this.fleet.hostNameExists(tx, dto.name, { exceptId: id }))) throw nameTaken(dto.name);
+        if (Object.keys(changes).length === 0) return found;
+        // Conditional on the host not being removed: a removal committed since the read above wins.
+        if (!(await this.fleet.updateHost(tx, id, changes))) throw hostRemoved(found);
+        return (await this.fleet.findHost(tx, id))!;
+      });
+      return toHostResponse(host);
+    } catch (error) {
+      // A rename racing another rename or a registration past the check meets uq_hosts_live_name.
+      if (dto.name !== undefined && constraintViolation(error)?.kind === 'unique') throw nameTaken(dto.name);
+      throw error;
+    }
+  }
+
+  /**
+   * Takes a host out of the fleet: it keeps its row (its VMs' history and
+   * GPU allocations point at it) with state removed, and is never placed on,
+   * counted in /capacity or /metrics, or listed unless asked for. Refused
+   * while VMs live on it or shelved VMs are pinned to it. Removing a removed
+   * host again is a no-op.
+   */
+  async remove(id: string): Promise<void> {
+    await this.uow.transaction(async (tx) => {
+      const host = await this.fleet.findHost(tx, id);
+      if (!host) throw new NotFoundError('host', id);
+      if (host.state === HostState.Removed) return;
+      // The row lock first, then the count: see FleetRepository.markRemoved.
+      if (!(await this.fleet.markRemoved(tx, id))) return;
+      const { live, shelved } = await this.vms.countOnHost(tx, id);
+      if (live > 0 || shelved > 0) {
+        throw new ConflictError(
+          'host_has_vms',
+          `Host ${host.name} still has ${live} live and ${shelved} shelved VM(s); delete or move them first`,
+          { live_vms: live, shelved_vms: shelved },
+        );
+      }
+    });
   }
 
   /** Registers every host not yet known by name; used for the demo fleet. */
   async ensureHosts(hosts: RegisterHostDto[]): Promise<number> {
     let added = 0;
     for (const host of hosts) {
-      const exists = await this.uow.read((tx) => this.fleet.hostNameExists(tx, host.name));
+      // A removed host is not brought back by the next start.
+      const exists = await this.uow.read((tx) => this.fleet.hostNameExists(tx, host.name, { includeRemoved: true }));
       if (exists) continue;
       await this.register(host);
       added++;
     }
     return added;
   }
+}
+
+function nameTaken(name: string): ConflictError {
+  return new ConflictError('host_exists', `A host named ${name} is already registered`, { field: 'name' });
+}
+
+function hostRemoved(host: HostEntity): ConflictError {
+  return new ConflictError('host_removed', `Host ${host.name} was removed; it can no longer be changed`, { host_id: host.id });
 }
 
 function assertDistinct(values: (string | number)[], field: string): void {

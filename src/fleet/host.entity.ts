@@ -5,15 +5,26 @@ export enum HostState {
   Active = 'active',
   Draining = 'draining',
   Down = 'down',
+  /** Taken out of the fleet by DELETE /hosts/{id}; the row stays for the VMs and allocations that point at it. */
+  Removed = 'removed',
 }
+
+/** The states an admin may set by PATCH; `removed` is reached only by DELETE and never left. */
+export const SETTABLE_HOST_STATES = [HostState.Active, HostState.Draining, HostState.Down] as const;
+export type SettableHostState = (typeof SETTABLE_HOST_STATES)[number];
 
 @Entity('hosts')
 export class HostEntity {
   @PrimaryColumn('uuid')
   id: string;
 
-  @Column({ type: 'varchar', length: 253, unique: true })
+  /** Unique among hosts that are not removed (uq_hosts_live_name), so a replacement machine can take a removed host's name. */
+  @Column({ type: 'varchar', length: 253 })
   name: string;
+
+  /** An admin's labels for the host, as sent. */
+  @Column({ type: 'simple-json' })
+  labels: string[];
 
   @Column({ type: 'varchar', length: 64 })
   region: string;

@@ -23,6 +23,7 @@ export function toHostResponse(host: HostEntity): HostResponseDto {
     name: host.name,
     region: host.region,
     state: host.state,
+    labels: host.labels ?? [],
     cpu_cores: host.cpuCores,
     memory_mib: host.memoryMib,
     disk_gib: host.diskGib,

@@ -1,7 +1,7 @@
 import type { GpuSharingMode } from '../fleet/domain/gpu-profiles';
 import type { WorkloadMix } from './workload-mix';
 
-export type HostState = 'active' | 'draining' | 'down';
+export type HostState = 'active' | 'draining' | 'down' | 'removed';
 
 /**
  * What the scheduler needs to know about how a GPU is held. It maps 1:1 onto

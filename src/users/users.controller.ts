@@ -29,7 +29,7 @@ export class UsersController {
   @RequireRole(UserRole.Admin)
   @ApiOperation({ operationId: 'createUser', summary: 'Create a user (admin); the role defaults to member' })
   @ApiCreatedResponse({ type: UserResponseDto })
-  @ApiProblems(400, 401, 403, 409)
+  @ApiProblems(400, 401, 403, 'username_taken')
   create(@Body() dto: CreateUserDto): Promise<UserResponseDto> {
     return this.users.create(dto);
   }
@@ -55,7 +55,7 @@ export class UsersController {
   @RequireRole(UserRole.Admin)
   @ApiOperation({ operationId: 'updateUser', summary: "Change a user's role or disable them (admin); takes effect on their existing tokens at once" })
   @ApiOkResponse({ type: UserResponseDto })
-  @ApiProblems(400, 401, 403, 404, 409)
+  @ApiProblems(400, 401, 403, 'not_found:user', 'last_admin')
   update(@Param('id', UuidParam) id: string, @Body() dto: UpdateUserDto): Promise<UserResponseDto> {
     return this.users.update(id, dto);
   }
@@ -65,7 +65,7 @@ export class UsersController {
   @HttpCode(204)
   @ApiOperation({ operationId: 'deleteUser', summary: 'Delete a user who holds no VMs (admin); their records stay, their tokens stop working' })
   @ApiNoContentResponse({ description: 'Deleted' })
-  @ApiProblems(400, 401, 403, 404, 409)
+  @ApiProblems(400, 401, 403, 'not_found:user', 'user_has_vms', 'last_admin')
   delete(@Param('id', UuidParam) id: string): Promise<void> {
     return this.users.delete(id);
   }
@@ -74,7 +74,7 @@ export class UsersController {
   @RequireRole(UserRole.Admin)
   @ApiOperation({ operationId: 'setUserQuota', summary: "Set a user's quota (admin)" })
   @ApiOkResponse({ type: UserResponseDto })
-  @ApiProblems(400, 401, 403, 404)
+  @ApiProblems(400, 401, 403, 'not_found:user')
   setQuota(@Param('id', UuidParam) id: string, @Body() dto: SetQuotaDto): Promise<UserResponseDto> {
     return this.users.setQuota(id, dto);
   }

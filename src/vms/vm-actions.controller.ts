@@ -27,7 +27,7 @@ export class VmActionsController {
   @ApiHeader(KEY)
   @ApiOkResponse({ type: VmResponseDto, description: 'Stopped: power_state shut_off' })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Still stopping; Location points at the operation' })
-  @ApiProblems(400, 401, 404, 409, 502, 503)
+  @ApiProblems(400, 401, 404, 409, 'operation_in_progress', 502, 'hypervisor_unavailable')
   async stop(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<VmResponseDto> {
     return sendOutcome(reply, await this.actions.stop(user, id, requestOptions(request)));
   }
@@ -39,7 +39,7 @@ export class VmActionsController {
   @ApiHeader(KEY)
   @ApiOkResponse({ type: VmResponseDto, description: 'Started: power_state running' })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Still starting; Location points at the operation' })
-  @ApiProblems(400, 401, 404, 409, 502, 503)
+  @ApiProblems(400, 401, 404, 409, 'operation_in_progress', 502, 'hypervisor_unavailable')
   async start(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<VmResponseDto> {
     return sendOutcome(reply, await this.actions.start(user, id, requestOptions(request)));
   }
@@ -52,7 +52,7 @@ export class VmActionsController {
   @ApiBody({ type: RebootVmDto, required: false })
   @ApiOkResponse({ type: VmResponseDto, description: 'Rebooted' })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Still rebooting; Location points at the operation' })
-  @ApiProblems(400, 401, 404, 409, 502, 503)
+  @ApiProblems(400, 401, 404, 409, 'operation_in_progress', 502, 'hypervisor_unavailable')
   async reboot(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,
@@ -70,7 +70,7 @@ export class VmActionsController {
   @ApiHeader(KEY)
   @ApiOkResponse({ type: VmResponseDto, description: 'Shelved' })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Still shelving; Location points at the operation' })
-  @ApiProblems(400, 401, 404, 409, 502, 503)
+  @ApiProblems(400, 401, 404, 409, 'operation_in_progress', 502, 'hypervisor_unavailable')
   async shelve(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<VmResponseDto> {
     return sendOutcome(reply, await this.actions.shelve(user, id, requestOptions(request)));
   }
@@ -86,7 +86,7 @@ export class VmActionsController {
   @ApiBody({ type: UnshelveVmDto, required: false })
   @ApiOkResponse({ type: VmResponseDto, description: 'Running again' })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Still unshelving, or waiting for capacity (Queue-Position); Location points at the operation' })
-  @ApiProblems(400, 401, 403, 404, 409, 422, 502, 503)
+  @ApiProblems(400, 401, 403, 'quota_exceeded', 404, 409, 'operation_in_progress', 422, 'unsatisfiable', 502, 503, 'hypervisor_unavailable')
   async unshelve(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,
@@ -104,7 +104,7 @@ export class VmActionsController {
   @ApiHeader(KEY)
   @ApiOkResponse({ type: VmResponseDto, description: 'Resized' })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Still resizing; Location points at the operation' })
-  @ApiProblems(400, 401, 403, 404, 409, 502, 503)
+  @ApiProblems(400, 401, 403, 'quota_exceeded', 404, 409, 'operation_in_progress', 502, 503, 'hypervisor_unavailable')
   async resize(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,

@@ -45,7 +45,7 @@ export class VmsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Retries with the same key and body return the original response' })
   @ApiCreatedResponse({ type: VmResponseDto, description: 'Created; Location points at the VM' })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Still provisioning; Location points at the operation' })
-  @ApiProblems(400, 401, 403, 409, 413, 422, 502, 503)
+  @ApiProblems(400, 401, 403, 'quota_exceeded', 'public_ip_in_use', 'request_in_progress', 413, 422, 'unsatisfiable', 502, 503, 'hypervisor_unavailable')
   async create(
     @CurrentUser() user: AuthUser,
     @Body() dto: CreateVmDto,
@@ -76,7 +76,7 @@ export class VmsController {
   @ApiHeader(PREFER_HEADER)
   @ApiOkResponse({ type: VmResponseDto, description: 'Deleted' })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Still deleting; Location points at the operation' })
-  @ApiProblems(400, 401, 404, 409, 502, 503)
+  @ApiProblems(400, 401, 404, 409, 'operation_in_progress', 502, 'hypervisor_unavailable')
   async delete(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,

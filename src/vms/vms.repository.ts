@@ -190,6 +190,21 @@ export class VmsRepository {
       .getCount();
   }
 
+  /**
+   * What keeps a host from being removed: VMs on it that hold or are taking
+   * its capacity (live, as countLiveOwnedBy counts them), and shelved VMs
+   * pinned to it (their disk was kept there).
+   */
+  async countOnHost(tx: Tx, hostId: string): Promise<{ live: number; shelved: number }> {
+    const row = await on(this.vms, tx)
+      .createQueryBuilder('v')
+      .select(`SUM(CASE WHEN v.status = :shelved THEN 1 ELSE 0 END)`, 'shelved')
+      .addSelect(`SUM(CASE WHEN v.status <> :shelved AND (v.released_at IS NULL OR v.status IN (:...inFlight)) THEN 1 ELSE 0 END)`, 'live')
+      .where('v.hostId = :hostId', { hostId, shelved: VmStatus.Shelved, inFlight: [VmStatus.Provisioning, VmStatus.Deleting] })
+      .getRawOne<{ live: string | number | null; shelved: string | number | null }>();
+    return { live: Number(row?.live ?? 0), shelved: Number(row?.shelved ?? 0) };
+  }
+
   async exists(tx: Tx, id: string): Promise<boolean> {
     return on(this.vms, tx).existsBy({ id });
   }

@@ -337,6 +337,38 @@ describe('the vmplane CLI against the real server', () => {
     }
   });
 
+  it('host list, rename, label and delete (admin): a host with a VM is refused in one line; a removed host is listed only with --include-removed; members get exit 3', async () => {
+    const adminToken = await login(server.url, 'admin', 'adminpassword');
+    const asAdmin = { VMPLANE_TOKEN: adminToken };
+    const registered = await fetch(`${server.url}/hosts`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'cli-host', region: 'cli-region', cpu_cores: 16, memory_mib: 65536, disk_gib: 500 }),
+    });
+    expect(registered.status).toBe(201);
+    const { id } = (await registered.json()) as { id: string };
+
+    const listed = await ok(['host', 'list'], { env: asAdmin });
+    expect(listed.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+REGION\s+STATE\s+CPUS\s+GPUS\s+LABELS$/);
+    expect(listed.stdout).toMatch(new RegExp(`^${id}\\s+cli-host\\s+cli-region\\s+active\\s+0/16\\s+-\\s+-$`, 'm'));
+    expect(listed.stdout).toMatch(/\s8×h100-80gb\s/);
+
+    expect((await ok(['host', 'rename', id, 'cli-host-2'], { env: asAdmin })).stdout).toMatch(/\scli-host-2\s/);
+    expect(await json<{ labels: string[] }>(['host', 'label', id, 'rack=a12', 'nvlink'], { env: asAdmin })).toMatchObject({ name: 'cli-host-2', labels: ['rack=a12', 'nvlink'] });
+    expectOneLineError(await vmplane(['host', 'label', id], { env: asAdmin }), 2, /--clear/);
+    expect(await json<{ labels: string[] }>(['host', 'label', id, '--clear'], { env: asAdmin })).toMatchObject({ labels: [] });
+
+    const vm = await json<{ id: string }>(['vm', 'create', 'cli-on-host', '--region', 'cli-region']);
+    expectOneLineError(await vmplane(['host', 'delete', id], { env: asAdmin }), 1, /^vmplane: host_has_vms: Host cli-host-2 still has 1 live and 0 shelved VM\(s\)/);
+    expectOneLineError(await vmplane(['host', 'delete', id]), 3, /^vmplane: forbidden: /);
+    await ok(['vm', 'delete', vm.id]);
+
+    expect((await ok(['host', 'delete', id], { env: asAdmin })).stdout).toBe(`Removed host ${id}; it stays listed with: vmplane host list --include-removed\n`);
+    expect((await json<{ id: string }[]>(['host', 'list'], { env: asAdmin })).map((h) => h.id)).not.toContain(id);
+    expect(await json<{ id: string; state: string }[]>(['host', 'list', '--include-removed'], { env: asAdmin })).toContainEqual(expect.objectContaining({ id, state: 'removed' }));
+    expectOneLineError(await vmplane(['host', 'rename', id, 'again'], { env: asAdmin }), 1, /^vmplane: host_removed: /);
+  });
+
   it('logout forgets the token', async () => {
     await ok(['logout']);
     expectOneLineError(await vmplane(['capacity']), 3, /not_logged_in/);

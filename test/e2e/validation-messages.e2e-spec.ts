@@ -58,6 +58,27 @@ const GPU_ROWS: Row[] = [
   ['mig_mode', 42, 'must be one of the following values: enabled, disabled, unsupported'],
 ];
 
+const NOT_NULL = 'must not be null';
+
+/** PATCH /hosts/{id}: each field may be left out, never sent as null. */
+const HOST_UPDATE_ROWS: Row[] = [
+  ...rows('name', NOT_STRINGS, STRING),
+  ['name', null, NOT_NULL],
+  ...rows('labels', ['rack', { a: 1 }, 42, true], ARRAY),
+  ['labels', null, NOT_NULL],
+  ...rows('labels', [[1], [true], [null], [{}]], 'each value must be a string'),
+  ...rows('state', [42, 'removed', true], 'must be one of the following values: active, draining, down'),
+  ['state', null, NOT_NULL],
+];
+
+/** PATCH /users/{id}: the same. */
+const USER_UPDATE_ROWS: Row[] = [
+  ['role', 42, 'must be one of the following values: member, admin'],
+  ['role', null, NOT_NULL],
+  ...rows('disabled', [42, 'yes', [], {}], 'must be a boolean value'),
+  ['disabled', null, NOT_NULL],
+];
+
 const USER_ROWS: Row[] = [
   ...rows('username', [...NOT_STRINGS, null], STRING),
   ...rows('password', [...NOT_STRINGS, null], STRING),
@@ -121,6 +142,15 @@ describe('validation messages', () => {
   it('PATCH /hosts/{id} state of the wrong type', async () => {
     const host = (await request(server.url).get('/hosts').set(bearer(admin))).body.items[0].id;
     expectOnly(await request(server.url).patch(`/hosts/${host}`).set(bearer(admin)).send({ state: 7 }), 'state', 'must be one of the following values: active, draining, down');
+  });
+
+  it.each(HOST_UPDATE_ROWS.map(([f, v, m]) => [f, show(v), v, m]))('PATCH /hosts/{id} %s = %s → "%s"', async (field, _shown, value, message) => {
+    const host = (await request(server.url).get('/hosts').set(bearer(admin))).body.items[0].id;
+    expectOnly(await request(server.url).patch(`/hosts/${host}`).set(bearer(admin)).send({ [field as string]: value }), field as string, message as string);
+  });
+
+  it.each(USER_UPDATE_ROWS.map(([f, v, m]) => [f, show(v), v, m]))('PATCH /users/{id} %s = %s → "%s"', async (field, _shown, value, message) => {
+    expectOnly(await request(server.url).patch(`/users/${memberId}`).set(bearer(admin)).send({ [field as string]: value }), field as string, message as string);
   });
 
   it.each(TOKEN_ROWS.map(([f, v, m]) => [f, show(v), v, m]))('POST /token (JSON) %s = %s', async (field, _shown, value, message) => {

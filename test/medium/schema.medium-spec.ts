@@ -1,6 +1,8 @@
 import { constraintViolation } from '../../src/database/constraint-violation';
 import { ENTITIES, MIGRATIONS } from '../../src/database/data-source-options';
 import { VmRegionOneOpenOperation1764950000000 } from '../../src/database/migrations/1764950000000-vm-region-one-open-operation';
+import { HostAdmin1765350000000 } from '../../src/database/migrations/1765350000000-host-admin';
+import { HostState } from '../../src/fleet/host.entity';
 import type { Tx } from '../../src/database/unit-of-work';
 import { OperationStatus } from '../../src/operations/operation.entity';
 import { DB_KINDS, DbKind, TestDatabase, errorOf, openTestDatabase, reportSkippedPostgres, rows, run, scalar, useTestDatabase } from './support/database';
@@ -35,12 +37,14 @@ const INDEXES: Record<string, string[]> = {
   idempotency_keys: ['ix_idempotency_keys_expires_at', 'ix_idempotency_keys_operation_id'],
   reconciliation_runs: ['ix_reconciliation_runs_started_at'],
   ssh_keys: ['ix_ssh_keys_owner_id'],
+  hosts: ['uq_hosts_live_name'],
 };
 
 /** Named unique constraints and their columns, by table. */
 const UNIQUES: Record<string, [string, string[]][]> = {
   users: [['uq_users_username', ['username']]],
-  hosts: [['uq_hosts_name', ['name']]],
+  // A name is unique among hosts not removed: the partial index uq_hosts_live_name, not a constraint.
+  hosts: [],
   gpus: [
     ['uq_gpus_host_index', ['host_id', 'index']],
     ['uq_gpus_uuid', ['uuid']],
@@ -156,6 +160,62 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
     expect(violation.kind).toBe('unique');
   });
 
+  it('the host-admin migration runs down and up again with hosts, GPUs and VMs in place: the rows and their links survive the SQLite table rebuild, labels default to [], and name uniqueness moves from a constraint to an index over hosts not removed', async () => {
+    const at = MIGRATIONS.indexOf(HostAdmin1765350000000);
+    db = await openTestDatabase(kind);
+    const { fleet, vms } = repositoriesOf(db);
+    const seeded = await db.uow.transaction(async (tx) => {
+      const owner = await insertUser(tx);
+      const host = await registerHost(tx, fleet, { name: 'gpu-a', labels: ['rack-1'], gpus: ['h100-80gb'] });
+      const vm = await insertVm(tx, vms, owner, { hostId: host.id, region: host.region });
+      return { host, vm };
+    });
+    const snapshot = (d: TestDatabase) =>
+      d.uow.read(async (tx) => ({
+        hosts: await rows(tx, 'SELECT id, name, region, cpu_cores, used_cpu_cores, state FROM hosts ORDER BY id'),
+        gpus: await rows(tx, 'SELECT id, host_id FROM gpus ORDER BY id'),
+        vms: await rows(tx, 'SELECT id, host_id FROM vms ORDER BY id'),
+      }));
+    const before = await snapshot(db);
+
+    for (let i = MIGRATIONS.length - 1; i >= at; i--) await db.dataSource.undoLastMigration();
+    expect(await snapshot(db)).toEqual(before);
+    const duplicate = (name: string) => (tx: Tx) => registerHost(tx, fleet, { name });
+    // Down brings the plain unique constraint back (the entity now maps labels, so insert by SQL).
+    const insertHost = (name: string, state: string) => (tx: Tx) =>
+      run(
+        tx,
+        `INSERT INTO hosts (id, name, region, cpu_cores, memory_mib, disk_gib, used_cpu_cores, used_memory_mib, used_disk_gib, state, created_at, updated_at)
+         VALUES ($1, $2, 'eu-west', 8, 1024, 10, 0, 0, 0, $3, $4, $4)`,
+        [ids.next(), name, state, T0],
+      );
+    expect((await violationOf(db, insertHost('gpu-a', 'removed'))).kind).toBe('unique');
+
+    const applied = await db.dataSource.runMigrations();
+    expect(applied.map((m) => m.name)).toEqual(MIGRATIONS.slice(at).map((m) => new m().name));
+    expect(await snapshot(db)).toEqual(before);
+    const labels = await db.uow.read((tx) => rows<{ labels: string }>(tx, 'SELECT labels FROM hosts WHERE id = $1', [seeded.host.id]));
+    expect(labels).toEqual([{ labels: '[]' }]);
+    // The foreign keys still hold after the rebuild: a GPU cannot point at a missing host, and the host cannot go while its GPU and VM point at it.
+    expect((await violationOf(db, (tx) => run(tx, 'DELETE FROM hosts WHERE id = $1', [seeded.host.id]))).kind).toBe('foreign_key');
+    if (kind === 'sqlite') expect(await db.uow.read((tx) => rows(tx, 'PRAGMA foreign_key_check'))).toEqual([]);
+    if (kind === 'sqlite') {
+      // Its rebuild commits before TypeORM records the migration; run again after a crash in between, up finds its work done.
+      const runner = db.dataSource.createQueryRunner();
+      try {
+        await new HostAdmin1765350000000().up(runner);
+      } finally {
+        await runner.release();
+      }
+      expect(await snapshot(db)).toEqual(before);
+    }
+    // A live name is unique; a removed host's name may be taken again, once.
+    expect((await violationOf(db, duplicate('gpu-a'))).kind).toBe('unique');
+    await db.uow.transaction((tx) => run(tx, 'UPDATE hosts SET state = $2 WHERE id = $1', [seeded.host.id, HostState.Removed]));
+    await db.uow.transaction(duplicate('gpu-a'));
+    expect((await violationOf(db, duplicate('gpu-a'))).kind).toBe('unique');
+  });
+
   it('run every migration down and up again: down drops every table, up recreates them with their constraints', async () => {
     db = await openTestDatabase(kind);
     await db.uow.transaction((tx) => insertUser(tx, { username: 'before-down' }));
@@ -213,6 +273,9 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     expect(openOp).toMatch(/status"?\)?(::\w+)?\s*(IN\s*\(|=\s*ANY)/i); // PostgreSQL prints IN as = ANY (ARRAY[...])
     expect(openOp).toMatch(/'pending'/);
     expect(openOp).toMatch(/'running'/);
+    const liveName = indexes.get('uq_hosts_live_name')!.sql;
+    expect(liveName).toMatch(/CREATE UNIQUE INDEX/i);
+    expect(liveName).toMatch(/state"?\)?(::\w+)?\s*<>\s*'removed'/i);
   });
 
   it('vms.region is a nullable varchar(64) column', async () => {

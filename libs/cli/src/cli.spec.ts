@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { VmplaneApiError, type ProblemDetailsDto } from '../../client/src';
 import { configPath, loginKey, parseApiUrl, readConfig, removeCredentials, resolveToken, saveCredentials, writeConfig, type ConfigFile } from './config';
 import { CliError, EXIT, describeError } from './errors';
-import { escapeControl, escapeControlKeepLines, safeJson, table } from './format';
+import { escapeControl, escapeControlKeepLines, hostGpus, safeJson, table } from './format';
 
 const API = 'http://127.0.0.1:8000';
 
@@ -165,5 +165,15 @@ describe('CLI tables', () => {
       { header: 'NOTE', value: (r) => r.note },
     ]);
     expect(text).toBe('NAME     N  NOTE\na        8  -\nlonger  10  x\n');
+  });
+});
+
+describe('CLI host formatting', () => {
+  const gpu = (model: string, vmId: string | null) => ({ model, vm_id: vmId }) as never;
+
+  it('sums a host\'s GPUs per model in device order, naming how many are free when some are bound', () => {
+    expect(hostGpus({ gpus: [] })).toBe('-');
+    expect(hostGpus({ gpus: [gpu('h100-80gb', null), gpu('h100-80gb', null)] })).toBe('2×h100-80gb');
+    expect(hostGpus({ gpus: [gpu('a100-80gb', 'vm-1'), gpu('a100-80gb', null), gpu('l4-24gb', null)] })).toBe('2×a100-80gb (1 free) 1×l4-24gb');
   });
 });

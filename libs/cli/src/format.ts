@@ -1,4 +1,4 @@
-import type { GpuCapacityDto, ImageResponseDto, OperationResponseDto, SshKeyResponseDto, VmResponseDto } from '../../client/src';
+import type { GpuCapacityDto, HostResponseDto, ImageResponseDto, OperationResponseDto, SshKeyResponseDto, VmResponseDto } from '../../client/src';
 
 export type Align = 'left' | 'right';
 export interface Column<T> {
@@ -117,6 +117,29 @@ export const IMAGE_COLUMNS: Column<ImageResponseDto>[] = [
   { header: 'FORMAT', value: (i) => i.format },
   { header: 'PATH', value: (i) => i.path },
   { header: 'CREATED', value: (i) => time(i.created_at) },
+];
+
+/** A host's GPUs by model, in device order: "8×h100-80gb", "2×a100-80gb 2×l4-24gb"; free ones in brackets when some are bound. */
+export function hostGpus(host: Pick<HostResponseDto, 'gpus'>): string {
+  if (host.gpus.length === 0) return '-';
+  const byModel = new Map<string, { total: number; free: number }>();
+  for (const gpu of host.gpus) {
+    const entry = byModel.get(gpu.model) ?? { total: 0, free: 0 };
+    entry.total++;
+    if (gpu.vm_id === null) entry.free++;
+    byModel.set(gpu.model, entry);
+  }
+  return [...byModel].map(([model, { total, free }]) => `${total}×${model}${free < total ? ` (${free} free)` : ''}`).join(' ');
+}
+
+export const HOST_COLUMNS: Column<HostResponseDto>[] = [
+  { header: 'ID', value: (h) => h.id },
+  { header: 'NAME', value: (h) => h.name },
+  { header: 'REGION', value: (h) => h.region },
+  { header: 'STATE', value: (h) => h.state },
+  { header: 'CPUS', value: (h) => `${h.used.cpu_cores}/${h.cpu_cores}`, align: 'right' },
+  { header: 'GPUS', value: hostGpus },
+  { header: 'LABELS', value: (h) => h.labels.join(',') },
 ];
 
 export const SSH_KEY_COLUMNS: Column<SshKeyResponseDto>[] = [

@@ -20,7 +20,7 @@ import {
 } from '../../client/src';
 import { DEFAULT_API, configPath, parseApiUrl, readConfig, removeCredentials, resolveToken, saveCredentials, writeConfig } from './config';
 import { CliError, EXIT, describeError, exitCodeForProblem } from './errors';
-import { CAPACITY_COLUMNS, IMAGE_COLUMNS, OPERATION_COLUMNS, SSH_KEY_COLUMNS, Progress, VM_COLUMNS, escapeControl, escapeControlKeepLines, safeJson, table, vmDetails } from './format';
+import { CAPACITY_COLUMNS, HOST_COLUMNS, IMAGE_COLUMNS, OPERATION_COLUMNS, SSH_KEY_COLUMNS, Progress, VM_COLUMNS, escapeControl, escapeControlKeepLines, safeJson, table, vmDetails } from './format';
 import { promptLine, promptSecret, readStdin } from './prompt';
 
 type OutputFormat = 'table' | 'json';
@@ -403,6 +403,50 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
         .option('--memory <mib>', 'memory in MiB', integer('--memory', 256, 4_194_304))
         .option('--gpus <n>', 'number of GPUs', integer('--gpus', 0, 8)),
   );
+
+  const host = program.command('host').description('The fleet: list, rename, relabel and remove hypervisor hosts (admin)');
+  host
+    .command('list')
+    .description('Hosts with their state, CPUs in use and GPUs; removed hosts only with --include-removed')
+    .option('--include-removed', 'also the hosts taken out of the fleet (state removed)')
+    .action(async (options: { includeRemoved?: boolean }) => {
+      const ctx = context();
+      const query = options.includeRemoved ? { include_removed: true } : {};
+      const hosts = unwrap(await ctx.client().GET('/hosts', { params: { query } })).items;
+      ctx.print(hosts, () => (hosts.length === 0 ? 'No hosts.\n' : table(hosts, HOST_COLUMNS)));
+    });
+  host
+    .command('rename')
+    .description('Give a host another name (unique among hosts not removed)')
+    .argument('<id>', 'the host id (see: vmplane host list)')
+    .argument('<name>', 'a lowercase DNS name')
+    .action(async (id: string, name: string) => {
+      const ctx = context();
+      const renamed = unwrap(await ctx.client().PATCH('/hosts/{id}', { params: { path: { id } }, body: { name } }));
+      ctx.print(renamed, () => table([renamed], HOST_COLUMNS));
+    });
+  host
+    .command('label')
+    .description("Replace a host's labels with the ones given (e.g. rack=a12 nvlink); --clear removes them all")
+    .argument('<id>', 'the host id')
+    .argument('[labels...]', 'up to 32 labels of 1–63 characters')
+    .option('--clear', 'set no labels')
+    .action(async (id: string, labels: string[], options: { clear?: boolean }) => {
+      if (labels.length === 0 && !options.clear) throw new CliError('usage: give the labels to set, or --clear to remove them all', EXIT.usage);
+      if (labels.length > 0 && options.clear) throw new CliError('usage: --clear takes no labels', EXIT.usage);
+      const ctx = context();
+      const labelled = unwrap(await ctx.client().PATCH('/hosts/{id}', { params: { path: { id } }, body: { labels } }));
+      ctx.print(labelled, () => table([labelled], HOST_COLUMNS));
+    });
+  host
+    .command('delete')
+    .description('Take a host out of the fleet; refused while VMs live on it or shelved VMs are pinned to it. Its record stays (state removed)')
+    .argument('<id>', 'the host id')
+    .action(async (id: string) => {
+      const ctx = context();
+      unwrap(await ctx.client().DELETE('/hosts/{id}', { params: { path: { id } } }));
+      ctx.print({ id, removed: true }, () => `Removed host ${id}; it stays listed with: vmplane host list --include-removed\n`);
+    });
 
   const image = program.command('image').description('Base images VMs are created from');
   image

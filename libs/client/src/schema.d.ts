@@ -63,7 +63,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Hosts, their GPUs and what is bound to them (admin) */
+        /** Hosts, their GPUs and what is bound to them; removed hosts only with ?include_removed=true (admin) */
         get: operations["listHosts"];
         put?: never;
         /** Register a hypervisor host and its GPUs (admin) */
@@ -98,14 +98,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One host with its GPUs (admin) */
+        /** One host with its GPUs, removed or not (admin) */
         get: operations["getHost"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** Take a host out of the fleet; its record stays with state removed. Refused while VMs live on it or shelved VMs are pinned to it (admin) */
+        delete: operations["removeHost"];
         options?: never;
         head?: never;
-        /** Change a host's state; draining stops new placements (admin) */
+        /** Rename a host, replace its labels or change its state; draining stops new placements (admin) */
         patch: operations["updateHost"];
         trace?: never;
     };
@@ -767,7 +768,15 @@ export interface components {
             name: string;
             /** @example us-east-1 */
             region: string;
+            /** @description removed: taken out of the fleet by DELETE; kept, never placed on */
             state: components["schemas"]["HostState"];
+            /**
+             * @example [
+             *       "rack-a12",
+             *       "nvlink"
+             *     ]
+             */
+            labels: string[];
             /** @example 192 */
             cpu_cores: number;
             /** @example 2097152 */
@@ -793,8 +802,11 @@ export interface components {
              */
             updated_at: string;
         };
-        /** @enum {string} */
-        HostState: "active" | "draining" | "down";
+        /**
+         * @description removed: taken out of the fleet by DELETE; kept, never placed on
+         * @enum {string}
+         */
+        HostState: "active" | "draining" | "down" | "removed";
         /** @enum {string} */
         ImageFormat: "qcow2" | "raw";
         ImageListDto: {
@@ -999,7 +1011,7 @@ export interface components {
              */
             resource?: string;
             /**
-             * @description For public_ip_in_use and unsatisfiable: the request field at fault
+             * @description For public_ip_in_use, host_exists on a rename and unsatisfiable: the request field at fault
              * @example public_ip
              */
             field?: string;
@@ -1019,10 +1031,20 @@ export interface components {
              */
             available?: Record<string, never>;
             /**
-             * @description For user_has_vms: how many VMs the user still holds
+             * @description For user_has_vms: how many VMs the user still holds; for host_has_vms: how many live on the host
              * @example 2
              */
             live_vms?: number;
+            /**
+             * @description For host_has_vms: how many shelved VMs are pinned to the host
+             * @example 1
+             */
+            shelved_vms?: number;
+            /**
+             * @description For host_removed: the removed host
+             * @example 019abcde-1234-7000-8000-0123456789ab
+             */
+            host_id?: string;
             /**
              * @description For invalid_state: the status the VM is in
              * @example created
@@ -1179,7 +1201,15 @@ export interface components {
             /** @example 30000 */
             disk_gib: number;
             /** @default active */
-            state?: components["schemas"]["HostState"];
+            state?: components["schemas"]["SettableHostState"];
+            /**
+             * @description At most 32 labels of 1–63 characters, no control characters
+             * @example [
+             *       "rack-a12",
+             *       "nvlink"
+             *     ]
+             */
+            labels?: string[];
             /**
              * @description The libvirt URI the host's VMs are driven through (libvirt driver); absent: LIBVIRT_DEFAULT_URI
              * @example qemu+ssh://ops@gpu-h100-01/system
@@ -1236,6 +1266,8 @@ export interface components {
             /** @example 20 */
             vms?: number | null;
         };
+        /** @enum {string} */
+        SettableHostState: "active" | "draining" | "down";
         SshKeyListDto: {
             items: components["schemas"]["SshKeyResponseDto"][];
         };
@@ -1317,8 +1349,21 @@ export interface components {
             wait_for_capacity_seconds?: number;
         };
         UpdateHostDto: {
-            /** @example draining */
-            state: components["schemas"]["HostState"];
+            /**
+             * @description Unique among hosts that are not removed
+             * @example gpu-h100-01
+             */
+            name?: string;
+            /**
+             * @description At most 32 labels of 1–63 characters, no control characters
+             * @example [
+             *       "rack-a12",
+             *       "nvlink"
+             *     ]
+             */
+            labels?: string[];
+            /** @description draining or down: no new placements; its VMs keep running */
+            state?: components["schemas"]["SettableHostState"];
         };
         UpdateUserDto: {
             /**
@@ -1531,6 +1576,7 @@ export type RegisterImageDto = components['schemas']['RegisterImageDto'];
 export type ResizeVmDto = components['schemas']['ResizeVmDto'];
 export type ResourceAmountsDto = components['schemas']['ResourceAmountsDto'];
 export type SetQuotaDto = components['schemas']['SetQuotaDto'];
+export type SettableHostState = components['schemas']['SettableHostState'];
 export type SshKeyListDto = components['schemas']['SshKeyListDto'];
 export type SshKeyResponseDto = components['schemas']['SshKeyResponseDto'];
 export type TokenRequestDto = components['schemas']['TokenRequestDto'];
@@ -1630,7 +1676,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1690,7 +1736,10 @@ export interface operations {
     };
     listHosts: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: removed hosts too */
+                include_removed?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1703,6 +1752,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HostListDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
             /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
@@ -1773,7 +1831,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1858,7 +1916,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1944,6 +2002,71 @@ export interface operations {
             };
         };
     };
+    removeHost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed, now or before */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state; the code says which */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
     updateHost: {
         parameters: {
             query?: never;
@@ -1996,6 +2119,15 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to another user */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state; the code says which */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2099,7 +2231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2352,7 +2484,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2489,6 +2621,8 @@ export interface operations {
             /** @description Too many attempts; see Retry-After */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2595,7 +2729,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2764,7 +2898,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2834,7 +2968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3050,7 +3184,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3077,7 +3211,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Idempotency-Key reused with a different body */
+            /** @description Idempotency-Key reused with a different body (idempotency_key_reused), or no host could ever hold the request (unsatisfiable) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3098,6 +3232,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3213,7 +3349,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3234,6 +3370,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3292,7 +3430,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3313,6 +3451,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3438,7 +3578,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3477,6 +3617,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3559,7 +3701,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3598,6 +3740,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3667,7 +3811,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3688,6 +3832,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3757,7 +3903,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,6 +3924,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3847,7 +3995,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3868,6 +4016,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3950,7 +4100,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3977,7 +4127,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Idempotency-Key reused with a different body */
+            /** @description Idempotency-Key reused with a different body (idempotency_key_reused), or no host could ever hold the request (unsatisfiable) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3998,6 +4148,8 @@ export interface operations {
             /** @description No capacity (insufficient_capacity) or hypervisor unavailable; see Retry-After */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -1,9 +1,12 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
+  IsBoolean,
   IsEnum,
+  IsIn,
   IsInt,
   IsOptional,
   IsString,
@@ -12,15 +15,40 @@ import {
   Max,
   MaxLength,
   Min,
+  MinLength,
   ValidateNested,
 } from 'class-validator';
 import { NoControlCharacters } from '../../common/no-control-characters.decorator';
+import { OptionalNotNull } from '../../common/validation';
 import { LIBVIRT_URI } from '../../config/app-config';
-import { HostState } from '../host.entity';
+import { HostState, SETTABLE_HOST_STATES, SettableHostState } from '../host.entity';
 
 const HOST_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 const REGION = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;
 const GPU_MODEL = /^[a-z0-9]+(-[a-z0-9]+)*-\d+gb$/;
+
+/** The checks a host's name gets wherever one is sent. */
+function HostName(): PropertyDecorator {
+  return applyDecorators(IsString(), Matches(HOST_NAME, { message: 'must be a lowercase DNS name' }));
+}
+
+/** A host's labels: as a VM's, at most 32 of 1–63 characters, no control characters. */
+function HostLabels(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ example: ['rack-a12', 'nvlink'], type: [String], maxItems: 32, description: 'At most 32 labels of 1–63 characters, no control characters' }),
+    IsArray(),
+    ArrayMaxSize(32),
+    IsString({ each: true }),
+    MinLength(1, { each: true }),
+    MaxLength(63, { each: true }),
+    NoControlCharacters({ each: true }),
+  );
+}
+
+/** The states an admin may set; `removed` comes only from DELETE /hosts/{id}. */
+function SettableState(documented: { default?: HostState; description?: string }): PropertyDecorator {
+  return applyDecorators(ApiPropertyOptional({ enum: SETTABLE_HOST_STATES, enumName: 'SettableHostState', ...documented }), IsIn(SETTABLE_HOST_STATES));
+}
 
 export enum MigMode {
   Enabled = 'enabled',
@@ -73,8 +101,7 @@ export class RegisterGpuDto {
 
 export class RegisterHostDto {
   @ApiProperty({ example: 'gpu-h100-01' })
-  @IsString()
-  @Matches(HOST_NAME, { message: 'must be a lowercase DNS name' })
+  @HostName()
   name: string;
 
   @ApiProperty({ example: 'us-east-1' })
@@ -100,10 +127,13 @@ export class RegisterHostDto {
   @Max(100_000_000)
   disk_gib: number;
 
-  @ApiPropertyOptional({ enum: HostState, enumName: 'HostState', default: HostState.Active })
   @IsOptional()
-  @IsEnum(HostState)
-  state?: HostState;
+  @SettableState({ default: HostState.Active })
+  state?: SettableHostState;
+
+  @IsOptional()
+  @HostLabels()
+  labels?: string[];
 
   @ApiPropertyOptional({
     example: 'qemu+ssh://ops@gpu-h100-01/system',
@@ -174,10 +204,28 @@ export class ImportHostQueryDto {
   hypervisor_uri?: string;
 }
 
+/** An admin's change to a host; each field is optional, none may be null. */
 export class UpdateHostDto {
-  @ApiProperty({ enum: HostState, enumName: 'HostState', example: HostState.Draining })
-  @IsEnum(HostState)
-  state: HostState;
+  @ApiPropertyOptional({ example: 'gpu-h100-01', description: 'Unique among hosts that are not removed' })
+  @OptionalNotNull()
+  @HostName()
+  name?: string;
+
+  @OptionalNotNull()
+  @HostLabels()
+  labels?: string[];
+
+  @OptionalNotNull()
+  @SettableState({ description: 'draining or down: no new placements; its VMs keep running' })
+  state?: SettableHostState;
+}
+
+export class ListHostsQueryDto {
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'true: removed hosts too' })
+  @IsOptional()
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean()
+  include_removed?: boolean;
 }
 
 export class GpuResponseDto {
@@ -230,8 +278,11 @@ export class HostResponseDto {
   @ApiProperty({ example: 'us-east-1' })
   region: string;
 
-  @ApiProperty({ enum: HostState, enumName: 'HostState' })
+  @ApiProperty({ enum: HostState, enumName: 'HostState', description: 'removed: taken out of the fleet by DELETE; kept, never placed on' })
   state: HostState;
+
+  @ApiProperty({ type: [String], example: ['rack-a12', 'nvlink'] })
+  labels: string[];
 
   @ApiProperty({ example: 192 })
   cpu_cores: number;

@@ -1,17 +1,18 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsEnum, IsOptional, IsString, Length } from 'class-validator';
 import { UserRole } from '../../common/user-role';
+import { OptionalNotNull } from '../../common/validation';
 import { UserResponseDto } from './user.dto';
 
 /** An admin's change to a user; each field is optional. Disabling revokes the user's tokens at once. */
 export class UpdateUserDto {
   @ApiPropertyOptional({ enum: UserRole, enumName: 'UserRole', example: UserRole.Member, description: 'Takes effect on existing tokens at once' })
-  @IsOptional()
+  @OptionalNotNull()
   @IsEnum(UserRole)
   role?: UserRole;
 
   @ApiPropertyOptional({ example: true, description: 'true: the user cannot sign in and every token they hold stops working' })
-  @IsOptional()
+  @OptionalNotNull()
   @IsBoolean()
   disabled?: boolean;
 }

@@ -81,6 +81,7 @@ export interface HostSeed {
   memoryMib?: number;
   diskGib?: number;
   state?: HostState;
+  labels?: string[];
   /** One model per GPU. */
   gpus?: string[];
 }
@@ -99,6 +100,7 @@ export async function registerHost(tx: Tx, fleet: FleetRepository, seed: HostSee
     usedMemoryMib: 0,
     usedDiskGib: 0,
     state: seed.state ?? HostState.Active,
+    labels: seed.labels ?? [],
   });
   const gpus = (seed.gpus ?? []).map((model, index) =>
     Object.assign(new GpuEntity(), {
