@@ -69,12 +69,12 @@ describe.each(DB_KINDS)('timestamps on every write path on %s', (kind) => {
 
   it('a quota change, and quota consumption and release', async () => {
     const owner = await db().uow.transaction((tx) => insertUser(tx));
-    await expectStamped('users', owner, () => db().uow.transaction((tx) => repos().users.setQuota(tx, owner, { gpus: 4 })));
+    await expectStamped('users', owner, () => db().uow.transaction((tx) => repos().users.setQuota(tx, owner, { gpuMilli: 4000 })));
     db().clock.set(at(120_000));
-    await db().uow.transaction((tx) => repos().users.tryConsume(tx, owner, { vcpus: 1, memoryMib: 256, gpus: 1, vms: 1 }, { vcpus: 8, memoryMib: 8192, gpus: 8, vms: 8 }));
+    await db().uow.transaction((tx) => repos().users.tryConsume(tx, owner, { vcpus: 1, memoryMib: 256, gpuMilli: 1000, vms: 1 }, { vcpus: 8, memoryMib: 8192, gpus: 8, vms: 8 }));
     expect((await stamps('users', owner)).updated).toBe(at(120_000).getTime());
     db().clock.set(at(180_000));
-    await db().uow.transaction((tx) => repos().users.release(tx, owner, { vcpus: 1, memoryMib: 256, gpus: 1, vms: 1 }));
+    await db().uow.transaction((tx) => repos().users.release(tx, owner, { vcpus: 1, memoryMib: 256, gpuMilli: 1000, vms: 1 }));
     expect((await stamps('users', owner)).updated).toBe(at(180_000).getTime());
   });
 
