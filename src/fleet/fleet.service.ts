@@ -5,9 +5,9 @@ import { validateInput } from '../common/validation';
 import { UnitOfWork } from '../database/unit-of-work';
 import { constraintViolation } from '../database/constraint-violation';
 import { canonicalGpuModel } from './domain/gpu-model';
-import { NvidiaSmiParseError, parseNvidiaSmiXml } from './domain/nvidia-smi-parser';
+import { NvidiaSmiParseError, parseNvidiaSmiXml, sharingModeOf } from './domain/nvidia-smi-parser';
 import { VmsRepository } from '../vms/vms.repository';
-import { HostListDto, HostResponseDto, ImportHostQueryDto, ListHostsQueryDto, MigMode, RegisterHostDto, UpdateGpuDto, UpdateHostDto } from './dto/host.dto';
+import { GpuSharingModeDto, HostListDto, HostResponseDto, ImportHostQueryDto, ListHostsQueryDto, MigMode, RegisterHostDto, UpdateGpuDto, UpdateHostDto } from './dto/host.dto';
 import { MIG_PROFILES_BY_MODEL, supportsMig } from './domain/gpu-profiles';
 import { FleetRepository } from './fleet.repository';
 import { GpuEntity } from './gpu.entity';
@@ -36,10 +36,18 @@ export class FleetService {
         pciAddress: g.pci_address,
         uuid: g.uuid,
         migMode: g.mig_mode ?? MigMode.Disabled,
+        sharingMode: g.sharing_mode ?? 'passthrough',
+        vgpuProfile: null,
+        liveClaims: 0,
         vmId: null,
       }),
     );
     assertDistinct(gpus.map((g) => g.index), 'gpus.index');
+    gpus.forEach((g, i) => {
+      if (g.sharingMode === 'mig' && !supportsMig(g.model)) {
+        throw new ValidationFailedError([{ field: `gpus[${i}].sharing_mode`, message: `mig needs a GPU model with MIG profiles; ${g.model} has none` }]);
+      }
+    });
     assertDistinct(gpus.map((g) => g.uuid), 'gpus.uuid');
     const host = Object.assign(new HostEntity(), {
       id: hostId,
@@ -107,6 +115,7 @@ export class FleetService {
         uuid: g.uuid,
         model: g.model,
         mig_mode: g.migMode,
+        sharing_mode: sharingModeOf(g) as GpuSharingModeDto,
       })),
     });
     return this.register(host);

@@ -26,8 +26,8 @@ export function mdevTypeOf(profile: string): string {
  * one-holder-per-device check sees two VMs sharing a GPU as two devices.
  */
 export function gpuDevicesOf(vm: VmEntity): GpuDevice[] {
-  const whole = (vm.allocations ?? []).filter((a) => a.releasedAt === null).map((a) => ({ uuid: a.gpu!.uuid, pciAddress: a.gpu!.pciAddress }));
-  const live = (vm.slotClaims ?? []).filter((c) => c.releasedAt === null && c.gpu);
+  const whole = (vm.allocations ?? []).filter((a) => !a.releasedAt).map((a) => ({ uuid: a.gpu!.uuid, pciAddress: a.gpu!.pciAddress }));
+  const live = (vm.slotClaims ?? []).filter((c) => !c.releasedAt && c.gpu);
   if (live.length === 0 || !vm.gpuProfile) return whole;
   const first = live.reduce((a, b) => (b.slot < a.slot ? b : a));
   return [...whole, { uuid: `${first.gpu!.uuid}/${first.slot}`, pciAddress: first.gpu!.pciAddress, mdevType: mdevTypeOf(vm.gpuProfile) }];

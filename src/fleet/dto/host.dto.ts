@@ -56,6 +56,12 @@ export enum MigMode {
   Unsupported = 'unsupported',
 }
 
+export enum GpuSharingModeDto {
+  Passthrough = 'passthrough',
+  Vgpu = 'vgpu',
+  Mig = 'mig',
+}
+
 export class RegisterGpuDto {
   @ApiPropertyOptional({ description: 'Device index on the host; defaults to the position in the list', example: 0 })
   @IsOptional()
@@ -97,6 +103,16 @@ export class RegisterGpuDto {
   @IsOptional()
   @IsEnum(MigMode)
   mig_mode?: MigMode;
+
+  @ApiPropertyOptional({
+    enum: GpuSharingModeDto,
+    enumName: 'GpuSharingMode',
+    default: GpuSharingModeDto.Passthrough,
+    description: 'How VMs get the GPU: whole (passthrough), as time-sliced vGPUs, or as MIG instances (models with MIG profiles only)',
+  })
+  @IsOptional()
+  @IsEnum(GpuSharingModeDto)
+  sharing_mode?: GpuSharingModeDto;
 }
 
 export class RegisterHostDto {
@@ -226,12 +242,6 @@ export class ListHostsQueryDto {
   @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
   @IsBoolean()
   include_removed?: boolean;
-}
-
-export enum GpuSharingModeDto {
-  Passthrough = 'passthrough',
-  Vgpu = 'vgpu',
-  Mig = 'mig',
 }
 
 export class UpdateGpuDto {
