@@ -9,6 +9,7 @@ import { SetQuotaDto } from '../../src/users/dto/user.dto';
 import { UsersService } from '../../src/users/users.service';
 import { CreateVmDto } from '../../src/vms/dto/create-vm.dto';
 import type { VmResponseDto } from '../../src/vms/dto/vm-response.dto';
+import { CapacityQueueService } from '../../src/vms/capacity-queue.service';
 import { VmActionsService } from '../../src/vms/vm-actions.service';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
@@ -262,6 +263,35 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     await users.setQuota(user.id, Object.assign(new SetQuotaDto(), { gpus: 2 }));
     expect(done(await vms.create(user, spec({ name: 'd', gpu_profile: '1/4', region }), WAIT)).gpu_profile).toBe('1/4');
     expect((await users.me(user)).usage).toMatchObject({ gpus: 1.108, gpu_milli: 1108 });
+  }, 60_000);
+
+  it('a fractional create waits in the capacity queue and gets the slices a delete frees; its quota is held while it waits', async () => {
+    const region = `r-queue-${kind}`;
+    await sharedHost('queue', region, 1, GpuSharingModeDto.Mig);
+    const user = await newUser();
+    const full = done(await vms.create(user, spec({ name: 'full', gpu_profile: '7g.141gb', gpu_model: H200, region }), WAIT));
+    const waiting = await vms.create(user, spec({ name: 'waits', gpu_profile: '4g.71gb', gpu_model: H200, region, wait_for_capacity_seconds: 600 }), ASYNC);
+    expect(waiting).toMatchObject({ kind: 'accepted', queuePosition: 1, vm: { status: 'provisioning', gpu_profile: '4g.71gb', gpus: [] } });
+    expect((await users.me(user)).usage.gpu_milli).toBe(1000 + 572);
+
+    done(await vms.delete(user, full.id, WAIT));
+    app.get(CapacityQueueService).kick();
+    let placed: VmResponseDto | null = null;
+    for (let i = 0; i < 400 && (placed = await vms.get(user, waiting.vm.id)).status === 'provisioning'; i++) await sleep(25);
+    expect(placed).toMatchObject({ status: 'created', gpu_profile: '4g.71gb', gpu_model: H200, gpus: [expect.objectContaining({ slots: [0, 1, 2, 3] })] });
+    expect((await users.me(user)).usage.gpu_milli).toBe(572);
+  }, 60_000);
+
+  it('the Idempotency-Key fingerprint covers gpu_profile: the same key with another profile is refused, with the same one replayed', async () => {
+    const region = `r-idem-${kind}`;
+    await sharedHost('idem', region, 1, GpuSharingModeDto.Mig);
+    const user = await newUser();
+    const keyed: RequestOptions = { ...WAIT, idempotencyKey: `slice-${kind}` };
+    const first = done(await vms.create(user, spec({ name: 'idem', gpu_profile: '2g.35gb', gpu_model: H200, region }), keyed));
+    const again = await vms.create(user, spec({ name: 'idem', gpu_profile: '2g.35gb', gpu_model: H200, region }), keyed);
+    expect(again).toMatchObject({ replayed: true, vm: { id: first.id } });
+    const other = await answerOf(vms.create(user, spec({ name: 'idem', gpu_profile: '3g.71gb', gpu_model: H200, region }), keyed));
+    expect(other).toMatchObject({ status: 422, code: 'idempotency_key_reused' });
   }, 60_000);
 
   it('a profile not of the model is a 400 listing the valid ones; both gpu_count and gpu_profile is a 400; no GPU in the right mode is a 422', async () => {
