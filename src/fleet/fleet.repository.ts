@@ -272,17 +272,24 @@ export class FleetRepository {
   }
 
   /**
-   * Gives back the VM's fractional claims: closes its slot rows, counts one claim less on each GPU, and clears the
-   * vGPU size of a GPU whose last claim this was (so it may take another size).
+   * Gives back the VM's fractional claims: counts one claim less on each GPU it holds slots of, closes its slot
+   * rows, and clears the vGPU size of a GPU whose last claim this was (so it may take another size). The GPU
+   * row first, then the slot rows: the order a claim takes them in, so the two never wait on each other in a
+   * cycle.
    */
   async releaseGpuSlots(tx: Tx, vmId: string, now: Date): Promise<void> {
     const held = await on(this.slotClaims, tx)
       .createQueryBuilder('c')
-      .select('DISTINCT c.gpu_id', 'gpu_id')
+      .select('c.gpuId', 'gpu_id')
+      .distinct(true)
       .where('c.vmId = :vmId', { vmId })
       .andWhere('c.releasedAt IS NULL')
       .getRawMany<{ gpu_id: string }>();
     if (held.length === 0) return;
+    const gpuIds = held.map((row) => row.gpu_id).sort();
+    for (const gpuId of gpuIds) {
+      await on(this.gpus, tx).createQueryBuilder().update().set({ liveClaims: () => 'live_claims - 1' }).where('id = :gpuId', { gpuId }).updateEntity(false).execute();
+    }
     await on(this.slotClaims, tx)
       .createQueryBuilder()
       .update()
@@ -291,18 +298,15 @@ export class FleetRepository {
       .andWhere('released_at IS NULL')
       .updateEntity(false)
       .execute();
-    for (const { gpu_id: gpuId } of held) {
-      await on(this.gpus, tx).createQueryBuilder().update().set({ liveClaims: () => 'live_claims - 1' }).where('id = :gpuId', { gpuId }).updateEntity(false).execute();
-      await on(this.gpus, tx)
-        .createQueryBuilder()
-        .update()
-        .set({ vgpuProfile: null })
-        .where('id = :gpuId', { gpuId })
-        .andWhere('live_claims = 0')
-        .andWhere('vgpu_profile IS NOT NULL')
-        .updateEntity(false)
-        .execute();
-    }
+    await on(this.gpus, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ vgpuProfile: null })
+      .where('id IN (:...gpuIds)', { gpuIds })
+      .andWhere('live_claims = 0')
+      .andWhere('vgpu_profile IS NOT NULL')
+      .updateEntity(false)
+      .execute();
   }
 
   /**
@@ -391,8 +395,8 @@ export class FleetRepository {
 
   /** Binds the GPUs to the VM only if every one of them is still free; returns how many were bound. */
   async bindGpus(tx: Tx, vmId: string, hostId: string, gpuIds: string[]): Promise<number> {
-    const { affected } = await this.statements.update(tx, this.gpus.target, 'bind', { vmId, hostId, gpuIds }, (qb) =>
-      qb.set({ vmId: () => ':vmId' }).where('host_id = :hostId').andWhere('vm_id IS NULL').andWhere(`sharing_mode = 'passthrough'`).andWhere('id IN (:...gpuIds)'),
+    const { affected } = await this.statements.update(tx, this.gpus.target, 'bind', { vmId, hostId, gpuIds, passthrough: 'passthrough' }, (qb) =>
+      qb.set({ vmId: () => ':vmId' }).where('host_id = :hostId').andWhere('vm_id IS NULL').andWhere('sharing_mode = :passthrough').andWhere('id IN (:...gpuIds)'),
     );
     return affected;
   }
