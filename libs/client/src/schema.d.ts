@@ -2333,7 +2333,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetailsDto"];
                 };
             };
-            /** @description Conflicts with the current state (e.g. invalid_state, operation_in_progress, public_ip_in_use) */
+            /** @description Conflicts with the current state; the code says which */
             409: {
                 headers: {
                     [name: string]: unknown;
