@@ -106,11 +106,21 @@ export class QuotaExceededError extends DomainError {
     super(`Quota exceeded for ${limit}: ${used} used + ${requested} requested > ${quota} allowed`);
     Object.assign(this.extensions, { limit, quota, used, requested });
   }
+
+  /** The GPU quota, which counts milli-GPUs: the message states them; quota, used and requested are also in GPUs. */
+  static gpus(quotaMilli: number, usedMilli: number, requestedMilli: number): QuotaExceededError {
+    const error = new QuotaExceededError('gpus', quotaMilli / 1000, usedMilli / 1000, requestedMilli / 1000);
+    error.message = `Quota exceeded for gpus: ${usedMilli} milli-GPUs used + ${requestedMilli} requested > ${quotaMilli} allowed (1000 milli-GPUs = 1 GPU)`;
+    Object.assign(error.extensions, { quota_milli: quotaMilli, used_milli: usedMilli, requested_milli: requestedMilli });
+    return error;
+  }
 }
 
 export interface CapacityAlternative {
   gpu_model: string | null;
   gpu_count: number;
+  /** A fractional alternative: this profile (gpu_count is then 0). */
+  gpu_profile?: string;
   region: string;
 }
 

@@ -12,8 +12,11 @@ export class CapacityAlternativeDto {
   @ApiProperty({ nullable: true, type: String, example: 'a100-80gb' })
   gpu_model: string | null;
 
-  @ApiProperty({ example: 8 })
+  @ApiProperty({ example: 8, description: '0 for a fractional alternative (gpu_profile)' })
   gpu_count: number;
+
+  @ApiPropertyOptional({ type: String, example: '1g.18gb', description: 'A vGPU size or MIG profile that fits now (for requests that asked for a gpu_profile)' })
+  gpu_profile?: string;
 
   @ApiProperty({ example: 'us-east-1' })
   region: string;

@@ -19,6 +19,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   host_has_vms: 409,
   host_removed: 409,
   gpu_exists: 409,
+  gpu_busy: 409,
   image_exists: 409,
   ssh_key_exists: 409,
   too_many_ssh_keys: 409,

@@ -20,6 +20,8 @@ import { UserStatus1765100000000 } from './migrations/1765100000000-user-status'
 import { Lifecycle1765200000000 } from './migrations/1765200000000-lifecycle';
 import { ImagesSshKeysUserData1765300000000 } from './migrations/1765300000000-images-ssh-keys-user-data';
 import { HostAdmin1765350000000 } from './migrations/1765350000000-host-admin';
+import { FractionalGpus1765400000000 } from './migrations/1765400000000-fractional-gpus';
+import { GpuSlotClaimEntity } from '../fleet/gpu-slot-claim.entity';
 import { ImageEntity } from '../images/image.entity';
 import { SshKeyEntity } from '../ssh-keys/ssh-key.entity';
 
@@ -28,6 +30,7 @@ export const ENTITIES = [
   HostEntity,
   GpuEntity,
   GpuAllocationEntity,
+  GpuSlotClaimEntity,
   VmEntity,
   VmLabelEntity,
   OperationEntity,
@@ -39,7 +42,7 @@ export const ENTITIES = [
   SshKeyEntity,
 ];
 
-export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000, ImagesSshKeysUserData1765300000000, HostAdmin1765350000000];
+export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000, ImagesSshKeysUserData1765300000000, HostAdmin1765350000000, FractionalGpus1765400000000];
 
 /** TypeORM options for either database. Migrations are run by MigrationRunner, never synchronize. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {

@@ -31,6 +31,21 @@ describe('infeasibility', () => {
     });
   });
 
+  it('a profile needs a GPU in its sharing mode: none is unsatisfiable naming gpu_profile, with the shared GPUs there are', () => {
+    const shared: HostShape[] = [...FLEET, { id: 'd', name: 'h200-mig-01', region: 'us-east-1', cpuCores: 192, memoryMib: 2_097_152, diskGib: 30_720, gpus: { 'h200-141gb': 2 }, sharedGpus: { 'h200-141gb': { mig: 2 } } }];
+    expect(infeasibility(request({ gpuProfile: '3g.71gb', gpuModel: 'h200-141gb' }), shared)).toBeNull();
+    expect(infeasibility(request({ gpuProfile: '3g.71gb' }), shared)).toBeNull();
+    expect(infeasibility(request({ gpuProfile: '1/4' }), shared)).toEqual({
+      field: 'gpu_profile',
+      reason: 'no host has a GPU in the sharing mode that 1/4 needs (an admin sets it with PATCH /hosts/{id}/gpus/{gpu_id})',
+      available: { shared_gpus: ['h200-141gb mig'] },
+    });
+    expect(infeasibility(request({ gpuProfile: '3g.71gb', region: 'us-west-2' }), shared)).toMatchObject({ field: 'gpu_profile', available: { shared_gpus: [] } });
+    expect(infeasibility(request({ gpuProfile: '3g.71gb', cpuCores: 200 }), shared)).toMatchObject({ field: 'cpu_cores', available: { largest_host: { cpu_cores: 192 } } });
+    // A model that is not in the fleet at all is named first, as for whole GPUs.
+    expect(infeasibility(request({ gpuProfile: '1/4', gpuModel: 'b200-192gb' }), shared)).toMatchObject({ field: 'gpu_model' });
+  });
+
   it('names a GPU count no host has, with the most there is', () => {
     expect(infeasibility(request({ gpuCount: 4, gpuModel: 'l4-24gb' }), FLEET)).toMatchObject({ field: 'gpu_count', available: { max_gpu_count: 2 } });
   });

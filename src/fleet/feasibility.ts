@@ -1,4 +1,5 @@
 import type { PlacementRequest } from '../scheduler/scheduler.types';
+import { findGpuProfile, type GpuSharingMode } from './domain/gpu-profiles';
 
 /** A host as registered, whatever its state or load: what it could hold if it were active and empty. */
 export interface HostShape {
@@ -10,11 +11,13 @@ export interface HostShape {
   diskGib: number;
   /** GPUs per model. */
   gpus: Record<string, number>;
+  /** Of those, the GPUs per model in a shared mode (vgpu, mig); absent or empty: all passthrough. */
+  sharedGpus?: Record<string, Partial<Record<GpuSharingMode, number>>>;
 }
 
 export interface Infeasibility {
   /** The request field that cannot be met. */
-  field: 'region' | 'gpu_model' | 'gpu_count' | 'cpu_cores' | 'memory' | 'disk_size' | 'fleet';
+  field: 'region' | 'gpu_model' | 'gpu_count' | 'gpu_profile' | 'cpu_cores' | 'memory' | 'disk_size' | 'fleet';
   reason: string;
   /** What exists instead, for the client to choose from. */
   available: Record<string, unknown>;
@@ -40,6 +43,7 @@ export function infeasibility(request: PlacementRequest, fleet: readonly HostSha
       return { field: 'gpu_model', reason: `no host${where} has GPU model ${request.gpuModel}`, available: { gpu_models: models } };
     }
   }
+  if (request.gpuProfile) return profileInfeasibility(request, request.gpuProfile, inRegion, where);
   const gpusOn = (h: HostShape) => (request.gpuModel ? (h.gpus[request.gpuModel] ?? 0) : Math.max(0, ...Object.values(h.gpus)));
   const withGpus = inRegion.filter((h) => gpusOn(h) >= request.gpuCount);
   if (withGpus.length === 0) {
@@ -59,6 +63,49 @@ export function infeasibility(request: PlacementRequest, fleet: readonly HostSha
   return {
     field,
     reason: `larger than any host${where}${gpus}: the largest has ${largest.cpu_cores} vCPUs, ${largest.memory} MiB and ${largest.disk_size} GiB (not necessarily on the same host)`,
+    available: { largest_host: largest },
+  };
+}
+
+/**
+ * A profile request needs a GPU (of the model asked for) in the profile's sharing mode: vgpu for a vGPU size,
+ * mig on a model whose MIG table has the profile. Without one the request is unsatisfiable until an admin
+ * changes a GPU's mode; the answer lists the profiles the fleet's shared GPUs do offer.
+ */
+function profileInfeasibility(request: PlacementRequest, profileName: string, inRegion: readonly HostShape[], where: string): Infeasibility | null {
+  const serving = inRegion.filter((h) =>
+    Object.entries(h.sharedGpus ?? {}).some(([model, modes]) => {
+      if (request.gpuModel && model !== request.gpuModel) return false;
+      const profile = findGpuProfile(model, profileName);
+      return profile !== null && (modes[profile.kind] ?? 0) > 0;
+    }),
+  );
+  if (serving.length === 0) {
+    const offered = new Set<string>();
+    for (const h of inRegion) {
+      for (const [model, modes] of Object.entries(h.sharedGpus ?? {})) {
+        if ((modes.vgpu ?? 0) > 0) offered.add(`${model} vgpu`);
+        if ((modes.mig ?? 0) > 0) offered.add(`${model} mig`);
+      }
+    }
+    const model = request.gpuModel ? ` ${request.gpuModel}` : '';
+    return {
+      field: 'gpu_profile',
+      reason: `no host${where} has a${model} GPU in the sharing mode that ${profileName} needs (an admin sets it with PATCH /hosts/{id}/gpus/{gpu_id})`,
+      available: { shared_gpus: [...offered].sort() },
+    };
+  }
+  const fits = serving.some((h) => h.cpuCores >= request.cpuCores && h.memoryMib >= request.memoryMib && h.diskGib >= request.diskGib);
+  if (fits) return null;
+  const largest = {
+    cpu_cores: Math.max(...serving.map((h) => h.cpuCores)),
+    memory: Math.max(...serving.map((h) => h.memoryMib)),
+    disk_size: Math.max(...serving.map((h) => h.diskGib)),
+  };
+  const field = request.cpuCores > largest.cpu_cores ? 'cpu_cores' : request.memoryMib > largest.memory ? 'memory' : 'disk_size';
+  return {
+    field,
+    reason: `larger than any host${where} with a GPU for ${profileName}: the largest has ${largest.cpu_cores} vCPUs, ${largest.memory} MiB and ${largest.disk_size} GiB`,
     available: { largest_host: largest },
   };
 }

@@ -1,3 +1,4 @@
+import { GpuSlotClaimEntity } from './gpu-slot-claim.entity';
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { OperationsModule } from '../operations/operations.module';
@@ -15,7 +16,7 @@ import { HostsController } from './hosts.controller';
 import { PlacementService } from './placement.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([HostEntity, GpuEntity, GpuAllocationEntity]), OperationsModule, VmRecordsModule],
+  imports: [TypeOrmModule.forFeature([HostEntity, GpuEntity, GpuAllocationEntity, GpuSlotClaimEntity]), OperationsModule, VmRecordsModule],
   controllers: [HostsController, CapacityController],
   providers: [FleetRepository, FleetService, PlacementService, CapacityService],
   exports: [FleetRepository, FleetService, PlacementService],

@@ -1,12 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { FindOptionsWhere, In, Not, Repository } from 'typeorm';
+import { Brackets, FindOptionsWhere, In, Not, Repository } from 'typeorm';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
-import type { SchedulerHost } from '../scheduler/scheduler.types';
+import type { SchedulerGpu, SchedulerHost } from '../scheduler/scheduler.types';
 import type { HostShape } from './feasibility';
+import { constraintViolation } from '../database/constraint-violation';
+import type { GpuSharingMode } from './domain/gpu-profiles';
 import { GpuAllocationEntity } from './gpu-allocation.entity';
+import { GpuSlotClaimEntity } from './gpu-slot-claim.entity';
 import { GpuEntity } from './gpu.entity';
 import { HostEntity, HostState } from './host.entity';
 
@@ -44,6 +47,17 @@ interface CandidateRow {
   gpu_index: number | null;
   gpu_model: string | null;
   gpu_vm_id: string | null;
+  gpu_sharing_mode: GpuSharingMode | null;
+  gpu_vgpu_profile: string | null;
+  gpu_live_claims: number | string | null;
+}
+
+/** One fractional claim to write: the profile on one GPU, its slots, and the GPU's mode it was planned for. */
+export interface SlotClaimWrite {
+  gpuId: string;
+  profile: string;
+  slots: number[];
+  sharingMode: 'vgpu' | 'mig';
 }
 
 /**
@@ -57,6 +71,7 @@ export class FleetRepository {
     @InjectRepository(HostEntity) private readonly hosts: Repository<HostEntity>,
     @InjectRepository(GpuEntity) private readonly gpus: Repository<GpuEntity>,
     @InjectRepository(GpuAllocationEntity) private readonly allocations: Repository<GpuAllocationEntity>,
+    @InjectRepository(GpuSlotClaimEntity) private readonly slotClaims: Repository<GpuSlotClaimEntity>,
     private readonly statements: PreparedStatements,
   ) {}
 
@@ -163,6 +178,7 @@ export class FleetRepository {
           .addSelect(['h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
           .addSelect(['h.used_cpu_cores AS used_cpu_cores', 'h.used_memory_mib AS used_memory_mib', 'h.used_disk_gib AS used_disk_gib'])
           .addSelect(['g.id AS gpu_id', 'g.index AS gpu_index', 'g.model AS gpu_model', 'g.vm_id AS gpu_vm_id'])
+          .addSelect(['g.sharing_mode AS gpu_sharing_mode', 'g.vgpu_profile AS gpu_vgpu_profile', 'g.live_claims AS gpu_live_claims'])
           .where('h.state = :active')
           .andWhere('h.cpuCores - h.usedCpuCores >= :cpu')
           .andWhere('h.memoryMib - h.usedMemoryMib >= :memory')
@@ -191,9 +207,129 @@ export class FleetRepository {
         };
         hosts.push(current);
       }
-      if (r.gpu_id !== null) current.gpus.push({ id: r.gpu_id, index: r.gpu_index!, model: r.gpu_model!, free: r.gpu_vm_id === null });
+      if (r.gpu_id === null) continue;
+      const sharingMode = r.gpu_sharing_mode ?? 'passthrough';
+      const gpu: SchedulerGpu = { id: r.gpu_id, index: r.gpu_index!, model: r.gpu_model!, free: r.gpu_vm_id === null && Number(r.gpu_live_claims ?? 0) === 0 };
+      if (sharingMode !== 'passthrough') Object.assign(gpu, { sharingMode, vgpuProfile: r.gpu_vgpu_profile, usedSlots: 0 });
+      current.gpus.push(gpu);
     }
+    await this.fillUsedSlots(tx, hosts);
     return hosts;
+  }
+
+  /** Sets usedSlots on the shared GPUs that have live claims, from their claim rows (one query, only when there are any). */
+  private async fillUsedSlots(tx: Tx, hosts: SchedulerHost[]): Promise<void> {
+    const claimed = new Map<string, SchedulerGpu>();
+    for (const host of hosts) for (const gpu of host.gpus) if (gpu.sharingMode !== undefined && !gpu.free) claimed.set(gpu.id, gpu);
+    if (claimed.size === 0) return;
+    const rows = await this.liveSlots(tx, [...claimed.keys()]);
+    for (const row of rows) {
+      const gpu = claimed.get(row.gpuId)!;
+      gpu.usedSlots = (gpu.usedSlots ?? 0) | (1 << row.slot);
+    }
+  }
+
+  /** The slots held on these GPUs now (claim rows not released). */
+  liveSlots(tx: Tx, gpuIds: string[]): Promise<{ gpuId: string; slot: number }[]> {
+    if (gpuIds.length === 0) return Promise.resolve([]);
+    return on(this.slotClaims, tx)
+      .createQueryBuilder('c')
+      .select(['c.gpuId', 'c.slot'])
+      .where('c.gpuId IN (:...gpuIds)', { gpuIds })
+      .andWhere('c.releasedAt IS NULL')
+      .getMany();
+  }
+
+  /**
+   * Takes a fractional claim for the VM: first the GPU's row, conditionally (still in the mode the plan saw,
+   * not bound whole, and for a vGPU holding no other size; it counts one more live claim and records the
+   * size), then one row per slot under the live-slot unique index. Returns false when the plan went stale: the
+   * condition failed, or another VM holds one of the slots (the unique index refused it).
+   */
+  async claimGpuSlots(tx: Tx, vmId: string, claim: SlotClaimWrite, ids: string[]): Promise<boolean> {
+    const params = { gpuId: claim.gpuId, mode: claim.sharingMode, profile: claim.profile };
+    const { affected } = await this.statements.update(tx, this.gpus.target, `claimSlots:${claim.sharingMode}`, params, (qb) => {
+      qb.where('id = :gpuId').andWhere('sharing_mode = :mode').andWhere('vm_id IS NULL');
+      if (claim.sharingMode === 'vgpu') {
+        return qb
+          .set({ liveClaims: () => 'live_claims + 1', vgpuProfile: () => ':profile' })
+          .andWhere(new Brackets((w) => w.where('vgpu_profile IS NULL').orWhere('vgpu_profile = :profile')));
+      }
+      return qb.set({ liveClaims: () => 'live_claims + 1' });
+    });
+    if (affected !== 1) return false;
+    try {
+      for (const [i, slot] of claim.slots.entries()) {
+        const row = Object.assign(new GpuSlotClaimEntity(), { id: ids[i], gpuId: claim.gpuId, vmId, slot, profile: claim.profile, releasedAt: null });
+        await this.statements.insert(tx, this.slotClaims.target, row);
+      }
+    } catch (error) {
+      const violation = constraintViolation(error);
+      if (violation?.kind === 'unique' && /gpu_slot_claims/.test(violation.target)) return false;
+      throw error;
+    }
+    return true;
+  }
+
+  /**
+   * Gives back the VM's fractional claims: counts one claim less on each GPU it holds slots of, closes its slot
+   * rows, and clears the vGPU size of a GPU whose last claim this was (so it may take another size). The GPU
+   * row first, then the slot rows: the order a claim takes them in, so the two never wait on each other in a
+   * cycle.
+   */
+  async releaseGpuSlots(tx: Tx, vmId: string, now: Date): Promise<void> {
+    const held = await on(this.slotClaims, tx)
+      .createQueryBuilder('c')
+      .select('c.gpuId', 'gpu_id')
+      .distinct(true)
+      .where('c.vmId = :vmId', { vmId })
+      .andWhere('c.releasedAt IS NULL')
+      .getRawMany<{ gpu_id: string }>();
+    if (held.length === 0) return;
+    const gpuIds = held.map((row) => row.gpu_id).sort();
+    for (const gpuId of gpuIds) {
+      await on(this.gpus, tx).createQueryBuilder().update().set({ liveClaims: () => 'live_claims - 1' }).where('id = :gpuId', { gpuId }).updateEntity(false).execute();
+    }
+    await on(this.slotClaims, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ releasedAt: now })
+      .where('vm_id = :vmId', { vmId })
+      .andWhere('released_at IS NULL')
+      .updateEntity(false)
+      .execute();
+    await on(this.gpus, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ vgpuProfile: null })
+      .where('id IN (:...gpuIds)', { gpuIds })
+      .andWhere('live_claims = 0')
+      .andWhere('vgpu_profile IS NOT NULL')
+      .updateEntity(false)
+      .execute();
+  }
+
+  /**
+   * Changes a GPU's sharing mode only while nothing holds it (no VM bound, no live claim), in one conditional
+   * UPDATE on the GPU's row: a claim racing it either counted itself on that row first (and this finds it) or
+   * finds the new mode (and re-plans). Returns whether it changed.
+   */
+  async setSharingMode(tx: Tx, hostId: string, gpuId: string, mode: GpuSharingMode): Promise<boolean> {
+    const { affected } = await on(this.gpus, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ sharingMode: mode, vgpuProfile: null })
+      .where('id = :gpuId', { gpuId })
+      .andWhere('host_id = :hostId', { hostId })
+      .andWhere('vm_id IS NULL')
+      .andWhere('live_claims = 0')
+      .updateEntity(false)
+      .execute();
+    return affected === 1;
+  }
+
+  findGpu(tx: Tx, hostId: string, gpuId: string): Promise<GpuEntity | null> {
+    return on(this.gpus, tx).findOneBy({ id: gpuId, hostId });
   }
 
   /** Every host in the fleet (any state but removed), with its GPUs per model: what the fleet could hold at all. */
@@ -203,19 +339,26 @@ export class FleetRepository {
       .leftJoin('h.gpus', 'g')
       .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
       .addSelect('g.model', 'model')
+      .addSelect('g.sharing_mode', 'sharing_mode')
       .addSelect('COUNT(g.id)', 'gpus')
       .where('h.state <> :removed', { removed: HostState.Removed })
       .groupBy('h.id')
       .addGroupBy('g.model')
-      .getRawMany<{ id: string; name: string; region: string; cpu_cores: number; memory_mib: number; disk_gib: number; model: string | null; gpus: string | number }>();
+      .addGroupBy('g.sharing_mode')
+      .getRawMany<{ id: string; name: string; region: string; cpu_cores: number; memory_mib: number; disk_gib: number; model: string | null; sharing_mode: GpuSharingMode | null; gpus: string | number }>();
     const byId = new Map<string, HostShape>();
     for (const r of rows) {
       let host = byId.get(r.id);
       if (!host) {
-        host = { id: r.id, name: r.name, region: r.region, cpuCores: r.cpu_cores, memoryMib: r.memory_mib, diskGib: r.disk_gib, gpus: {} };
+        host = { id: r.id, name: r.name, region: r.region, cpuCores: r.cpu_cores, memoryMib: r.memory_mib, diskGib: r.disk_gib, gpus: {}, sharedGpus: {} };
         byId.set(r.id, host);
       }
-      if (r.model !== null) host.gpus[r.model] = Number(r.gpus);
+      if (r.model === null) continue;
+      host.gpus[r.model] = (host.gpus[r.model] ?? 0) + Number(r.gpus);
+      if (r.sharing_mode && r.sharing_mode !== 'passthrough') {
+        const modes = (host.sharedGpus![r.model] ??= {});
+        modes[r.sharing_mode] = Number(r.gpus);
+      }
     }
     return [...byId.values()];
   }
@@ -252,8 +395,8 @@ export class FleetRepository {
 
   /** Binds the GPUs to the VM only if every one of them is still free; returns how many were bound. */
   async bindGpus(tx: Tx, vmId: string, hostId: string, gpuIds: string[]): Promise<number> {
-    const { affected } = await this.statements.update(tx, this.gpus.target, 'bind', { vmId, hostId, gpuIds }, (qb) =>
-      qb.set({ vmId: () => ':vmId' }).where('host_id = :hostId').andWhere('vm_id IS NULL').andWhere('id IN (:...gpuIds)'),
+    const { affected } = await this.statements.update(tx, this.gpus.target, 'bind', { vmId, hostId, gpuIds, passthrough: 'passthrough' }, (qb) =>
+      qb.set({ vmId: () => ':vmId' }).where('host_id = :hostId').andWhere('vm_id IS NULL').andWhere('sharing_mode = :passthrough').andWhere('id IN (:...gpuIds)'),
     );
     return affected;
   }
@@ -279,6 +422,7 @@ export class FleetRepository {
       .where('g.hostId = :hostId', { hostId })
       .andWhere('g.model = :model', { model })
       .andWhere('g.vmId IS NULL')
+      .andWhere('g.sharingMode = :passthrough', { passthrough: 'passthrough' })
       .orderBy('g.index')
       .limit(count)
       .getMany();
@@ -311,9 +455,9 @@ export class FleetRepository {
       .select('h.region', 'region')
       .addSelect('g.model', 'model')
       .addSelect('COUNT(*)', 'total')
-      .addSelect('SUM(CASE WHEN g.vm_id IS NOT NULL THEN 1 ELSE 0 END)', 'allocated')
-      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND h.state = :active THEN 1 ELSE 0 END)', 'free')
-      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND h.state <> :active THEN 1 ELSE 0 END)', 'unavailable')
+      .addSelect('SUM(CASE WHEN g.vm_id IS NOT NULL OR g.live_claims > 0 THEN 1 ELSE 0 END)', 'allocated')
+      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND g.live_claims = 0 AND h.state = :active THEN 1 ELSE 0 END)', 'free')
+      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND g.live_claims = 0 AND h.state <> :active THEN 1 ELSE 0 END)', 'unavailable')
       .where('h.state <> :removed')
       .setParameters({ active: HostState.Active, removed: HostState.Removed })
       .groupBy('h.region')
@@ -331,7 +475,7 @@ export class FleetRepository {
     }));
   }
 
-  /** Free GPUs per (region, model, host) on active hosts that can still take a VM of `need`. */
+  /** Free whole (passthrough) GPUs per (region, model, host) on active hosts that can still take a VM of `need`. */
   async freeGpusPerHost(tx: Tx, need: PlacementResources): Promise<{ region: string; model: string; hostId: string; free: number }[]> {
     const rows = await on(this.gpus, tx)
       .createQueryBuilder('g')
@@ -341,6 +485,7 @@ export class FleetRepository {
       .addSelect('h.id', 'host_id')
       .addSelect('COUNT(*)', 'free')
       .where('g.vm_id IS NULL')
+      .andWhere('g.sharing_mode = :passthrough', { passthrough: 'passthrough' })
       .andWhere('h.state = :active', { active: HostState.Active })
       .andWhere('h.cpu_cores - h.used_cpu_cores >= :cpu', { cpu: need.cpuCores })
       .andWhere('h.memory_mib - h.used_memory_mib >= :memory', { memory: need.memoryMib })

@@ -5,9 +5,10 @@ import { validateInput } from '../common/validation';
 import { UnitOfWork } from '../database/unit-of-work';
 import { constraintViolation } from '../database/constraint-violation';
 import { canonicalGpuModel } from './domain/gpu-model';
-import { NvidiaSmiParseError, parseNvidiaSmiXml } from './domain/nvidia-smi-parser';
+import { NvidiaSmiParseError, parseNvidiaSmiXml, sharingModeOf } from './domain/nvidia-smi-parser';
 import { VmsRepository } from '../vms/vms.repository';
-import { HostListDto, HostResponseDto, ImportHostQueryDto, ListHostsQueryDto, MigMode, RegisterHostDto, UpdateHostDto } from './dto/host.dto';
+import { GpuSharingModeDto, HostListDto, HostResponseDto, ImportHostQueryDto, ListHostsQueryDto, MigMode, RegisterHostDto, UpdateGpuDto, UpdateHostDto } from './dto/host.dto';
+import { MIG_PROFILES_BY_MODEL, supportsMig } from './domain/gpu-profiles';
 import { FleetRepository } from './fleet.repository';
 import { GpuEntity } from './gpu.entity';
 import { HostEntity, HostState } from './host.entity';
@@ -35,10 +36,18 @@ export class FleetService {
         pciAddress: g.pci_address,
         uuid: g.uuid,
         migMode: g.mig_mode ?? MigMode.Disabled,
+        sharingMode: g.sharing_mode ?? 'passthrough',
+        vgpuProfile: null,
+        liveClaims: 0,
         vmId: null,
       }),
     );
     assertDistinct(gpus.map((g) => g.index), 'gpus.index');
+    gpus.forEach((g, i) => {
+      if (g.sharingMode === 'mig' && !supportsMig(g.model)) {
+        throw new ValidationFailedError([{ field: `gpus[${i}].sharing_mode`, message: `mig needs a GPU model with MIG profiles; ${g.model} has none` }]);
+      }
+    });
     assertDistinct(gpus.map((g) => g.uuid), 'gpus.uuid');
     const host = Object.assign(new HostEntity(), {
       id: hostId,
@@ -106,6 +115,7 @@ export class FleetService {
         uuid: g.uuid,
         model: g.model,
         mig_mode: g.migMode,
+        sharing_mode: sharingModeOf(g) as GpuSharingModeDto,
       })),
     });
     return this.register(host);
@@ -175,6 +185,29 @@ export class FleetService {
         );
       }
     });
+  }
+
+  /**
+   * Changes how a GPU is shared, only while nothing holds it (the repository's conditional update decides,
+   * so a claim racing this request cannot slip in). mig needs a model with MIG profiles.
+   */
+  async updateGpu(hostId: string, gpuId: string, dto: UpdateGpuDto): Promise<HostResponseDto> {
+    const host = await this.uow.transaction(async (tx) => {
+      const gpu = await this.fleet.findGpu(tx, hostId, gpuId);
+      if (!gpu) throw new NotFoundError('gpu', gpuId);
+      if (dto.sharing_mode === 'mig' && !supportsMig(gpu.model)) {
+        const models = Object.keys(MIG_PROFILES_BY_MODEL).join(', ');
+        throw new ValidationFailedError([{ field: 'sharing_mode', message: `mig needs a GPU model with MIG profiles; ${gpu.model} has none (models with MIG: ${models})` }]);
+      }
+      if (gpu.sharingMode !== dto.sharing_mode && !(await this.fleet.setSharingMode(tx, hostId, gpuId, dto.sharing_mode))) {
+        throw new ConflictError('gpu_busy', `GPU ${gpu.index} (${gpu.uuid}) is held by a VM; its sharing mode changes only while no VM holds it or any part of it`, {
+          field: 'sharing_mode',
+          gpu_id: gpuId,
+        });
+      }
+      return this.fleet.findHost(tx, hostId);
+    });
+    return toHostResponse(host!);
   }
 
   /** Registers every host not yet known by name; used for the demo fleet. */

@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { GpuSharingMode } from './domain/gpu-profiles';
 import { HostEntity } from './host.entity';
 
 @Entity('gpus')
@@ -35,6 +36,18 @@ export class GpuEntity {
 
   @Column({ name: 'mig_mode', type: 'varchar', length: 16, default: 'disabled' })
   migMode: string;
+
+  /** passthrough (whole GPUs, bound through vm_id), vgpu (time-sliced) or mig; changed only while nothing holds the GPU. */
+  @Column({ name: 'sharing_mode', type: 'varchar', length: 16, default: 'passthrough' })
+  sharingMode: GpuSharingMode;
+
+  /** The one time-sliced vGPU size a vgpu GPU holds now; null while it holds none. */
+  @Column({ name: 'vgpu_profile', type: 'varchar', length: 16, nullable: true })
+  vgpuProfile: string | null;
+
+  /** VMs holding a part of the GPU (gpu_slot_claims); a mode change needs 0, checked on this row. */
+  @Column({ name: 'live_claims', type: 'integer', default: 0 })
+  liveClaims: number;
 
   /** The VM the GPU is bound to; set and cleared only by conditional updates. */
   @Column({ name: 'vm_id', type: 'uuid', nullable: true })

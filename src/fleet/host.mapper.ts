@@ -1,5 +1,5 @@
 import { isoTime } from '../common/iso-time';
-import { GpuResponseDto, HostResponseDto, MigMode } from './dto/host.dto';
+import { GpuResponseDto, GpuSharingModeDto, HostResponseDto, MigMode } from './dto/host.dto';
 import { GpuEntity } from './gpu.entity';
 import { HostEntity } from './host.entity';
 
@@ -14,6 +14,9 @@ export function toGpuResponse(gpu: GpuEntity): GpuResponseDto {
     uuid: gpu.uuid,
     mig_mode: gpu.migMode as MigMode,
     vm_id: gpu.vmId,
+    sharing_mode: (gpu.sharingMode ?? 'passthrough') as GpuSharingModeDto,
+    vgpu_profile: gpu.vgpuProfile ?? null,
+    fractional_vms: gpu.liveClaims ?? 0,
   };
 }
 

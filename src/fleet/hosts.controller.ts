@@ -4,7 +4,7 @@ import { RequireRole } from '../auth/auth.decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { UuidParam } from '../common/uuid-param.pipe';
 import { UserRole } from '../common/user-role';
-import { HostListDto, HostResponseDto, ImportHostQueryDto, ListHostsQueryDto, RegisterHostDto, UpdateHostDto } from './dto/host.dto';
+import { HostListDto, HostResponseDto, ImportHostQueryDto, ListHostsQueryDto, RegisterHostDto, UpdateGpuDto, UpdateHostDto } from './dto/host.dto';
 import { FleetService } from './fleet.service';
 
 @ApiTags('fleet')
@@ -49,6 +49,17 @@ export class HostsController {
   @ApiProblems(400, 401, 403, 'not_found:host')
   get(@Param('id', UuidParam) id: string): Promise<HostResponseDto> {
     return this.fleet.get(id);
+  }
+
+  @Patch(':id/gpus/:gpu_id')
+  @ApiOperation({
+    operationId: 'updateGpu',
+    summary: "Change a GPU's sharing mode: passthrough, vgpu or mig, only while no VM holds it (admin)",
+  })
+  @ApiOkResponse({ type: HostResponseDto })
+  @ApiProblems(400, 401, 403, 404, 409)
+  updateGpu(@Param('id', UuidParam) id: string, @Param('gpu_id', UuidParam) gpuId: string, @Body() dto: UpdateGpuDto): Promise<HostResponseDto> {
+    return this.fleet.updateGpu(id, gpuId, dto);
   }
 
   @Patch(':id')

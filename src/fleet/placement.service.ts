@@ -7,6 +7,9 @@ import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
 import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
 import { infeasibility } from './feasibility';
 import { FleetRepository, PlacementResources } from './fleet.repository';
+import { canFit, isWholeGpuFree, profileFor } from '../scheduler/gpu-slots';
+import { IdGenerator } from '../common/id-generator';
+import { GpuProfile, migProfilesFor, milliGpuOf, VGPU_PROFILES } from './domain/gpu-profiles';
 import { GpuEntity } from './gpu.entity';
 
 /** The base of the PostgreSQL advisory lock keys placements take for their transaction, shared by every replica. */
@@ -32,7 +35,16 @@ export interface PlacementPlan {
   region: string;
   /** The host's libvirt URI as the plan read it, so the create's hypervisor call needs no read of its own. */
   hypervisorUri: string | null;
+  /** Whole GPUs (gpu_count requests). */
   gpus: GpuEntity[];
+  /** The fractional claim (gpu_profile requests): the profile's slots on one shared GPU. */
+  slotClaim?: PlannedSlotClaim | null;
+}
+
+export interface PlannedSlotClaim {
+  gpu: GpuEntity;
+  profile: string;
+  slots: number[];
 }
 
 /** Raised when a conditional claim finds the plan stale; the caller re-plans in a new transaction. */
@@ -62,6 +74,7 @@ export class PlacementService {
     private readonly fleet: FleetRepository,
     private readonly random: RandomSource,
     config: AppConfig,
+    private readonly ids: IdGenerator,
   ) {
     this.policy = config.placementPolicy ? getPolicy(config.placementPolicy as PlacementPolicy['name']) : DEFAULT_POLICY;
   }
@@ -78,13 +91,21 @@ export class PlacementService {
     if (!decision) return null;
     const host = hosts.find((h) => h.id === decision.hostId)!;
     const gpus = decision.gpuIds.length > 0 ? await this.fleet.gpuDetails(tx, decision.gpuIds) : [];
-    return { hostId: host.id, hostName: host.name, region: host.region, hypervisorUri: host.hypervisorUri, gpus };
+    const [claim] = decision.claims;
+    const slotClaim = claim ? { gpu: (await this.fleet.gpuDetails(tx, [claim.gpuId]))[0], profile: claim.profile, slots: claim.slots } : null;
+    return { hostId: host.id, hostName: host.name, region: host.region, hypervisorUri: host.hypervisorUri, gpus, slotClaim };
   }
 
   /** Claims the plan for the VM (whose row must already exist), or throws PlacementConflictError. */
   async claim(tx: Tx, vmId: string, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
     if (!(await this.fleet.claimHost(tx, plan.hostId, resourcesOf(request)))) {
       throw new PlacementConflictError(`host ${plan.hostName}`);
+    }
+    if (plan.slotClaim) {
+      const { gpu, profile, slots } = plan.slotClaim;
+      const sharingMode = gpu.sharingMode === 'vgpu' ? 'vgpu' : 'mig';
+      const claimed = await this.fleet.claimGpuSlots(tx, vmId, { gpuId: gpu.id, profile, slots, sharingMode }, slots.map(() => this.ids.next()));
+      if (!claimed) throw new PlacementConflictError(`a slot of GPU ${gpu.index} on ${plan.hostName}`);
     }
     if (plan.gpus.length === 0) return;
     const gpuIds = plan.gpus.map((g) => g.id);
@@ -97,9 +118,10 @@ export class PlacementService {
   }
 
   /** Gives a VM's host capacity and GPUs back. Callers make sure this happens once per VM. */
-  async release(tx: Tx, vm: { id: string; hostId: string | null; gpuCount: number } & PlacementResources, now: Date): Promise<void> {
+  async release(tx: Tx, vm: { id: string; hostId: string | null; gpuCount: number; gpuProfile?: string | null } & PlacementResources, now: Date): Promise<void> {
     if (vm.hostId) await this.fleet.releaseHost(tx, vm.hostId, vm);
     if (vm.gpuCount > 0) await this.fleet.unbindGpus(tx, vm.id, now);
+    if (vm.gpuProfile) await this.fleet.releaseGpuSlots(tx, vm.id, now);
   }
 
   /** Throws UnsatisfiableError when no host could ever hold the request, not even active and empty. */
@@ -113,6 +135,7 @@ export class PlacementService {
    * another model (or region), or the largest count of the requested model.
    */
   async alternatives(tx: Tx, request: PlacementRequest): Promise<CapacityAlternative[]> {
+    if (request.gpuProfile) return this.fractionalAlternatives(tx, request, request.gpuProfile);
     const perHost = await this.fleet.freeGpusPerHost(tx, resourcesOf(request));
     const largest = new Map<string, { region: string; model: string; count: number }>();
     for (const row of perHost) {
@@ -128,5 +151,32 @@ export class PlacementService {
       else if (sameModel && count > 0 && count < request.gpuCount) options.push({ gpu_model: model, gpu_count: count, region });
     }
     return options.sort((a, b) => b.gpu_count - a.gpu_count || String(a.gpu_model).localeCompare(String(b.gpu_model)) || a.region.localeCompare(b.region));
+  }
+
+  /**
+   * What would fit now instead of a profile that did not: per region and model, the smallest vGPU size or MIG
+   * profile of at least the request's weight that one host can still take, else one whole GPU.
+   */
+  private async fractionalAlternatives(tx: Tx, request: PlacementRequest, profileName: string): Promise<CapacityAlternative[]> {
+    const hosts = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
+    const weight = milliGpuOf({ gpuCount: 0, gpuProfile: profileName, gpuModel: request.gpuModel });
+    const found = new Map<string, CapacityAlternative>();
+    const offer = (key: string, alternative: CapacityAlternative) => {
+      if (!found.has(key)) found.set(key, alternative);
+    };
+    for (const host of hosts) {
+      for (const gpu of host.gpus) {
+        if (request.gpuModel === gpu.model && profileFor(gpu, profileName) !== null) continue; // the same ask: it did not fit
+        const profiles: GpuProfile[] = gpu.sharingMode === 'mig' ? [...migProfilesFor(gpu.model)] : gpu.sharingMode === 'vgpu' ? [...VGPU_PROFILES] : [];
+        const fitting = profiles
+          .filter((p) => p.milliGpu >= weight && !(p.kind === 'mig' && p.mediaExtensions) && canFit(gpu, p))
+          .sort((a, b) => a.milliGpu - b.milliGpu)[0];
+        if (fitting) offer(`${host.region}\u0000${gpu.model}\u0000${fitting.name}`, { gpu_model: gpu.model, gpu_count: 0, gpu_profile: fitting.name, region: host.region });
+        else if (isWholeGpuFree(gpu)) offer(`${host.region}\u0000${gpu.model}\u0000whole`, { gpu_model: gpu.model, gpu_count: 1, region: host.region });
+      }
+    }
+    return [...found.values()].sort(
+      (a, b) => Number(Boolean(b.gpu_profile)) - Number(Boolean(a.gpu_profile)) || String(a.gpu_model).localeCompare(String(b.gpu_model)) || a.region.localeCompare(b.region),
+    );
   }
 }

@@ -22,8 +22,9 @@ export class UserEntity {
   @Column({ name: 'quota_memory_mib', type: 'integer', nullable: true })
   quotaMemoryMib: number | null;
 
-  @Column({ name: 'quota_gpus', type: 'integer', nullable: true })
-  quotaGpus: number | null;
+  /** GPUs in milli-GPUs: a whole GPU is 1000, a 3g of 7 is 429, a 1/4 vGPU 250. */
+  @Column({ name: 'quota_gpu_milli', type: 'integer', nullable: true })
+  quotaGpuMilli: number | null;
 
   @Column({ name: 'quota_vms', type: 'integer', nullable: true })
   quotaVms: number | null;
@@ -35,8 +36,8 @@ export class UserEntity {
   @Column({ name: 'used_memory_mib', type: 'integer', default: 0 })
   usedMemoryMib: number;
 
-  @Column({ name: 'used_gpus', type: 'integer', default: 0 })
-  usedGpus: number;
+  @Column({ name: 'used_gpu_milli', type: 'integer', default: 0 })
+  usedGpuMilli: number;
 
   @Column({ name: 'used_vms', type: 'integer', default: 0 })
   usedVms: number;

@@ -1,26 +1,32 @@
 import { isoTime } from '../common/iso-time';
-import type { ResourceAmounts } from './users.repository';
+import { defaultLimits, type QuotaDefaults, type ResourceAmounts } from './users.repository';
 import { UserResponseDto } from './dto/user.dto';
 import { UserEntity } from './user.entity';
 
-export function effectiveQuota(user: UserEntity, defaults: ResourceAmounts): ResourceAmounts {
+export function effectiveQuota(user: UserEntity, defaults: QuotaDefaults): ResourceAmounts {
+  const fallback = defaultLimits(defaults);
   return {
-    vcpus: user.quotaVcpus ?? defaults.vcpus,
-    memoryMib: user.quotaMemoryMib ?? defaults.memoryMib,
-    gpus: user.quotaGpus ?? defaults.gpus,
-    vms: user.quotaVms ?? defaults.vms,
+    vcpus: user.quotaVcpus ?? fallback.vcpus,
+    memoryMib: user.quotaMemoryMib ?? fallback.memoryMib,
+    gpuMilli: user.quotaGpuMilli ?? fallback.gpuMilli,
+    vms: user.quotaVms ?? fallback.vms,
   };
 }
 
-export function toUserResponse(user: UserEntity, defaults: ResourceAmounts): UserResponseDto {
+/** GPUs as the API shows them: whole GPUs (fractional when a profile is held) and the exact milli-GPUs. */
+function gpuAmounts(milli: number): { gpus: number; gpu_milli: number } {
+  return { gpus: milli / 1000, gpu_milli: milli };
+}
+
+export function toUserResponse(user: UserEntity, defaults: QuotaDefaults): UserResponseDto {
   const quota = effectiveQuota(user, defaults);
   return {
     id: user.id,
     username: user.username,
     role: user.role,
     disabled: user.disabledAt !== null,
-    quota: { vcpus: quota.vcpus, memory_mib: quota.memoryMib, gpus: quota.gpus, vms: quota.vms },
-    usage: { vcpus: user.usedVcpus, memory_mib: user.usedMemoryMib, gpus: user.usedGpus, vms: user.usedVms },
+    quota: { vcpus: quota.vcpus, memory_mib: quota.memoryMib, ...gpuAmounts(quota.gpuMilli), vms: quota.vms },
+    usage: { vcpus: user.usedVcpus, memory_mib: user.usedMemoryMib, ...gpuAmounts(user.usedGpuMilli), vms: user.usedVms },
     created_at: isoTime(user.createdAt),
     updated_at: isoTime(user.updatedAt),
   };

@@ -7,17 +7,30 @@ import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { UserEntity } from './user.entity';
 
+/** What a VM holds of its owner's quota. GPUs count in milli-GPUs (a whole GPU is 1000, see milliGpuOf). */
 export interface ResourceAmounts {
+  vcpus: number;
+  memoryMib: number;
+  gpuMilli: number;
+  vms: number;
+}
+
+/** The configured default limits (QUOTA_*), GPUs in whole GPUs as operators write them. */
+export interface QuotaDefaults {
   vcpus: number;
   memoryMib: number;
   gpus: number;
   vms: number;
 }
 
+export function defaultLimits(defaults: QuotaDefaults): ResourceAmounts {
+  return { vcpus: defaults.vcpus, memoryMib: defaults.memoryMib, gpuMilli: defaults.gpus * 1000, vms: defaults.vms };
+}
+
 export interface QuotaLimits {
   vcpus?: number | null;
   memoryMib?: number | null;
-  gpus?: number | null;
+  gpuMilli?: number | null;
   vms?: number | null;
 }
 
@@ -74,7 +87,7 @@ export class UsersRepository {
     const values: Partial<UserEntity> = {};
     if (limits.vcpus !== undefined) values.quotaVcpus = limits.vcpus;
     if (limits.memoryMib !== undefined) values.quotaMemoryMib = limits.memoryMib;
-    if (limits.gpus !== undefined) values.quotaGpus = limits.gpus;
+    if (limits.gpuMilli !== undefined) values.quotaGpuMilli = limits.gpuMilli;
     if (limits.vms !== undefined) values.quotaVms = limits.vms;
     const result = await on(this.users, tx).update({ id }, values);
     return result.affected === 1;
@@ -84,13 +97,13 @@ export class UsersRepository {
    * Adds to the user's usage only if every limit still holds, in one
    * conditional UPDATE, so concurrent requests cannot overrun a quota.
    */
-  async tryConsume(tx: Tx, userId: string, amounts: ResourceAmounts, defaults: ResourceAmounts): Promise<boolean> {
+  async tryConsume(tx: Tx, userId: string, amounts: ResourceAmounts, defaults: QuotaDefaults): Promise<boolean> {
     const params = {
       userId,
       ...usage(amounts),
       defaultVcpus: defaults.vcpus,
       defaultMemory: defaults.memoryMib,
-      defaultGpus: defaults.gpus,
+      defaultGpus: defaultLimits(defaults).gpuMilli,
       defaultVms: defaults.vms,
     };
     const { affected } = await this.statements.update(tx, this.users.target, 'consume', params, (qb) =>
@@ -98,13 +111,13 @@ export class UsersRepository {
         .set({
           usedVcpus: () => 'used_vcpus + :vcpus',
           usedMemoryMib: () => 'used_memory_mib + :memory',
-          usedGpus: () => 'used_gpus + :gpus',
+          usedGpuMilli: () => 'used_gpu_milli + :gpus',
           usedVms: () => 'used_vms + :vms',
         })
         .where('id = :userId')
         .andWhere('used_vcpus + :vcpus <= COALESCE(quota_vcpus, :defaultVcpus)')
         .andWhere('used_memory_mib + :memory <= COALESCE(quota_memory_mib, :defaultMemory)')
-        .andWhere('used_gpus + :gpus <= COALESCE(quota_gpus, :defaultGpus)')
+        .andWhere('used_gpu_milli + :gpus <= COALESCE(quota_gpu_milli, :defaultGpus)')
         .andWhere('used_vms + :vms <= COALESCE(quota_vms, :defaultVms)'),
     );
     return affected === 1;
@@ -116,7 +129,7 @@ export class UsersRepository {
         .set({
           usedVcpus: () => 'used_vcpus - :vcpus',
           usedMemoryMib: () => 'used_memory_mib - :memory',
-          usedGpus: () => 'used_gpus - :gpus',
+          usedGpuMilli: () => 'used_gpu_milli - :gpus',
           usedVms: () => 'used_vms - :vms',
         })
         .where('id = :userId'),
@@ -125,5 +138,5 @@ export class UsersRepository {
 }
 
 function usage(amounts: ResourceAmounts): { vcpus: number; memory: number; gpus: number; vms: number } {
-  return { vcpus: amounts.vcpus, memory: amounts.memoryMib, gpus: amounts.gpus, vms: amounts.vms };
+  return { vcpus: amounts.vcpus, memory: amounts.memoryMib, gpus: amounts.gpuMilli, vms: amounts.vms };
 }

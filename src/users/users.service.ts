@@ -60,7 +60,7 @@ export class UsersService {
   async setQuota(userId: string, dto: SetQuotaDto): Promise<UserResponseDto> {
     const user = await this.uow.transaction(async (tx) => {
       await this.requireIn(tx, userId);
-      const limits = { vcpus: dto.vcpus, memoryMib: dto.memory_mib, gpus: dto.gpus, vms: dto.vms };
+      const limits = { vcpus: dto.vcpus, memoryMib: dto.memory_mib, gpuMilli: gpuMilliLimit(dto), vms: dto.vms };
       await this.users.setQuota(tx, userId, limits);
       return this.users.findById(tx, userId);
     });
@@ -142,15 +142,25 @@ export class UsersService {
       role,
       quotaVcpus: null,
       quotaMemoryMib: null,
-      quotaGpus: null,
+      quotaGpuMilli: null,
       quotaVms: null,
       usedVcpus: 0,
       usedMemoryMib: 0,
-      usedGpus: 0,
+      usedGpuMilli: 0,
       usedVms: 0,
       tokenVersion: 0,
       disabledAt: null,
       deletedAt: null,
     });
   }
+}
+
+/** The GPU limit in milli-GPUs: gpu_milli as given, or gpus whole GPUs (× 1000); both is a 400. */
+function gpuMilliLimit(dto: SetQuotaDto): number | null | undefined {
+  if (dto.gpus !== undefined && dto.gpu_milli !== undefined) {
+    throw new ValidationFailedError([{ field: 'gpu_milli', message: 'give gpus (whole GPUs) or gpu_milli (milli-GPUs), not both' }]);
+  }
+  if (dto.gpu_milli !== undefined) return dto.gpu_milli;
+  if (dto.gpus === undefined || dto.gpus === null) return dto.gpus;
+  return dto.gpus * 1000;
 }

@@ -153,7 +153,7 @@ export class CapacityQueueService implements OnApplicationBootstrap, OnApplicati
       if (!plan) return false;
       const vm = await this.vms.findById(tx, op.vmId!);
       if (!vm || !(await this.ops.release(tx, op.id))) return false;
-      await this.vms.place(tx, vm.id, plan.hostId, plan.region, plan.gpus[0]?.model ?? vm.gpuModel);
+      await this.vms.place(tx, vm.id, plan.hostId, plan.region, plan.gpus[0]?.model ?? plan.slotClaim?.gpu.model ?? vm.gpuModel);
       Object.assign(vm, { hostId: plan.hostId, region: plan.region });
       await this.resources.claimPlacement(tx, vm, plan, request, plan.gpus.map(() => this.ids.next()));
       this.logger.log({ operationId: op.id, vmId: vm.id, host: plan.hostName }, `queued ${op.action} placed`);

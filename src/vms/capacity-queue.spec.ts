@@ -19,6 +19,17 @@ describe('capacity queue rules', () => {
     expect(parseQueueKey('*@us-west-2')).toEqual({ gpuModel: null, region: 'us-west-2' });
   });
 
+  it('a host could hold a fractional request only with a GPU (of its model) in the profile\'s sharing mode', () => {
+    const mig = host({ gpus: { 'h200-141gb': 2 }, sharedGpus: { 'h200-141gb': { mig: 2 } } });
+    const slice = (overrides = {}) => request({ gpuCount: 0, gpuProfile: '3g.71gb', gpuModel: 'h200-141gb', ...overrides });
+    expect(couldEverHold(slice(), mig)).toBe(true);
+    expect(couldEverHold(slice({ gpuModel: null }), mig)).toBe(true);
+    expect(couldEverHold(slice({ gpuProfile: '1/4' }), mig)).toBe(false); // no GPU in vgpu mode
+    expect(couldEverHold(slice(), host({ gpus: { 'h200-141gb': 2 } }))).toBe(false); // passthrough only
+    expect(couldEverHold(slice({ gpuProfile: '1/4', gpuModel: null }), host({ sharedGpus: { 'h100-80gb': { vgpu: 1 } } }))).toBe(true);
+    expect(couldEverHold(slice({ memoryMib: 1_000_000 }), mig)).toBe(false);
+  });
+
   it('a host could hold a request only in its region, with enough GPUs of its model, and large enough', () => {
     expect(couldEverHold(request(), host())).toBe(true);
     expect(couldEverHold(request({ region: 'us-west-2' }), host())).toBe(false);

@@ -1,3 +1,4 @@
+import { findGpuProfile } from '../fleet/domain/gpu-profiles';
 import type { HostShape } from '../fleet/feasibility';
 import type { OperationEntity } from '../operations/operation.entity';
 import type { PlacementRequest } from '../scheduler/scheduler.types';
@@ -36,6 +37,15 @@ export function queueStats(waiting: readonly OperationEntity[], now: Date): Queu
  */
 export function couldEverHold(request: PlacementRequest, host: HostShape): boolean {
   if (request.region && host.region !== request.region) return false;
+  if (request.gpuProfile) {
+    const profile = request.gpuProfile;
+    const serves = Object.entries(host.sharedGpus ?? {}).some(([model, modes]) => {
+      if (request.gpuModel && model !== request.gpuModel) return false;
+      const found = findGpuProfile(model, profile);
+      return found !== null && (modes[found.kind] ?? 0) > 0;
+    });
+    return serves && host.cpuCores >= request.cpuCores && host.memoryMib >= request.memoryMib && host.diskGib >= request.diskGib;
+  }
   const gpus = request.gpuModel ? (host.gpus[request.gpuModel] ?? 0) : Math.max(0, ...Object.values(host.gpus));
   return gpus >= request.gpuCount && host.cpuCores >= request.cpuCores && host.memoryMib >= request.memoryMib && host.diskGib >= request.diskGib;
 }

@@ -24,6 +24,7 @@ import { CAPACITY_RETRY_AFTER_SECONDS, VmOutcome } from './vm-outcome';
 import { RequestOptions, Started, VmOperationRunner, viewerOf } from './vm-operation-runner';
 import type { ResizePlan } from './vm-lifecycle.handler';
 import { VmResources, amountsOf } from './vm-resources.service';
+import { slotClaimsOf } from './vm-gpu-devices';
 import { VmAction, assertActionAllowed } from './vm-state-machine';
 import { VmsRepository, VmPlacement } from './vms.repository';
 import { describeRequest, isOpenOperationTaken, operationInProgress } from './vms.service';
@@ -194,6 +195,7 @@ export class VmActionsService {
       await this.resources.claimPlacement(tx, vm, plan, placement, plan.gpus.map(() => this.ids.next()));
       await this.resources.reserveQuota(tx, vm);
       vm.allocations = plan.gpus.map((gpu) => Object.assign({ gpuId: gpu.id, vmId: vm.id, gpu, releasedAt: null }) as never);
+      vm.slotClaims = slotClaimsOf(vm.id, plan);
       return { kind: 'started', vm, op, lease };
     }
     await this.placement.assertSatisfiable(tx, placement);
@@ -229,10 +231,13 @@ export class VmActionsService {
    */
   private async recordResize(tx: Tx, request: ActionRequest, vm: VmEntity, lease: Lease | null): Promise<ActionStep> {
     const dto = request.body as ResizeVmDto;
+    if (vm.gpuProfile && dto.gpu_count !== undefined) {
+      throw new ValidationFailedError([{ field: 'gpu_count', message: `the VM has the fractional GPU ${vm.gpuProfile} (gpu_profile), which a resize keeps; resize cpu_cores and memory only` }]);
+    }
     const to = { cpuCores: dto.cpu_cores ?? vm.cpuCores, memory: dto.memory ?? vm.memory, gpuCount: dto.gpu_count ?? vm.gpuCount, gpuModel: vm.gpuModel };
-    if (to.gpuCount === 0) to.gpuModel = null;
+    if (to.gpuCount === 0 && !vm.gpuProfile) to.gpuModel = null;
     if (vm.status === VmStatus.Shelved) {
-      const quota = await this.resources.quotaError(tx, vm.ownerId, amountsOf(to));
+      const quota = await this.resources.quotaError(tx, vm.ownerId, amountsOf({ ...to, gpuProfile: vm.gpuProfile }));
       if (quota) throw quota;
       const now = this.clock.now();
       vm.updatedAt = await this.vms.setSize(tx, vm.id, to);
@@ -263,7 +268,7 @@ export class VmActionsService {
       plan.removedGpuIds = held.slice(0, shrink.gpus).map((a) => a.gpuId);
     }
     if (grow.cpuCores > 0 || grow.memory > 0 || grow.gpus > 0) {
-      const delta = { vcpus: grow.cpuCores, memoryMib: grow.memory, gpus: grow.gpus, vms: 0 };
+      const delta = { vcpus: grow.cpuCores, memoryMib: grow.memory, gpuMilli: grow.gpus * 1000, vms: 0 };
       if (!(await this.users.tryConsume(tx, vm.ownerId, delta, this.config.quotaDefaults))) {
         throw (await this.resources.quotaError(tx, vm.ownerId, delta)) ?? new ConflictError('request_in_progress', 'Quota changed meanwhile; retry');
       }
@@ -284,5 +289,5 @@ function sizeOf(vm: VmEntity): Pick<VmEntity, 'cpuCores' | 'memory' | 'gpuCount'
 
 /** What a shelved VM asks of the scheduler: its size, its GPU model, its region. */
 function placementOf(vm: VmEntity): PlacementRequest {
-  return { cpuCores: vm.cpuCores, memoryMib: vm.memory, diskGib: vm.diskSize, gpuCount: vm.gpuCount, gpuModel: vm.gpuModel, region: vm.region };
+  return { cpuCores: vm.cpuCores, memoryMib: vm.memory, diskGib: vm.diskSize, gpuCount: vm.gpuCount, gpuProfile: vm.gpuProfile, gpuModel: vm.gpuModel, region: vm.region };
 }

@@ -21,6 +21,7 @@ import { PowerState, VmEntity, VmStatus } from './vm.entity';
 import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome';
 import type { RunContext } from './vm-operation-runner';
 import { VmResources } from './vm-resources.service';
+import { gpuDevicesOf } from './vm-gpu-devices';
 import { VmEvent, VmAction, actionAllowed } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
 import { VmGuestSpecs } from './vm-guest-spec';
@@ -185,8 +186,8 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
           publicIp: vm.publicIp,
           labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
           host: vm.host?.name ?? null,
-          gpus: (vm.allocations ?? []).filter((a) => a.releasedAt === null).map((a) => a.gpu!.uuid),
-          gpuDevices: this.devicesOf(vm),
+          gpus: gpuDevicesOf(vm).map((d) => d.uuid),
+          gpuDevices: gpuDevicesOf(vm),
           metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
           diskRef: vm.diskRef!,
         },
@@ -260,7 +261,7 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     }
     await this.fleet.unbindSomeGpus(tx, vm.id, gpuIds, now);
     if (back.cpuCores > 0 || back.memory > 0 || back.gpus > 0) {
-      await this.users.release(tx, vm.ownerId, { vcpus: back.cpuCores, memoryMib: back.memory, gpus: back.gpus, vms: 0 });
+      await this.users.release(tx, vm.ownerId, { vcpus: back.cpuCores, memoryMib: back.memory, gpuMilli: back.gpus * 1000, vms: 0 });
     }
     if (back.gpus > 0) await this.usage.record(tx, { ...vm, gpuCount: back.gpus }, now, UsageEventKind.GpuRelease);
     if (succeeded) {

@@ -20,6 +20,7 @@ import { RunContext } from './vm-operation-runner';
 import { VmViewer, toVmResponse } from './vm.mapper';
 import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome';
 import { VmResources } from './vm-resources.service';
+import { gpuDevicesOf } from './vm-gpu-devices';
 import { VmEvent } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
 import { VmGuestSpecs } from './vm-guest-spec';
@@ -113,8 +114,8 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
           publicIp: vm.publicIp,
           labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
           host: vm.host?.name ?? null,
-          gpus: (vm.allocations ?? []).map((a) => a.gpu!.uuid),
-          gpuDevices: (vm.allocations ?? []).map((a) => ({ uuid: a.gpu!.uuid, pciAddress: a.gpu!.pciAddress })),
+          gpus: gpuDevicesOf(vm).map((d) => d.uuid),
+          gpuDevices: gpuDevicesOf(vm),
           metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
         },
         () => this.random.next(),

@@ -1,3 +1,4 @@
+import { GpuSlotClaimEntity } from '../fleet/gpu-slot-claim.entity';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
@@ -9,7 +10,7 @@ import { VmsRepository } from './vms.repository';
 
 /** The VM aggregate's repository on its own, for modules that read VMs without driving them (operations, reconciler). */
 @Module({
-  imports: [TypeOrmModule.forFeature([VmEntity, VmLabelEntity, GpuAllocationEntity, UsageEventEntity])],
+  imports: [TypeOrmModule.forFeature([VmEntity, VmLabelEntity, GpuAllocationEntity, GpuSlotClaimEntity, UsageEventEntity])],
   providers: [VmsRepository, UsageEventsRepository],
   exports: [VmsRepository, UsageEventsRepository],
 })

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { ConflictError, DomainError, NotFoundError, QuotaExceededError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
+import { milliGpuOf } from '../fleet/domain/gpu-profiles';
 import type { Tx } from '../database/unit-of-work';
 import { PlacementPlan, PlacementService } from '../fleet/placement.service';
 import type { PlacementRequest } from '../scheduler/scheduler.types';
@@ -12,8 +13,9 @@ import { UsageEventsRepository } from './usage-events.repository';
 import type { VmEntity } from './vm.entity';
 import { VmsRepository } from './vms.repository';
 
-export function amountsOf(vm: Pick<VmEntity, 'cpuCores' | 'memory' | 'gpuCount'>): ResourceAmounts {
-  return { vcpus: vm.cpuCores, memoryMib: vm.memory, gpus: vm.gpuCount, vms: 1 };
+/** What a VM takes from its owner's quota; a fractional GPU weighs its milli-GPUs (milliGpuOf). */
+export function amountsOf(vm: Pick<VmEntity, 'cpuCores' | 'memory' | 'gpuCount'> & Partial<Pick<VmEntity, 'gpuProfile' | 'gpuModel'>>): ResourceAmounts {
+  return { vcpus: vm.cpuCores, memoryMib: vm.memory, gpuMilli: milliGpuOf({ gpuCount: vm.gpuCount, gpuProfile: vm.gpuProfile, gpuModel: vm.gpuModel }), vms: 1 };
 }
 
 /**
@@ -53,7 +55,7 @@ export class VmResources {
   /** Claims the host capacity and GPUs of the plan (the quota is already held, e.g. by a VM that waited). */
   async claimPlacement(tx: Tx, vm: VmEntity, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
     await this.placement.claim(tx, vm.id, plan, request, allocationIds);
-    await this.usage.record(tx, { ...vm, gpuModel: plan.gpus[0]?.model ?? vm.gpuModel }, this.clock.now(), UsageEventKind.GpuClaim);
+    await this.usage.record(tx, { ...vm, gpuModel: plan.gpus[0]?.model ?? plan.slotClaim?.gpu.model ?? vm.gpuModel }, this.clock.now(), UsageEventKind.GpuClaim);
   }
 
   /** Takes the VM's size from its owner's quota, or throws the quota it would exceed. */
@@ -86,10 +88,11 @@ export class VmResources {
       ['vms', quota.vms, user.usedVms, amounts.vms],
       ['vcpus', quota.vcpus, user.usedVcpus, amounts.vcpus],
       ['memory_mib', quota.memoryMib, user.usedMemoryMib, amounts.memoryMib],
-      ['gpus', quota.gpus, user.usedGpus, amounts.gpus],
+      ['gpus', quota.gpuMilli, user.usedGpuMilli, amounts.gpuMilli],
     ];
     const over = checks.find(([, q, u, r]) => u + r > q);
-    return over ? new QuotaExceededError(over[0], over[1], over[2], over[3]) : null;
+    if (!over) return null;
+    return over[0] === 'gpus' ? QuotaExceededError.gpus(over[1], over[2], over[3]) : new QuotaExceededError(over[0], over[1], over[2], over[3]);
   }
 
 }

@@ -1,5 +1,6 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
+import { GpuSlotClaimEntity } from '../fleet/gpu-slot-claim.entity';
 import { HostEntity } from '../fleet/host.entity';
 import type { DiskRef } from '@vmplane/sdk';
 
@@ -99,6 +100,14 @@ export class VmEntity {
 
   @Column({ name: 'gpu_model', type: 'varchar', length: 64, nullable: true })
   gpuModel: string | null;
+
+  /** A vGPU size (`1/4`) or MIG profile (`3g.71gb`) asked for instead of gpu_count (which is then 0); fixed for the VM's life. */
+  @Column({ name: 'gpu_profile', type: 'varchar', length: 32, nullable: true })
+  gpuProfile: string | null;
+
+  /** The slots the VM holds or held on a shared GPU (gpu_profile VMs); loaded when needed. */
+  @OneToMany(() => GpuSlotClaimEntity, (claim) => claim.vm)
+  slotClaims?: GpuSlotClaimEntity[];
 
   /** The GPUs the VM holds or held, through their allocation history; loaded when needed. */
   @OneToMany(() => GpuAllocationEntity, (allocation) => allocation.vm)

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Brackets, Repository } from 'typeorm';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
+import { GpuSlotClaimEntity } from '../fleet/gpu-slot-claim.entity';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
@@ -46,6 +47,7 @@ export class VmsRepository {
     @InjectRepository(VmEntity) private readonly vms: Repository<VmEntity>,
     @InjectRepository(VmLabelEntity) private readonly labels: Repository<VmLabelEntity>,
     @InjectRepository(GpuAllocationEntity) private readonly allocations: Repository<GpuAllocationEntity>,
+    @InjectRepository(GpuSlotClaimEntity) private readonly slotClaims: Repository<GpuSlotClaimEntity>,
     private readonly statements: PreparedStatements,
   ) {}
 
@@ -236,8 +238,9 @@ export class VmsRepository {
       .getMany();
   }
 
-  /** Fills `allocations` (with their GPUs, in device order) on the VMs that have GPUs. */
+  /** Fills `allocations` (with their GPUs, in device order) on the VMs that have GPUs, and `slotClaims` on fractional ones. */
   private async attachGpus(tx: Tx, vms: VmEntity[]): Promise<void> {
+    await this.attachSlotClaims(tx, vms);
     const withGpus = vms.filter((vm) => vm.gpuCount > 0);
     for (const vm of vms) vm.allocations = [];
     if (withGpus.length === 0) return;
@@ -252,5 +255,23 @@ export class VmsRepository {
     );
     const byVm = new Map(withGpus.map((vm) => [vm.id, vm]));
     for (const allocation of found) byVm.get(allocation.vmId)!.allocations!.push(allocation);
+  }
+
+  /** The slot rows (with their GPU) of the VMs that asked for a gpu_profile, in slot order. */
+  private async attachSlotClaims(tx: Tx, vms: VmEntity[]): Promise<void> {
+    const fractional = vms.filter((vm) => vm.gpuProfile);
+    for (const vm of vms) vm.slotClaims = [];
+    if (fractional.length === 0) return;
+    const found = await this.statements.select(
+      tx,
+      this.slotClaims.target,
+      'c',
+      'ofVms',
+      { vmIds: fractional.map((vm) => vm.id) },
+      (qb) => qb.innerJoinAndSelect('c.gpu', 'g').where('c.vmId IN (:...vmIds)').orderBy('c.vmId').addOrderBy('c.createdAt').addOrderBy('c.slot'),
+      [{ property: 'gpu', alias: 'g' }],
+    );
+    const byVm = new Map(fractional.map((vm) => [vm.id, vm]));
+    for (const claim of found) byVm.get(claim.vmId)!.slotClaims!.push(claim);
   }
 }

@@ -31,6 +31,8 @@ import { VmAction, VmEvent, assertActionAllowed } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
 import { ImagesRepository } from '../images/images.repository';
 import { SshKeysRepository } from '../ssh-keys/ssh-keys.repository';
+import { findMigProfile, findVgpuProfile, isKnownMigProfileName, MIG_PROFILES_BY_MODEL, supportsMig, validProfileNames } from '../fleet/domain/gpu-profiles';
+import { slotClaimsOf } from './vm-gpu-devices';
 
 export type { RequestOptions } from './vm-operation-runner';
 
@@ -105,7 +107,7 @@ export class VmsService {
     for (let attempt = 1; ; attempt++) {
       // GPU placements are serialised per model (identical requests would all pick the same best GPUs); CPU-only
       // ones claim optimistically and are serialised only on their last attempt after losing races.
-      const serialise = request.placement.gpuCount > 0 || attempt === MAX_PLACEMENT_ATTEMPTS;
+      const serialise = request.placement.gpuCount > 0 || Boolean(request.placement.gpuProfile) || attempt === MAX_PLACEMENT_ATTEMPTS;
       const lease = this.worker.tryReserve(this.clock.now());
       let step: CreateStep;
       try {
@@ -250,6 +252,7 @@ export class VmsService {
     await this.ops.insert(tx, op);
     if (keyId) await this.idempotency.attach(tx, keyId, vm.id, op.id);
     await this.resources.claim(tx, vm, plan, request.placement, plan.gpus.map(() => this.ids.next()));
+    vm.slotClaims = slotClaimsOf(vm.id, plan);
     return { kind: 'started', vm, op, lease };
   }
 
@@ -262,7 +265,11 @@ export class VmsService {
   private async recordNoRoom(tx: Tx, request: CreateRequest, keyId: string | null): Promise<CreateStep> {
     const { dto, placement } = request;
     await this.placement.assertSatisfiable(tx, placement);
-    const quotaProblem = await this.resources.quotaError(tx, request.user.id, amountsOf({ cpuCores: dto.cpu_cores, memory: dto.memory, gpuCount: placement.gpuCount }));
+    const quotaProblem = await this.resources.quotaError(
+      tx,
+      request.user.id,
+      amountsOf({ cpuCores: dto.cpu_cores, memory: dto.memory, gpuCount: placement.gpuCount, gpuProfile: placement.gpuProfile, gpuModel: placement.gpuModel }),
+    );
     if (quotaProblem) throw quotaProblem;
     if (dto.wait_for_capacity_seconds !== undefined) return this.recordQueued(tx, request, keyId);
     const alternatives = await this.placement.alternatives(tx, placement);
@@ -369,7 +376,9 @@ export class VmsService {
       host: plan ? Object.assign(new HostEntity(), { id: plan.hostId, name: plan.hostName, region: plan.region, hypervisorUri: plan.hypervisorUri }) : null,
       region: plan?.region ?? null,
       gpuCount: placement.gpuCount,
-      gpuModel: plan?.gpus[0]?.model ?? placement.gpuModel ?? null,
+      gpuProfile: placement.gpuProfile ?? null,
+      gpuModel: plan?.gpus[0]?.model ?? plan?.slotClaim?.gpu.model ?? placement.gpuModel ?? null,
+      slotClaims: [],
       allocations: (plan?.gpus ?? []).map((gpu) => Object.assign(new GpuAllocationEntity(), { gpuId: gpu.id, vmId: id, gpu })),
       hypervisorId: null,
       releasedAt: null,
@@ -393,17 +402,42 @@ export function operationInProgress(open: OperationEntity): ConflictError {
 
 function placementRequestOf(dto: CreateVmDto): PlacementRequest {
   const gpuCount = dto.gpu_count ?? 0;
-  if (dto.gpu_model && gpuCount === 0) {
-    throw new ValidationFailedError([{ field: 'gpu_model', message: 'needs gpu_count of at least 1' }]);
+  if (dto.gpu_profile !== undefined) assertKnownProfile(dto, gpuCount);
+  else if (dto.gpu_model && gpuCount === 0) {
+    throw new ValidationFailedError([{ field: 'gpu_model', message: 'needs gpu_count of at least 1 (or a gpu_profile)' }]);
   }
   return {
     cpuCores: dto.cpu_cores,
     memoryMib: dto.memory,
     diskGib: dto.disk_size,
     gpuCount,
+    gpuProfile: dto.gpu_profile ?? null,
     gpuModel: dto.gpu_model ?? null,
     region: dto.region ?? null,
   };
+}
+
+/**
+ * gpu_profile is the alternative to gpu_count, never both; it must be a vGPU size, or a MIG profile of the
+ * model asked for (of some model when none is), else a 400 listing the valid ones.
+ */
+function assertKnownProfile(dto: CreateVmDto, gpuCount: number): void {
+  const profile = dto.gpu_profile!;
+  if (gpuCount > 0) {
+    throw new ValidationFailedError([{ field: 'gpu_profile', message: `give gpu_profile or gpu_count, not both (gpu_count is ${gpuCount})` }]);
+  }
+  if (findVgpuProfile(profile)) return;
+  if (dto.gpu_model) {
+    if (findMigProfile(dto.gpu_model, profile)) return;
+    const valid = validProfileNames(dto.gpu_model);
+    const mig = supportsMig(dto.gpu_model) ? '' : ` (${dto.gpu_model} has no MIG profiles)`;
+    throw new ValidationFailedError([{ field: 'gpu_profile', message: `${profile} is not a profile of ${dto.gpu_model}${mig}; valid: ${valid.join(', ')}` }]);
+  }
+  if (isKnownMigProfileName(profile)) return;
+  const mig = [...new Set(Object.values(MIG_PROFILES_BY_MODEL).flatMap((table) => table.map((p) => p.name)))];
+  throw new ValidationFailedError([
+    { field: 'gpu_profile', message: `${profile} is neither a vGPU size nor a MIG profile; valid: ${validProfileNames('').join(', ')}, or with gpu_model a MIG profile of that model (${mig.join(', ')})` },
+  ]);
 }
 
 function publicIpInUse(publicIp: string | null | undefined): ConflictError {
@@ -417,7 +451,11 @@ function translateConstraint(error: unknown, dto: CreateVmDto): unknown {
 }
 
 export function describeRequest(request: PlacementRequest): string {
-  const gpus = request.gpuCount > 0 ? ` with ${request.gpuCount}× ${request.gpuModel ?? 'any GPU'}` : '';
+  const gpus = request.gpuProfile
+    ? ` with a ${request.gpuProfile} of ${request.gpuModel ?? 'any GPU'}`
+    : request.gpuCount > 0
+      ? ` with ${request.gpuCount}× ${request.gpuModel ?? 'any GPU'}`
+      : '';
   const region = request.region ? ` in ${request.region}` : '';
   return `${request.cpuCores} vCPU / ${request.memoryMib} MiB / ${request.diskGib} GiB${gpus}${region}`;
 }

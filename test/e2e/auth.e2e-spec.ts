@@ -137,7 +137,7 @@ describe('authentication and authorization', () => {
 
     it('shows the caller with quota and usage', async () => {
       const response = await request(server.url).get('/users/me').set(bearer(memberToken));
-      expect(response.body.quota).toEqual({ vcpus: 512, memory_mib: 4194304, gpus: 16, vms: 100 });
+      expect(response.body.quota).toEqual({ vcpus: 512, memory_mib: 4194304, gpus: 16, gpu_milli: 16000, vms: 100 });
       expect(response.body.usage).toEqual(expect.objectContaining({ vms: expect.any(Number), gpus: expect.any(Number) }));
     });
   });

@@ -132,8 +132,8 @@ describe('the vmplane CLI against the real server', () => {
 
   it('login: create a GPU VM and watch capacity drop, delete it and watch capacity return', async () => {
     const table = await ok(['capacity']);
-    expect(table.stdout.split('\n')[0]).toMatch(/^GPU MODEL\s+REGION\s+TOTAL\s+ALLOCATED\s+FREE\s+UNAVAILABLE\s+LARGEST PLACEABLE$/);
-    expect(table.stdout).toMatch(/^h100-80gb\s+us-east-1\s+8\s+0\s+8\s+0\s+8$/m);
+    expect(table.stdout.split('\n')[0]).toMatch(/^GPU MODEL\s+REGION\s+TOTAL\s+ALLOCATED\s+FREE\s+UNAVAILABLE\s+LARGEST PLACEABLE\s+PROFILES \(FIT NOW\)$/);
+    expect(table.stdout).toMatch(/^h100-80gb\s+us-east-1\s+8\s+0\s+8\s+0\s+8\s+-$/m);
     const before = await h100();
 
     const created = await ok(['vm', 'create', 'cli-gpu', '--cpus', '2', '--memory', '4096', '--disk', '50', '--gpus', '1', '--gpu-model', 'h100-80gb', '--label', 'x']);
@@ -173,6 +173,17 @@ describe('the vmplane CLI against the real server', () => {
     ]);
     expect(await json<unknown[]>(['vm', 'list'])).toEqual([]);
     expect((await ok(['vm', 'list'])).stdout).toBe('No VMs.\n');
+  });
+
+  it('vm create --gpu-profile: a MIG slice of an H200, shown with its GPU and slots; capacity lists the profiles that fit', async () => {
+    expect((await ok(['capacity'])).stdout).toMatch(/^h200-141gb\s+us-east-1\s+2\s+0\s+2\s+0\s+0\s+1g\.18gb:14 1g\.18gb\+me:2 1g\.35gb:8 2g\.35gb:6 3g\.71gb:4 4g\.71gb:2 7g\.141gb:2$/m);
+    const created = await ok(['vm', 'create', 'cli-slice', '--gpu-profile', '3g.71gb', '--gpu-model', 'h200-141gb']);
+    expect(created.stdout).toMatch(/^GPUs\s+3g\.71gb of h200-141gb \(GPU \d GPU-[0-9a-f-]+, slots 4,5,6,7\)$/m);
+    const id = /^ID\s+([0-9a-f-]{36})$/m.exec(created.stdout)![1];
+    expect((await ok(['capacity'])).stdout).toMatch(/^h200-141gb\s+us-east-1\s+2\s+1\s+1\s+0\s+0\s+.*3g\.71gb:3 4g\.71gb:2 7g\.141gb:1$/m);
+    const bad = await vmplane(['vm', 'create', 'cli-bad-slice', '--gpu-profile', '9g.1gb', '--gpu-model', 'h200-141gb']);
+    expectOneLineError(bad, 1, /gpu_profile 9g\.1gb is not a profile of h200-141gb; valid: 1\/8, 1\/4, 1\/2, 1, 1g\.18gb/);
+    await ok(['vm', 'delete', id]);
   });
 
   it('stop, start, reboot, resize, shelve and unshelve a VM, each waiting for its operation; a refused action is one line', async () => {

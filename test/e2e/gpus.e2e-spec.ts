@@ -46,19 +46,25 @@ describe('GPUs on the demo fleet', () => {
   });
   afterAll(() => server?.stop());
 
-  it('loads the documented demo fleet: 2×8 H100, 2×8 A100, 2×4 L40S, 2×2 L4, 2 CPU-only hosts', async () => {
-    const hosts = (await request(server.url).get('/hosts').set(bearer(admin))).body.items as { name: string; gpus: { model: string }[] }[];
-    expect(hosts).toHaveLength(10);
+  it('loads the documented demo fleet: 2×8 H100, 2×8 A100, 2×4 L40S, 2×2 L4, 2 H200 in MIG mode, 2 CPU-only hosts', async () => {
+    const hosts = (await request(server.url).get('/hosts').set(bearer(admin))).body.items as { name: string; gpus: { model: string; sharing_mode: string }[] }[];
+    expect(hosts).toHaveLength(11);
     const byModel = new Map<string, number>();
-    for (const host of hosts) for (const gpu of host.gpus) byModel.set(gpu.model, (byModel.get(gpu.model) ?? 0) + 1);
-    expect(Object.fromEntries(byModel)).toEqual({ 'h100-80gb': 16, 'a100-80gb': 16, 'l40s-48gb': 8, 'l4-24gb': 4 });
+    for (const host of hosts) for (const gpu of host.gpus) byModel.set(`${gpu.model} ${gpu.sharing_mode}`, (byModel.get(`${gpu.model} ${gpu.sharing_mode}`) ?? 0) + 1);
+    expect(Object.fromEntries(byModel)).toEqual({
+      'h100-80gb passthrough': 16,
+      'a100-80gb passthrough': 16,
+      'l40s-48gb passthrough': 8,
+      'l4-24gb passthrough': 4,
+      'h200-141gb mig': 2,
+    });
     expect(hosts.filter((h) => h.gpus.length === 0)).toHaveLength(2);
   });
 
   it('answers "where can I get 8 H100s now?" from /capacity for any signed-in user', async () => {
     expect((await request(server.url).get('/capacity')).status).toBe(401);
     const rows = await capacity();
-    expect(rows).toContainEqual({ gpu_model: 'h100-80gb', region: 'us-east-1', total: 8, allocated: 0, free: 8, unavailable: 0, largest_placeable: 8 });
+    expect(rows).toContainEqual({ gpu_model: 'h100-80gb', region: 'us-east-1', total: 8, allocated: 0, free: 8, unavailable: 0, largest_placeable: 8, profiles: [] });
     expect(rows).toContainEqual(expect.objectContaining({ gpu_model: 'l4-24gb', largest_placeable: 2 }));
   });
 
@@ -72,7 +78,16 @@ describe('GPUs on the demo fleet', () => {
     expect((await request(server.url).get(`/vms/${created.body.id}`).set(bearer(admin))).body.host).toBe('h100-01');
     expect(created.body.gpus).toHaveLength(8);
     expect(new Set(created.body.gpus.map((g: { id: string }) => g.id)).size).toBe(8);
-    expect(created.body.gpus[0]).toEqual({ id: expect.any(String), model: 'h100-80gb', memory_mib: 81559, pci_address: '00000000:18:00.0' });
+    expect(created.body.gpus[0]).toEqual({
+      id: expect.any(String),
+      model: 'h100-80gb',
+      memory_mib: 81559,
+      pci_address: '00000000:18:00.0',
+      uuid: expect.stringMatching(/^GPU-/),
+      index: 0,
+      slots: null,
+    });
+    expect(created.body.gpu_profile).toBeNull();
     expect(await h100()).toMatchObject({ allocated: 8, free: 0, largest_placeable: 0 });
 
     const refused = await create({ ...spec, name: 'trainer-2' });
@@ -113,7 +128,7 @@ describe('GPUs on the demo fleet', () => {
   });
 
   it.each([
-    [{ gpu_count: 1, gpu_model: 'b200-192gb' }, 'gpu_model', /no host has GPU model b200-192gb/, { gpu_models: ['a100-80gb', 'h100-80gb', 'l4-24gb', 'l40s-48gb'] }],
+    [{ gpu_count: 1, gpu_model: 'b200-192gb' }, 'gpu_model', /no host has GPU model b200-192gb/, { gpu_models: ['a100-80gb', 'h100-80gb', 'h200-141gb', 'l4-24gb', 'l40s-48gb'] }],
     [{ region: 'mars-1' }, 'region', /unknown region mars-1/, { regions: ['us-east-1', 'us-west-2'] }],
     [{ cpu_cores: 256, memory: 4_194_304 }, 'memory', /larger than any host/, { largest_host: expect.objectContaining({ memory: 2_097_152 }) }],
     [{ gpu_count: 4, gpu_model: 'l4-24gb' }, 'gpu_count', /the most on one host is 2/, { max_gpu_count: 2 }],
@@ -155,10 +170,26 @@ describe('GPUs on the demo fleet', () => {
           uuid: 'GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13',
           model: 'h200-141gb',
           mig_mode: 'disabled',
+          sharing_mode: 'passthrough',
           vm_id: null,
         }),
       ]);
-      expect(await capacity()).toContainEqual(expect.objectContaining({ gpu_model: 'h200-141gb', total: 1, free: 1 }));
+      // With the demo fleet's two H200s in MIG mode (h200-mig-01) in the same region.
+      expect(await capacity()).toContainEqual(expect.objectContaining({ gpu_model: 'h200-141gb', region: 'us-east-1', total: 3, free: 3, largest_placeable: 1 }));
+
+      // A GPU whose MIG mode is on registers in mig mode, so its profiles are schedulable at once.
+      const migXml = H200_XML.replace('<current_mig>Disabled</current_mig>', '<current_mig>Enabled</current_mig>').replace(/GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13/g, 'GPU-3b6c5a73-17c2-f319-c5b0-563912c55e14');
+      const mig = await request(server.url)
+        .post('/hosts/import?name=h200-mig-import&cpu_cores=16&memory_mib=131072&disk_gib=2000&region=eu-mig-1')
+        .set(bearer(admin))
+        .set('Content-Type', 'application/xml')
+        .send(migXml);
+      expect(mig.status).toBe(201);
+      expect(mig.body.gpus).toEqual([expect.objectContaining({ mig_mode: 'enabled', sharing_mode: 'mig', model: 'h200-141gb' })]);
+      const migRow = (await capacity()).find((r) => r.region === 'eu-mig-1')! as CapacityRow & { profiles: { profile: string; placeable_now: number }[] };
+      expect(migRow).toMatchObject({ total: 1, free: 1, largest_placeable: 0 });
+      expect(migRow.profiles).toContainEqual(expect.objectContaining({ profile: '7g.141gb', placeable_now: 1 }));
+      await request(server.url).patch(`/hosts/${mig.body.id}`).set(bearer(admin)).send({ state: 'down' }).expect(200);
 
       const again = await request(server.url)
         .post('/hosts/import?name=h200-02&cpu_cores=16&memory_mib=131072&disk_gib=2000')
@@ -231,7 +262,7 @@ describe('GPUs on the demo fleet', () => {
       const me = (await request(server.url).get('/users/me').set(bearer(token))).body;
       const setQuota = (body: Record<string, unknown>) => request(server.url).put(`/users/${me.id}/quota`).set(bearer(admin)).send(body);
       expect((await request(server.url).put(`/users/${me.id}/quota`).set(bearer(token)).send({ gpus: 100 })).status).toBe(403);
-      expect((await setQuota({ vcpus: 64, memory_mib: 524288, gpus: 2, vms: 20 })).body.quota).toEqual({ vcpus: 64, memory_mib: 524288, gpus: 2, vms: 20 });
+      expect((await setQuota({ vcpus: 64, memory_mib: 524288, gpus: 2, vms: 20 })).body.quota).toEqual({ vcpus: 64, memory_mib: 524288, gpus: 2, gpu_milli: 2000, vms: 20 });
 
       const first = await request(server.url).post('/vms').set(bearer(token)).send({ name: 'q1', cpu_cores: 4, memory: 8192, disk_size: 10, gpu_count: 2 });
       expect(first.status).toBe(201);
@@ -239,7 +270,7 @@ describe('GPUs on the demo fleet', () => {
       expect(over.status).toBe(403);
       expect(over.body).toMatchObject({ code: 'quota_exceeded', limit: 'gpus', quota: 2, used: 2, requested: 1 });
       const usage = (await request(server.url).get('/users/me').set(bearer(token))).body.usage;
-      expect(usage).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 2, vms: 1 });
+      expect(usage).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 2, gpu_milli: 2000, vms: 1 });
 
       expect((await request(server.url).post('/vms').set(bearer(token)).send({ name: 'q3', cpu_cores: 61, memory: 1024, disk_size: 10 })).body).toMatchObject({
         code: 'quota_exceeded',
@@ -248,7 +279,7 @@ describe('GPUs on the demo fleet', () => {
       await setQuota({ gpus: 3 });
       expect((await request(server.url).post('/vms').set(bearer(token)).send({ name: 'q2', cpu_cores: 4, memory: 8192, disk_size: 10, gpu_count: 1 })).status).toBe(201);
       await request(server.url).delete(`/vms/${first.body.id}`).set(bearer(token)).expect(200);
-      expect((await request(server.url).get('/users/me').set(bearer(token))).body.usage).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 1, vms: 1 });
+      expect((await request(server.url).get('/users/me').set(bearer(token))).body.usage).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 1, gpu_milli: 1000, vms: 1 });
       expect((await setQuota({ gpus: -1 })).status).toBe(400);
     });
   });

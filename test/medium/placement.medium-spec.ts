@@ -10,6 +10,7 @@ import { Repositories, repositoriesOf } from './support/repositories';
 
 const H100 = 'h100-80gb';
 const A100 = 'a100-80gb';
+const H200 = 'h200-141gb';
 
 function gpuRequest(gpuCount: number, overrides: Partial<PlacementRequest> = {}): PlacementRequest {
   return { cpuCores: 8, memoryMib: 32_768, diskGib: 100, gpuCount, gpuModel: H100, region: null, ...overrides };
@@ -52,7 +53,8 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
       memory: request.memoryMib,
       diskSize: request.diskGib,
       gpuCount: request.gpuCount,
-      gpuModel: chosen.gpus[0]?.model ?? null,
+      gpuProfile: request.gpuProfile ?? null,
+      gpuModel: chosen.gpus[0]?.model ?? chosen.slotClaim?.gpu.model ?? null,
       hostId: chosen.hostId,
       region: chosen.region,
     });
@@ -326,6 +328,105 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
         cpu: await scalar(tx, 'SELECT SUM(used_cpu_cores) AS n FROM hosts'),
       }));
       expect(check).toEqual({ bound: winners.length, live: winners.length, liveGpus: winners.length, vms: winners.length, cpu: 2 * winners.length });
+    });
+  }
+
+  /** A host whose GPUs are all in `mode`, as PATCH /hosts/{id}/gpus/{gpu_id} leaves them. */
+  async function sharedHost(models: string[], mode: 'mig' | 'vgpu') {
+    return db().uow.transaction(async (tx) => {
+      const host = await registerHost(tx, fleet, { gpus: models });
+      for (const gpu of host.gpus) expect(await fleet.setSharingMode(tx, host.id, gpu.id, mode)).toBe(true);
+      return host;
+    });
+  }
+  const sliceRequest = (gpuProfile: string, gpuModel: string | null = H200): PlacementRequest => ({ cpuCores: 2, memoryMib: 1024, diskGib: 10, gpuCount: 0, gpuProfile, gpuModel, region: null });
+  const liveSlots = () =>
+    db().uow.read(async (tx) => (await rows<{ gpu_id: string; slot: number; vm_id: string }>(tx, 'SELECT gpu_id, slot, vm_id FROM gpu_slot_claims WHERE released_at IS NULL ORDER BY gpu_id, slot')));
+
+  it('a fractional plan claims its slots as rows; a stale plan for the same slots fails with PlacementConflictError and rolls back', async () => {
+    const host = await sharedHost([H200], 'mig');
+    const request = sliceRequest('3g.71gb');
+    const first = await db().uow.transaction((tx) => placement.plan(tx, request));
+    const second = await db().uow.transaction((tx) => placement.plan(tx, request));
+    expect(first!.slotClaim).toMatchObject({ profile: '3g.71gb', slots: [4, 5, 6, 7], gpu: { id: host.gpus[0].id } });
+    expect(second!.slotClaim!.slots).toEqual([4, 5, 6, 7]);
+    const placed = await db().uow.transaction((tx) => place(tx, owner, request, first));
+    const error = await errorOf(() => db().uow.transaction((tx) => place(tx, owner, request, second)));
+    expect(error).toBeInstanceOf(PlacementConflictError);
+    expect(await liveSlots()).toEqual([4, 5, 6, 7].map((slot) => ({ gpu_id: host.gpus[0].id, slot, vm_id: placed!.vm.id })));
+    expect(await hostUsage(host.id)).toEqual({ cpu: 2, memory: 1024, disk: 10 }); // the stale claim's host usage rolled back
+    // A fresh plan sees the claim and takes the other half.
+    const other = await db().uow.transaction((tx) => place(tx, owner, request));
+    expect(other!.plan.slotClaim!.slots).toEqual([0, 1, 2, 3]);
+    expect(await db().uow.transaction((tx) => placement.plan(tx, request))).toBeNull();
+
+    // Release gives the slots back and counts the GPU's claims down.
+    await db().uow.transaction((tx) => placement.release(tx, { ...placed!.vm, memoryMib: 1024, diskGib: 10, cpuCores: 2 }, at(1)));
+    expect((await liveSlots()).map((r) => r.slot)).toEqual([0, 1, 2, 3]);
+    expect(await db().uow.read((tx) => scalar(tx, 'SELECT live_claims AS n FROM gpus WHERE id = $1', [host.gpus[0].id]))).toBe(1);
+    expect(await db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM gpu_slot_claims WHERE released_at IS NOT NULL'))).toBe(4);
+  });
+
+  it('a vGPU GPU holds one size: the first claim sets it, another size cannot join, and the last release clears it', async () => {
+    const host = await sharedHost([H200], 'vgpu');
+    const gpuSize = () => db().uow.read(async (tx) => (await one<{ vgpu_profile: string | null }>(tx, 'SELECT vgpu_profile FROM gpus WHERE id = $1', [host.gpus[0].id]))!.vgpu_profile);
+    const quarters: Awaited<ReturnType<typeof place>>[] = [];
+    for (let i = 0; i < 4; i++) quarters.push(await db().uow.transaction((tx) => place(tx, owner, sliceRequest('1/4', null))));
+    expect(quarters.map((q) => q!.plan.slotClaim!.slots)).toEqual([[0], [1], [2], [3]]);
+    expect(await gpuSize()).toBe('1/4');
+    expect(await db().uow.transaction((tx) => placement.plan(tx, sliceRequest('1/2', null)))).toBeNull();
+    // Even a plan made by hand for a free seat cannot mix sizes: the GPU row's condition refuses it.
+    await db().uow.transaction((tx) => placement.release(tx, { ...quarters[3]!.vm, memoryMib: 1024, diskGib: 10, cpuCores: 2 }, at(1)));
+    const forged: PlacementPlan = { ...quarters[3]!.plan, slotClaim: { ...quarters[3]!.plan.slotClaim!, profile: '1/2', slots: [3] } }; // seat 3 is free again: only the size stops it
+    expect(await errorOf(() => db().uow.transaction((tx) => place(tx, owner, sliceRequest('1/2', null), forged)))).toBeInstanceOf(PlacementConflictError);
+    for (const q of quarters.slice(0, 3)) await db().uow.transaction((tx) => placement.release(tx, { ...q!.vm, memoryMib: 1024, diskGib: 10, cpuCores: 2 }, at(2)));
+    expect(await gpuSize()).toBeNull();
+    expect((await db().uow.transaction((tx) => place(tx, owner, sliceRequest('1/2', null))))!.plan.slotClaim!.slots).toEqual([0]);
+    expect(await gpuSize()).toBe('1/2');
+  });
+
+  it('whole-GPU requests never take a GPU in a shared mode, and a GPU with a live claim changes mode only after release', async () => {
+    const host = await sharedHost([H200, H200], 'mig');
+    expect(await db().uow.transaction((tx) => placement.plan(tx, gpuRequest(1, { gpuModel: H200 })))).toBeNull();
+    const placed = await db().uow.transaction((tx) => place(tx, owner, sliceRequest('1g.18gb')));
+    const held = placed!.plan.slotClaim!.gpu.id;
+    const idle = host.gpus.find((g) => g.id !== held)!.id;
+    expect(await db().uow.transaction((tx) => fleet.setSharingMode(tx, host.id, held, 'passthrough'))).toBe(false);
+    expect(await db().uow.transaction((tx) => fleet.setSharingMode(tx, host.id, idle, 'passthrough'))).toBe(true);
+    const whole = await db().uow.transaction((tx) => place(tx, owner, gpuRequest(1, { gpuModel: H200 })));
+    expect(whole!.plan.gpus.map((g) => g.id)).toEqual([idle]);
+    // A bound whole GPU cannot change mode either.
+    expect(await db().uow.transaction((tx) => fleet.setSharingMode(tx, host.id, idle, 'mig'))).toBe(false);
+    await db().uow.transaction((tx) => placement.release(tx, { ...placed!.vm, memoryMib: 1024, diskGib: 10, cpuCores: 2 }, at(1)));
+    expect(await db().uow.transaction((tx) => fleet.setSharingMode(tx, host.id, held, 'passthrough'))).toBe(true);
+  });
+
+  if (kind === 'postgres') {
+    it('PostgreSQL only: without the advisory lock, 20 parallel stale fractional plans never hold a slot twice (the slot index and the GPU row decide)', async () => {
+      await sharedHost([H200, H200], 'mig');
+      const request = sliceRequest('2g.35gb');
+      let arrived = 0;
+      let allPlanned!: () => void;
+      const planned = new Promise<void>((r) => (allPlanned = r));
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, () =>
+          db().uow.transaction(async (tx) => {
+            const plan = await placement.plan(tx, request, false);
+            if (++arrived === 20) allPlanned();
+            await planned;
+            return place(tx, owner, request, plan);
+          }),
+        ),
+      );
+      const winners = results.filter((r) => r.status === 'fulfilled');
+      const losers = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+      expect(winners.length).toBeGreaterThanOrEqual(1);
+      for (const l of losers) expect(l.reason).toBeInstanceOf(PlacementConflictError);
+      const held = await liveSlots();
+      expect(new Set(held.map((r) => `${r.gpu_id}:${r.slot}`)).size).toBe(held.length);
+      expect(held).toHaveLength(2 * winners.length);
+      const counted = await db().uow.read((tx) => scalar(tx, 'SELECT SUM(live_claims) AS n FROM gpus'));
+      expect(counted).toBe(winners.length);
     });
   }
 

@@ -3,9 +3,10 @@ import { ENTITIES, MIGRATIONS } from '../../src/database/data-source-options';
 import { VmRegionOneOpenOperation1764950000000 } from '../../src/database/migrations/1764950000000-vm-region-one-open-operation';
 import { HostAdmin1765350000000 } from '../../src/database/migrations/1765350000000-host-admin';
 import { HostState } from '../../src/fleet/host.entity';
+import { FractionalGpus1765400000000 } from '../../src/database/migrations/1765400000000-fractional-gpus';
 import type { Tx } from '../../src/database/unit-of-work';
 import { OperationStatus } from '../../src/operations/operation.entity';
-import { DB_KINDS, DbKind, TestDatabase, errorOf, openTestDatabase, reportSkippedPostgres, rows, run, scalar, useTestDatabase } from './support/database';
+import { DB_KINDS, DbKind, TestDatabase, errorOf, one, openTestDatabase, reportSkippedPostgres, rows, run, scalar, useTestDatabase } from './support/database';
 import { T0, at, ids, insertUser, insertVm, operation, registerHost } from './support/fixtures';
 import { Repositories, repositoriesOf } from './support/repositories';
 
@@ -14,6 +15,7 @@ const TABLES = [
   'hosts',
   'gpus',
   'gpu_allocations',
+  'gpu_slot_claims',
   'vms',
   'vm_labels',
   'operations',
@@ -25,7 +27,7 @@ const TABLES = [
   'ssh_keys',
 ];
 
-const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs', 'installation', 'usage_events', 'images', 'ssh_keys'];
+const TIMESTAMPED = ['users', 'hosts', 'gpus', 'gpu_allocations', 'gpu_slot_claims', 'vms', 'operations', 'idempotency_keys', 'reconciliation_runs', 'installation', 'usage_events', 'images', 'ssh_keys'];
 
 /** Every index the migration creates (plain and partial), by table. */
 const INDEXES: Record<string, string[]> = {
@@ -33,6 +35,7 @@ const INDEXES: Record<string, string[]> = {
   vm_labels: ['ix_vm_labels_label_vm_id'],
   gpus: ['ix_gpus_model_vm_id', 'ix_gpus_vm_id'],
   gpu_allocations: ['ix_gpu_allocations_vm_id', 'uq_gpu_allocations_live_gpu'],
+  gpu_slot_claims: ['ix_gpu_slot_claims_vm_id', 'uq_gpu_slot_claims_live_slot'],
   operations: ['ix_operations_vm_id_id', 'ix_operations_open_lease', 'uq_operations_open_vm'],
   idempotency_keys: ['ix_idempotency_keys_expires_at', 'ix_idempotency_keys_operation_id'],
   reconciliation_runs: ['ix_reconciliation_runs_started_at'],
@@ -216,6 +219,30 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
     expect((await violationOf(db, duplicate('gpu-a'))).kind).toBe('unique');
   });
 
+  it('the fractional-GPU migration turns GPU quotas and usage into milli-GPUs (and back on down), keeping the usage check', async () => {
+    const at = MIGRATIONS.indexOf(FractionalGpus1765400000000);
+    db = await openTestDatabase(kind);
+    for (let i = MIGRATIONS.length - 1; i >= at; i--) await db.dataSource.undoLastMigration();
+    const id = ids.next();
+    await db.uow.transaction((tx) =>
+      run(
+        tx,
+        `INSERT INTO users (id, username, password_hash, role, quota_gpus, used_vcpus, used_memory_mib, used_gpus, used_vms, created_at, updated_at)
+         VALUES ($1, 'before-milli', 'x', 'member', 3, 0, 0, 2, 1, $2, $2)`,
+        [id, T0],
+      ),
+    );
+    await db.dataSource.runMigrations();
+    const milli = await db.uow.read((tx) => one<{ quota_gpu_milli: number; used_gpu_milli: number }>(tx, 'SELECT quota_gpu_milli, used_gpu_milli FROM users WHERE id = $1', [id]));
+    expect(milli).toEqual({ quota_gpu_milli: 3000, used_gpu_milli: 2000 });
+    const violation = await violationOf(db, (tx) => run(tx, 'UPDATE users SET used_gpu_milli = -1 WHERE id = $1', [id]));
+    expect(violation).toEqual({ kind: 'check', target: 'ck_users_usage' });
+    await db.uow.transaction((tx) => run(tx, 'UPDATE users SET used_gpu_milli = 2429 WHERE id = $1', [id]));
+    await db.dataSource.undoLastMigration();
+    const whole = await db.uow.read((tx) => one<{ quota_gpus: number; used_gpus: number }>(tx, 'SELECT quota_gpus, used_gpus FROM users WHERE id = $1', [id]));
+    expect(whole).toEqual({ quota_gpus: 3, used_gpus: 3 }); // a fraction held rounds up
+  });
+
   it('run every migration down and up again: down drops every table, up recreates them with their constraints', async () => {
     db = await openTestDatabase(kind);
     await db.uow.transaction((tx) => insertUser(tx, { username: 'before-down' }));
@@ -276,6 +303,56 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     const liveName = indexes.get('uq_hosts_live_name')!.sql;
     expect(liveName).toMatch(/CREATE UNIQUE INDEX/i);
     expect(liveName).toMatch(/state"?\)?(::\w+)?\s*<>\s*'removed'/i);
+  });
+
+  it('the live-slot index of gpu_slot_claims is unique and partial; gpus and vms have their fractional columns', async () => {
+    const live = (await indexDefinitions(db())).get('uq_gpu_slot_claims_live_slot')!.sql;
+    expect(live).toMatch(/CREATE UNIQUE INDEX/i);
+    expect(live).toMatch(/gpu_id"?\s*,\s*"?slot/i);
+    expect(live).toMatch(/WHERE\s*\(?\s*"?released_at"?\s+IS\s+NULL/i);
+    const runner = db().dataSource.createQueryRunner();
+    try {
+      const gpus = (await runner.getTable('gpus'))!;
+      expect(gpus.findColumnByName('sharing_mode')).toMatchObject({ isNullable: false });
+      expect(String(gpus.findColumnByName('sharing_mode')!.default)).toMatch(/passthrough/);
+      expect(gpus.findColumnByName('vgpu_profile')).toMatchObject({ isNullable: true });
+      expect(gpus.findColumnByName('live_claims')).toMatchObject({ isNullable: false });
+      expect((await runner.getTable('vms'))!.findColumnByName('gpu_profile')).toMatchObject({ isNullable: true });
+      const users = (await runner.getTable('users'))!;
+      expect(users.findColumnByName('used_gpu_milli')).toMatchObject({ isNullable: false });
+      expect(users.findColumnByName('quota_gpu_milli')).toMatchObject({ isNullable: true });
+      expect(users.findColumnByName('used_gpus')).toBeUndefined();
+      const claims = (await runner.getTable('gpu_slot_claims'))!;
+      expect(claims.foreignKeys.map((f) => `${f.columnNames.join()}->${f.referencedTableName}`).sort()).toEqual(['gpu_id->gpus', 'vm_id->vms']);
+    } finally {
+      await runner.release();
+    }
+  });
+
+  it('(g) a slot of a GPU has at most one live claim; another slot, another GPU, or a released claim do not clash', async () => {
+    const { gpuId, vmA, vmB } = await hostWithGpu();
+    const other = await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: ['h200-141gb'] }));
+    const claim = (tx: Tx, gpu: string, vmId: string, slot: number, releasedAt: Date | null = null) =>
+      run(tx, `INSERT INTO gpu_slot_claims (id, gpu_id, vm_id, slot, profile, released_at, created_at, updated_at) VALUES ($1, $2, $3, $4, '1g.18gb', $5, $6, $6)`, [
+        ids.next(),
+        gpu,
+        vmId,
+        slot,
+        releasedAt,
+        T0,
+      ]);
+    await db().uow.transaction((tx) => claim(tx, gpuId, vmA, 6));
+    const violation = await violationOf(db(), (tx) => claim(tx, gpuId, vmB, 6));
+    expect(violation).toEqual({ kind: 'unique', target: target(kind, 'uq_gpu_slot_claims_live_slot', 'gpu_slot_claims.gpu_id, gpu_slot_claims.slot') });
+    await db().uow.transaction(async (tx) => {
+      await claim(tx, gpuId, vmB, 5);
+      await claim(tx, other.gpus[0].id, vmB, 6);
+      await claim(tx, gpuId, vmB, 6, T0); // released: history, not a holder
+    });
+    await db().uow.transaction((tx) => run(tx, 'UPDATE gpu_slot_claims SET released_at = $2 WHERE vm_id = $1 AND released_at IS NULL', [vmA, T0]));
+    await db().uow.transaction((tx) => claim(tx, gpuId, vmB, 4));
+    await db().uow.transaction((tx) => claim(tx, gpuId, vmA, 6)); // free again once released
+    expect(await db().uow.read((tx) => scalar(tx, 'SELECT COUNT(*) AS n FROM gpu_slot_claims WHERE gpu_id = $1 AND released_at IS NULL', [gpuId]))).toBe(3);
   });
 
   it('vms.region is a nullable varchar(64) column', async () => {
@@ -426,7 +503,7 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
 
   it('(d) users usage counters cannot go negative (ck_users_usage)', async () => {
     const user = await db().uow.transaction((tx) => insertUser(tx));
-    for (const column of ['used_vcpus', 'used_memory_mib', 'used_gpus', 'used_vms']) {
+    for (const column of ['used_vcpus', 'used_memory_mib', 'used_gpu_milli', 'used_vms']) {
       const violation = await violationOf(db(), (tx) => run(tx, `UPDATE users SET ${column} = ${column} - 1 WHERE id = $1`, [user]));
       expect({ column, ...violation }).toEqual({ column, kind: 'check', target: 'ck_users_usage' });
     }

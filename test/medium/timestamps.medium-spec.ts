@@ -67,14 +67,31 @@ describe.each(DB_KINDS)('timestamps on every write path on %s', (kind) => {
     expect((await stamps('idempotency_keys', claim.id)).updated).toBe(at(120_000).getTime());
   });
 
+  it('a fractional claim and its release (slot rows and the GPU row), and a sharing-mode change', async () => {
+    const owner = await db().uow.transaction((tx) => insertUser(tx));
+    const host = await db().uow.transaction((tx) => registerHost(tx, repos().fleet, { gpus: ['h200-141gb'] }));
+    const gpuId = host.gpus[0].id;
+    await expectStamped('gpus', gpuId, () => db().uow.transaction((tx) => repos().fleet.setSharingMode(tx, host.id, gpuId, 'vgpu')));
+    const vm = await db().uow.transaction((tx) => insertVm(tx, repos().vms, owner));
+    db().clock.set(at(120_000));
+    const claimId = ids.next();
+    expect(await db().uow.transaction((tx) => repos().fleet.claimGpuSlots(tx, vm.id, { gpuId, profile: '1/4', slots: [0], sharingMode: 'vgpu' }, [claimId]))).toBe(true);
+    expect(await stamps('gpu_slot_claims', claimId)).toEqual({ created: at(120_000).getTime(), updated: at(120_000).getTime() });
+    expect((await stamps('gpus', gpuId)).updated).toBe(at(120_000).getTime());
+    db().clock.set(at(180_000));
+    await db().uow.transaction((tx) => repos().fleet.releaseGpuSlots(tx, vm.id, at(180_000)));
+    expect(await stamps('gpu_slot_claims', claimId)).toEqual({ created: at(120_000).getTime(), updated: at(180_000).getTime() });
+    expect((await stamps('gpus', gpuId)).updated).toBe(at(180_000).getTime());
+  });
+
   it('a quota change, and quota consumption and release', async () => {
     const owner = await db().uow.transaction((tx) => insertUser(tx));
-    await expectStamped('users', owner, () => db().uow.transaction((tx) => repos().users.setQuota(tx, owner, { gpus: 4 })));
+    await expectStamped('users', owner, () => db().uow.transaction((tx) => repos().users.setQuota(tx, owner, { gpuMilli: 4000 })));
     db().clock.set(at(120_000));
-    await db().uow.transaction((tx) => repos().users.tryConsume(tx, owner, { vcpus: 1, memoryMib: 256, gpus: 1, vms: 1 }, { vcpus: 8, memoryMib: 8192, gpus: 8, vms: 8 }));
+    await db().uow.transaction((tx) => repos().users.tryConsume(tx, owner, { vcpus: 1, memoryMib: 256, gpuMilli: 1000, vms: 1 }, { vcpus: 8, memoryMib: 8192, gpus: 8, vms: 8 }));
     expect((await stamps('users', owner)).updated).toBe(at(120_000).getTime());
     db().clock.set(at(180_000));
-    await db().uow.transaction((tx) => repos().users.release(tx, owner, { vcpus: 1, memoryMib: 256, gpus: 1, vms: 1 }));
+    await db().uow.transaction((tx) => repos().users.release(tx, owner, { vcpus: 1, memoryMib: 256, gpuMilli: 1000, vms: 1 }));
     expect((await stamps('users', owner)).updated).toBe(at(180_000).getTime());
   });
 

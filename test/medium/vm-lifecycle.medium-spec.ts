@@ -114,14 +114,14 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     expect(shelved).toMatchObject({ status: 'shelved', power_state: 'shut_off', gpus: expect.any(Array) });
     expect((await capacity()).free).toBe(2);
     expect(await boundTo(host.id)).toEqual([]);
-    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
     expect((await fleet.get(host.id)).used).toEqual({ cpu_cores: 0, memory_mib: 0, disk_gib: 0 });
     expect((await app.hypervisor.listVms()).filter((v) => v.metadata?.vmId === vm.id)).toEqual([]);
 
     const back = done(await actions.unshelve(user, vm.id, {}, WAIT));
     expect(back).toMatchObject({ status: 'created', power_state: 'running', gpu_count: 2, region });
     expect(await boundTo(host.id)).toEqual([vm.id, vm.id]);
-    expect(await usage(user)).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 2, vms: 1 });
+    expect(await usage(user)).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 2, gpu_milli: 2000, vms: 1 });
     const events = await app.uow.read((tx) => app.get(UsageEventsRepository).listForVm(tx, vm.id));
     expect(events.map((e) => e.kind)).toEqual(['gpu_claim', 'power_on', 'power_off', 'gpu_release', 'gpu_claim', 'power_on']);
   });
@@ -135,7 +135,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     done(await vms.create(other, spec({ gpu_count: 1, gpu_model: H100, region }), WAIT));
     expect(await statusOf(actions.unshelve(owner, vm.id, {}, WAIT))).toBe('503 insufficient_capacity');
     expect((await vms.get(owner, vm.id)).status).toBe('shelved');
-    expect(await usage(owner)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+    expect(await usage(owner)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
   });
 
   it('resize grows and shrinks a shut-off VM on its host, GPUs included; a shelved VM changes only its record', async () => {
@@ -150,7 +150,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     expect(grown).toMatchObject({ cpu_cores: 8, memory: 16384, gpu_count: 3, power_state: 'shut_off' });
     expect(await boundTo(host.id)).toEqual([vm.id, vm.id, vm.id]);
     expect((await fleet.get(host.id)).used).toMatchObject({ cpu_cores: 8, memory_mib: 16384 });
-    expect(await usage(user)).toEqual({ vcpus: 8, memory_mib: 16384, gpus: 3, vms: 1 });
+    expect(await usage(user)).toEqual({ vcpus: 8, memory_mib: 16384, gpus: 3, gpu_milli: 3000, vms: 1 });
     const [onHypervisor] = (await app.hypervisor.listVms()).filter((v) => v.metadata?.vmId === vm.id);
     expect(onHypervisor).toMatchObject({ cpu_cores: 8, memory: 16384 });
     expect(onHypervisor.gpus).toHaveLength(3);
@@ -158,13 +158,13 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     const shrunk = done(await actions.resize(user, vm.id, { cpu_cores: 2, gpu_count: 1 }, WAIT));
     expect(shrunk).toMatchObject({ cpu_cores: 2, gpu_count: 1 });
     expect(await boundTo(host.id)).toEqual([vm.id]);
-    expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 16384, gpus: 1, vms: 1 });
+    expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 16384, gpus: 1, gpu_milli: 1000, vms: 1 });
 
     // More GPUs than the host has free: shelve first, and it is placed wherever it fits.
     expect(await statusOf(actions.resize(user, vm.id, { gpu_count: 4 }, WAIT))).toBe('409 resize_does_not_fit');
     done(await actions.shelve(user, vm.id, WAIT));
     expect(done(await actions.resize(user, vm.id, { gpu_count: 2, memory: 4096 }, WAIT))).toMatchObject({ status: 'shelved', gpu_count: 2, memory: 4096 });
-    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
   });
 
   it('answers every action from every state as the state machine says (HTTP status and code)', async () => {
@@ -229,7 +229,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
       if (now.status !== 'deleted') done(await vms.delete(user, vm.id, WAIT));
       expect(await boundTo(host.id)).toEqual([]);
     }
-    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
   });
 
   describe('the capacity queue', () => {
@@ -301,7 +301,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
       for (let i = 0; i < 200 && (await expiredOp()).status === 'waiting_for_capacity'; i++) await sleep(25);
       expect(await expiredOp()).toMatchObject({ status: 'failed', error: { code: 'insufficient_capacity' } });
       expect((await vms.get(user, expiring.vm.id)).status).toBe('failed');
-      expect(await usage(user)).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 2, vms: 1 });
+      expect(await usage(user)).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 2, gpu_milli: 2000, vms: 1 });
       done(await vms.delete(user, holder.id, WAIT));
     });
   });

@@ -75,7 +75,7 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     expect(hv).toMatchObject({ cpu_cores: 2, memory: 4096, disk_size: 20, host: host.name });
     expect(new Set(hv.gpus)).toEqual(new Set(host.gpus.map((g) => g.uuid)));
     expect((await fleet.get(host.id)).used).toEqual({ cpu_cores: 2, memory_mib: 4096, disk_gib: 20 });
-    expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 2, vms: 1 });
+    expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 2, gpu_milli: 2000, vms: 1 });
     const ops = await vms.operations(user, outcome.vm.id);
     expect(ops.items).toEqual([expect.objectContaining({ action: 'create', status: 'succeeded', attempts: 1 })]);
   });
@@ -90,7 +90,7 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     expect(await onHypervisor(created.vm.id)).toEqual([]);
     expect((await fleet.get(host.id)).used).toEqual({ cpu_cores: 0, memory_mib: 0, disk_gib: 0 });
     expect((await fleet.get(host.id)).gpus[0].vm_id).toBeNull();
-    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
     expect((await vms.get(user, created.vm.id)).status).toBe('deleted');
   });
 
@@ -108,7 +108,7 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     }
     const ops = (await vms.operations(user, created.vm.id)).items;
     expect(ops.filter((op) => op.action === 'delete')).toHaveLength(1);
-    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
   });
 
   it('a request over quota is refused with the limit named, and records nothing', async () => {
@@ -121,7 +121,7 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     expect((await vms.list(user, { status: undefined })).items).toEqual([]);
     const count = await app.uow.read((tx) => scalar(tx, 'SELECT COUNT(*) FROM vms WHERE owner_id = $1', [user.id]));
     expect(count).toBe(0);
-    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, vms: 0 });
+    expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
   });
 
   it('twenty concurrent one-GPU creates on eight free GPUs: exactly eight succeed, on distinct GPUs, and the hypervisor agrees', async () => {
@@ -169,7 +169,7 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     expect(await onHypervisor(kept.vm.id)).toHaveLength(1);
     expect((await vms.get(user, kept.vm.id)).status).toBe('created');
     expect(await vms.get(user, gone.vm.id)).toMatchObject({ status: 'failed', status_reason: expect.stringMatching(/missing from the hypervisor/) });
-    expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 1, vms: 1 });
+    expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 1, gpu_milli: 1000, vms: 1 });
     expect((await fleet.get(host.id)).used.cpu_cores).toBe(2);
   });
 

@@ -39,7 +39,7 @@ export function exitCodeForProblem(status: number, code: string | null): number 
 
 export function describeAlternatives(alternatives: CapacityAlternativeDto[] | undefined): string {
   if (!alternatives || alternatives.length === 0) return '';
-  const list = alternatives.map((a) => `${a.gpu_count}×${a.gpu_model ?? 'any GPU'} in ${a.region}`).join(', ');
+  const list = alternatives.map((a) => (a.gpu_profile ? `${a.gpu_profile} of ${a.gpu_model ?? 'any GPU'}` : `${a.gpu_count}×${a.gpu_model ?? 'any GPU'}`) + ` in ${a.region}`).join(', ');
   return ` (alternatives: ${list})`;
 }
 

@@ -63,7 +63,12 @@ export function time(iso: string | null | undefined): string {
   return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
 }
 
-export function gpus(vm: Pick<VmResponseDto, 'gpu_count' | 'gpu_model' | 'gpus'>): string {
+export function gpus(vm: Pick<VmResponseDto, 'gpu_count' | 'gpu_model' | 'gpus'> & Partial<Pick<VmResponseDto, 'gpu_profile'>>): string {
+  if (vm.gpu_profile) {
+    const gpu = vm.gpus[0];
+    const where = gpu ? ` (GPU ${gpu.index} ${gpu.uuid}${gpu.slots ? `, slots ${gpu.slots.join(',')}` : ''})` : '';
+    return `${vm.gpu_profile} of ${gpu?.model ?? vm.gpu_model ?? 'any'}${where}`;
+  }
   if (vm.gpu_count === 0) return '-';
   const model = vm.gpus[0]?.model ?? vm.gpu_model ?? 'any';
   return `${vm.gpu_count}×${model}`;
@@ -95,7 +100,7 @@ export function vmDetails(vm: VmResponseDto): string {
     ['Disk', `${vm.disk_size} GiB`],
     ['GPUs', gpus(vm)],
   ];
-  for (const gpu of vm.gpus) pairs.push(['', `${gpu.pci_address}  ${gpu.model}  ${gpu.memory_mib} MiB  ${gpu.id}`]);
+  for (const gpu of vm.gpus) pairs.push(['', `${gpu.pci_address}  ${gpu.model}  ${gpu.memory_mib} MiB  ${gpu.id}${gpu.slots ? `  slots ${gpu.slots.join(',')}` : ''}`]);
   pairs.push(
     ['Region', vm.region],
     ['Host', vm.host],
@@ -158,6 +163,8 @@ export const CAPACITY_COLUMNS: Column<GpuCapacityDto>[] = [
   { header: 'FREE', value: (c) => c.free, align: 'right' },
   { header: 'UNAVAILABLE', value: (c) => c.unavailable, align: 'right' },
   { header: 'LARGEST PLACEABLE', value: (c) => c.largest_placeable, align: 'right' },
+  // Fractional GPUs: how many of each profile fit now, e.g. "1g.18gb:14 3g.71gb:4"; - when every GPU is whole.
+  { header: 'PROFILES (FIT NOW)', value: (c) => (c.profiles ?? []).map((p) => `${p.profile}:${p.placeable_now}`).join(' ') || '-' },
 ];
 
 export const OPERATION_COLUMNS: Column<OperationResponseDto>[] = [

@@ -263,6 +263,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--disk <gib>', 'disk in GiB', integer('--disk', 1, 65_536), 50)
     .option('--gpus <n>', 'number of GPUs', integer('--gpus', 0, 8), 0)
     .option('--gpu-model <model>', 'GPU model id, e.g. h100-80gb (see: vmplane capacity); any model when absent')
+    .option('--gpu-profile <profile>', 'a fractional GPU instead of --gpus: a MIG profile such as 3g.71gb (with --gpu-model) or a vGPU size 1/8, 1/4, 1/2, 1 (see: vmplane capacity)')
     .option('--region <region>', 'place only in this region')
     .option('--public-ip <ip>', 'a public IPv4 or IPv6 address')
     .option('--label <label>', 'a label (repeat for more)', collect)
@@ -281,6 +282,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
           disk: number;
           gpus: number;
           gpuModel?: string;
+          gpuProfile?: string;
           region?: string;
           publicIp?: string;
           label?: string[];
@@ -297,6 +299,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
         const body: CreateVmDto = { name, cpu_cores: options.cpus, memory: options.memory, disk_size: options.disk };
         if (options.gpus > 0) body.gpu_count = options.gpus;
         if (options.gpuModel) body.gpu_model = options.gpuModel;
+        if (options.gpuProfile) body.gpu_profile = options.gpuProfile;
         if (options.region) body.region = options.region;
         if (options.publicIp) body.public_ip = options.publicIp;
         if (options.label) body.labels = options.label;

@@ -110,6 +110,23 @@ export interface paths {
         patch: operations["updateHost"];
         trace?: never;
     };
+    "/hosts/{id}/gpus/{gpu_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a GPU's sharing mode: passthrough, vgpu or mig, only while no VM holds it (admin) */
+        patch: operations["updateGpu"];
+        trace?: never;
+    };
     "/images": {
         parameters: {
             query?: never;
@@ -526,8 +543,16 @@ export interface components {
         CapacityAlternativeDto: {
             /** @example a100-80gb */
             gpu_model: string | null;
-            /** @example 8 */
+            /**
+             * @description 0 for a fractional alternative (gpu_profile)
+             * @example 8
+             */
             gpu_count: number;
+            /**
+             * @description A vGPU size or MIG profile that fits now (for requests that asked for a gpu_profile)
+             * @example 1g.18gb
+             */
+            gpu_profile?: string;
             /** @example us-east-1 */
             region: string;
         };
@@ -623,6 +648,11 @@ export interface components {
              */
             gpu_count?: number;
             /**
+             * @description A fractional GPU instead of gpu_count (give one of the two): a time-sliced vGPU size (`1/8`, `1/4`, `1/2`, `1`) on a GPU in vgpu mode, or a MIG profile of the model (`3g.71gb` on h200-141gb, as `nvidia-smi mig -lgip` names it) on a GPU in mig mode. GET /capacity lists the profiles that fit now
+             * @example 3g.71gb
+             */
+            gpu_profile?: string;
+            /**
              * @description Canonical GPU model id (see GET /capacity); any model when absent
              * @example h100-80gb
              */
@@ -711,6 +741,8 @@ export interface components {
              * @example 8
              */
             largest_placeable: number;
+            /** @description Fractional GPUs: the profiles GPUs of this model in this region are shared in (vgpu or mig mode), each with how many fit now; empty when every GPU is passthrough */
+            profiles: components["schemas"]["ProfileCapacityDto"][];
         };
         GpuResponseDto: {
             /**
@@ -737,7 +769,24 @@ export interface components {
              * @example null
              */
             vm_id: string | null;
+            /** @description How VMs get this GPU (PATCH /hosts/{id}/gpus/{gpu_id} changes it while the GPU is idle) */
+            sharing_mode: components["schemas"]["GpuSharingMode"];
+            /**
+             * @description vgpu mode: the one vGPU size the GPU holds now; null when it holds none
+             * @example null
+             */
+            vgpu_profile: string | null;
+            /**
+             * @description VMs holding a fractional part of the GPU (vgpu or mig mode)
+             * @example 0
+             */
+            fractional_vms: number;
         };
+        /**
+         * @description How VMs get the GPU: whole (passthrough), as time-sliced vGPUs, or as MIG instances (models with MIG profiles only)
+         * @enum {string}
+         */
+        GpuSharingMode: "passthrough" | "vgpu" | "mig";
         /**
          * @description Accepted for OAuth2 clients
          * @enum {string}
@@ -1086,6 +1135,23 @@ export interface components {
              */
             checks?: Record<string, never>;
         };
+        ProfileCapacityDto: {
+            /**
+             * @description A vGPU size (GPUs in vgpu mode) or MIG profile (GPUs in mig mode), as POST /vms takes it in gpu_profile
+             * @example 3g.71gb
+             */
+            profile: string;
+            /**
+             * @description How many VMs of this profile fit right now on GPUs of this model in this region, one after another, honouring the slot layout (seven free 1g slots do not make a 7g) and the one-size-per-GPU rule of vGPUs
+             * @example 2
+             */
+            placeable_now: number;
+            /**
+             * @description What one VM of this profile counts against a GPU quota, in milli-GPUs
+             * @example 429
+             */
+            gpu_milli: number;
+        };
         ReadinessChecksDto: {
             /**
              * @description "ok" or the error
@@ -1188,6 +1254,11 @@ export interface components {
             model?: string;
             /** @default disabled */
             mig_mode?: components["schemas"]["MigMode"];
+            /**
+             * @description How VMs get the GPU: whole (passthrough), as time-sliced vGPUs, or as MIG instances (models with MIG profiles only)
+             * @default passthrough
+             */
+            sharing_mode?: components["schemas"]["GpuSharingMode"];
         };
         RegisterHostDto: {
             /** @example gpu-h100-01 */
@@ -1251,8 +1322,16 @@ export interface components {
             vcpus: number;
             /** @example 524288 */
             memory_mib: number;
-            /** @example 8 */
+            /**
+             * @description GPUs; fractional when fractional GPUs (gpu_profile) are held
+             * @example 8
+             */
             gpus: number;
+            /**
+             * @description The same GPUs in milli-GPUs (a whole GPU is 1000), what quotas count
+             * @example 8000
+             */
+            gpu_milli: number;
             /** @example 20 */
             vms: number;
         };
@@ -1261,8 +1340,16 @@ export interface components {
             vcpus?: number | null;
             /** @example 524288 */
             memory_mib?: number | null;
-            /** @example 8 */
+            /**
+             * @description Whole GPUs (stored as gpus × 1000 milli-GPUs); give this or gpu_milli
+             * @example 8
+             */
             gpus?: number | null;
+            /**
+             * @description GPUs in milli-GPUs (a 3g of a 7-slice MIG GPU weighs 429, a 1/4 vGPU 250); give this or gpus
+             * @example 2500
+             */
+            gpu_milli?: number | null;
             /** @example 20 */
             vms?: number | null;
         };
@@ -1348,6 +1435,13 @@ export interface components {
              */
             wait_for_capacity_seconds?: number;
         };
+        UpdateGpuDto: {
+            /**
+             * @description passthrough: whole GPUs (gpu_count); vgpu: time-sliced vGPUs of one size at a time; mig: MIG instances (only on models with MIG profiles)
+             * @example mig
+             */
+            sharing_mode: components["schemas"]["GpuSharingMode"];
+        };
         UpdateHostDto: {
             /**
              * @description Unique among hosts that are not removed
@@ -1428,6 +1522,21 @@ export interface components {
             memory_mib: number;
             /** @example 00000000:18:00.0 */
             pci_address: string;
+            /**
+             * @description The physical GPU, as the driver reports it
+             * @example GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13
+             */
+            uuid: string;
+            /**
+             * @description The GPU's device index on its host
+             * @example 0
+             */
+            index: number;
+            /**
+             * @description For a gpu_profile VM, the slots it holds on this GPU: MIG memory slices 0–7 (8: the media extensions), or its vGPU seat; null for a whole GPU
+             * @example null
+             */
+            slots: number[] | null;
         };
         VmPageDto: {
             items: components["schemas"]["VmResponseDto"][];
@@ -1494,6 +1603,12 @@ export interface components {
             gpu_count: number;
             /** @example null */
             gpu_model: string | null;
+            /**
+             * @description The fractional GPU asked for instead of gpu_count (a vGPU size or MIG profile); null: none
+             * @example null
+             */
+            gpu_profile: string | null;
+            /** @description The physical GPUs: whole ones, or the one a gpu_profile VM holds slots of */
             gpus: components["schemas"]["VmGpuDto"][];
             /**
              * @description The image the VM was made from; null: none (the simulator needs none)
@@ -1550,6 +1665,7 @@ export type DriftKind = components['schemas']['DriftKind'];
 export type FieldErrorDto = components['schemas']['FieldErrorDto'];
 export type GpuCapacityDto = components['schemas']['GpuCapacityDto'];
 export type GpuResponseDto = components['schemas']['GpuResponseDto'];
+export type GpuSharingMode = components['schemas']['GpuSharingMode'];
 export type GrantType = components['schemas']['GrantType'];
 export type HealthDto = components['schemas']['HealthDto'];
 export type HostListDto = components['schemas']['HostListDto'];
@@ -1566,6 +1682,7 @@ export type OperationResponseDto = components['schemas']['OperationResponseDto']
 export type OperationStatus = components['schemas']['OperationStatus'];
 export type PowerState = components['schemas']['PowerState'];
 export type ProblemDetailsDto = components['schemas']['ProblemDetailsDto'];
+export type ProfileCapacityDto = components['schemas']['ProfileCapacityDto'];
 export type ReadinessChecksDto = components['schemas']['ReadinessChecksDto'];
 export type ReadinessDto = components['schemas']['ReadinessDto'];
 export type RebootVmDto = components['schemas']['RebootVmDto'];
@@ -1583,6 +1700,7 @@ export type TokenRequestDto = components['schemas']['TokenRequestDto'];
 export type TokenResponseDto = components['schemas']['TokenResponseDto'];
 export type TokenType = components['schemas']['TokenType'];
 export type UnshelveVmDto = components['schemas']['UnshelveVmDto'];
+export type UpdateGpuDto = components['schemas']['UpdateGpuDto'];
 export type UpdateHostDto = components['schemas']['UpdateHostDto'];
 export type UpdateUserDto = components['schemas']['UpdateUserDto'];
 export type UserPageDto = components['schemas']['UserPageDto'];
@@ -2079,6 +2197,95 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateHostDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state; the code says which */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    updateGpu: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                gpu_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateGpuDto"];
             };
         };
         responses: {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NvidiaSmiParseError, parseNvidiaSmiXml, ParsedGpu } from './nvidia-smi-parser';
+import { NvidiaSmiParseError, parseNvidiaSmiXml, ParsedGpu, sharingModeOf } from './nvidia-smi-parser';
 
 const FIXTURE: string = readFileSync(
   join(__dirname, '../../../test/fixtures/nvidia-smi/h200-passthrough.xml'),
@@ -53,6 +53,19 @@ describe('parseNvidiaSmiXml', () => {
       </gpu_virtualization_mode>`,
     );
     expect(parseNvidiaSmiXml(xml)[0]).toMatchObject({ virtualizationMode: 'host-vgpu', hostVgpuMode: 'sr-iov', vgpuHeterogeneous: true });
+  });
+
+  it('derives the sharing mode: mig when MIG mode is on, vgpu on a vGPU host, else passthrough', () => {
+    expect(sharingModeOf(parseNvidiaSmiXml(FIXTURE)[0])).toBe('passthrough');
+    const mig: string = FIXTURE.replace('<current_mig>Disabled</current_mig>', '<current_mig>Enabled</current_mig>');
+    expect(sharingModeOf(parseNvidiaSmiXml(mig)[0])).toBe('mig');
+    // A change waiting for a reset is not in force yet.
+    const pending: string = FIXTURE.replace('<pending_mig>Disabled</pending_mig>', '<pending_mig>Enabled</pending_mig>');
+    expect(sharingModeOf(parseNvidiaSmiXml(pending)[0])).toBe('passthrough');
+    const vgpuHost: string = FIXTURE.replace('<virtualization_mode>Pass-Through</virtualization_mode>', '<virtualization_mode>Host VGPU</virtualization_mode>');
+    expect(sharingModeOf(parseNvidiaSmiXml(vgpuHost)[0])).toBe('vgpu');
+    // MIG on a model without a MIG table stays whole.
+    expect(sharingModeOf({ migMode: 'enabled', virtualizationMode: null, model: 'l4-24gb' })).toBe('passthrough');
   });
 
   it("reads a vGPU guest's license, as a VM with an L40S-2Q sees it", () => {

@@ -1,3 +1,4 @@
+import { supportsMig, type GpuSharingMode } from './gpu-profiles';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { canonicalGpuModel } from './gpu-model';
 
@@ -188,4 +189,15 @@ function requireText(value: unknown, index: number, path: string): string {
 
 function isNode(value: unknown): value is XmlNode {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The sharing mode a GPU registers in, from what its driver reports: mig when MIG mode is on (and we have the
+ * model's MIG table), vgpu on a vGPU host (the vGPU manager runs: virtualization mode "Host VGPU"), otherwise
+ * passthrough. A MIG change still waiting for a GPU reset does not count: the mode in force does.
+ */
+export function sharingModeOf(gpu: Pick<ParsedGpu, 'migMode' | 'virtualizationMode' | 'model'>): GpuSharingMode {
+  if (gpu.migMode === 'enabled' && supportsMig(gpu.model)) return 'mig';
+  if (gpu.virtualizationMode === 'host-vgpu') return 'vgpu';
+  return 'passthrough';
 }

@@ -1,5 +1,20 @@
 import { ApiProperty } from '@nestjs/swagger';
 
+export class ProfileCapacityDto {
+  @ApiProperty({ example: '3g.71gb', description: 'A vGPU size (GPUs in vgpu mode) or MIG profile (GPUs in mig mode), as POST /vms takes it in gpu_profile' })
+  profile: string;
+
+  @ApiProperty({
+    example: 2,
+    description:
+      'How many VMs of this profile fit right now on GPUs of this model in this region, one after another, honouring the slot layout (seven free 1g slots do not make a 7g) and the one-size-per-GPU rule of vGPUs',
+  })
+  placeable_now: number;
+
+  @ApiProperty({ example: 429, description: 'What one VM of this profile counts against a GPU quota, in milli-GPUs' })
+  gpu_milli: number;
+}
+
 export class GpuCapacityDto {
   @ApiProperty({ example: 'h100-80gb' })
   gpu_model: string;
@@ -24,6 +39,12 @@ export class GpuCapacityDto {
     description: 'The largest gpu_count one VM can get right now (free GPUs of this model on one active host with spare CPU, memory and disk)',
   })
   largest_placeable: number;
+
+  @ApiProperty({
+    type: [ProfileCapacityDto],
+    description: 'Fractional GPUs: the profiles GPUs of this model in this region are shared in (vgpu or mig mode), each with how many fit now; empty when every GPU is passthrough',
+  })
+  profiles: ProfileCapacityDto[];
 }
 
 export class CapacityQueueDto {

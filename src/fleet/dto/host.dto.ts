@@ -56,6 +56,12 @@ export enum MigMode {
   Unsupported = 'unsupported',
 }
 
+export enum GpuSharingModeDto {
+  Passthrough = 'passthrough',
+  Vgpu = 'vgpu',
+  Mig = 'mig',
+}
+
 export class RegisterGpuDto {
   @ApiPropertyOptional({ description: 'Device index on the host; defaults to the position in the list', example: 0 })
   @IsOptional()
@@ -97,6 +103,16 @@ export class RegisterGpuDto {
   @IsOptional()
   @IsEnum(MigMode)
   mig_mode?: MigMode;
+
+  @ApiPropertyOptional({
+    enum: GpuSharingModeDto,
+    enumName: 'GpuSharingMode',
+    default: GpuSharingModeDto.Passthrough,
+    description: 'How VMs get the GPU: whole (passthrough), as time-sliced vGPUs, or as MIG instances (models with MIG profiles only)',
+  })
+  @IsOptional()
+  @IsEnum(GpuSharingModeDto)
+  sharing_mode?: GpuSharingModeDto;
 }
 
 export class RegisterHostDto {
@@ -228,6 +244,17 @@ export class ListHostsQueryDto {
   include_removed?: boolean;
 }
 
+export class UpdateGpuDto {
+  @ApiProperty({
+    enum: GpuSharingModeDto,
+    enumName: 'GpuSharingMode',
+    example: GpuSharingModeDto.Mig,
+    description: 'passthrough: whole GPUs (gpu_count); vgpu: time-sliced vGPUs of one size at a time; mig: MIG instances (only on models with MIG profiles)',
+  })
+  @IsEnum(GpuSharingModeDto)
+  sharing_mode: GpuSharingModeDto;
+}
+
 export class GpuResponseDto {
   @ApiProperty({ format: 'uuid', example: '019abcde-1234-7000-8000-0123456789ab' })
   id: string;
@@ -255,6 +282,15 @@ export class GpuResponseDto {
 
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The VM bound to this GPU, if any', example: null })
   vm_id: string | null;
+
+  @ApiProperty({ enum: GpuSharingModeDto, enumName: 'GpuSharingMode', description: 'How VMs get this GPU (PATCH /hosts/{id}/gpus/{gpu_id} changes it while the GPU is idle)' })
+  sharing_mode: GpuSharingModeDto;
+
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'vgpu mode: the one vGPU size the GPU holds now; null when it holds none' })
+  vgpu_profile: string | null;
+
+  @ApiProperty({ example: 0, description: 'VMs holding a fractional part of the GPU (vgpu or mig mode)' })
+  fractional_vms: number;
 }
 
 export class HostResourcesDto {

@@ -37,13 +37,21 @@ export class SetQuotaDto {
   @Max(2_000_000_000)
   memory_mib?: number | null;
 
-  @ApiPropertyOptional({ type: Number, nullable: true, example: 8 })
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 8, description: 'Whole GPUs (stored as gpus × 1000 milli-GPUs); give this or gpu_milli' })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
   @IsInt()
   @Min(0)
   @Max(1_000_000)
   gpus?: number | null;
+
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 2500, description: 'GPUs in milli-GPUs (a 3g of a 7-slice MIG GPU weighs 429, a 1/4 vGPU 250); give this or gpus' })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000_000)
+  gpu_milli?: number | null;
 
   @ApiPropertyOptional({ type: Number, nullable: true, example: 20 })
   @IsOptional()
@@ -61,8 +69,11 @@ export class ResourceAmountsDto {
   @ApiProperty({ example: 524288 })
   memory_mib: number;
 
-  @ApiProperty({ example: 8 })
+  @ApiProperty({ example: 8, description: 'GPUs; fractional when fractional GPUs (gpu_profile) are held' })
   gpus: number;
+
+  @ApiProperty({ example: 8000, description: 'The same GPUs in milli-GPUs (a whole GPU is 1000), what quotas count' })
+  gpu_milli: number;
 
   @ApiProperty({ example: 20 })
   vms: number;

@@ -71,6 +71,17 @@ export class CreateVmDto {
   @Max(8)
   gpu_count?: number;
 
+  @ApiPropertyOptional({
+    example: '3g.71gb',
+    maxLength: 32,
+    description:
+      'A fractional GPU instead of gpu_count (give one of the two): a time-sliced vGPU size (`1/8`, `1/4`, `1/2`, `1`) on a GPU in vgpu mode, or a MIG profile of the model (`3g.71gb` on h200-141gb, as `nvidia-smi mig -lgip` names it) on a GPU in mig mode. GET /capacity lists the profiles that fit now',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[0-9a-z][0-9a-z./+]{0,31}$/, { message: 'must be a vGPU size like 1/4 or a MIG profile like 3g.71gb' })
+  gpu_profile?: string;
+
   @ApiPropertyOptional({ example: 'h100-80gb', description: 'Canonical GPU model id (see GET /capacity); any model when absent' })
   @IsOptional()
   @IsString()

@@ -13,6 +13,21 @@ export class VmGpuDto {
 
   @ApiProperty({ example: '00000000:18:00.0' })
   pci_address: string;
+
+  @ApiProperty({ example: 'GPU-3b6c5a73-17c2-f319-c5b0-563912c55e13', description: 'The physical GPU, as the driver reports it' })
+  uuid: string;
+
+  @ApiProperty({ example: 0, description: "The GPU's device index on its host" })
+  index: number;
+
+  @ApiProperty({
+    type: [Number],
+    nullable: true,
+    example: null,
+    description:
+      'For a gpu_profile VM, the slots it holds on this GPU: MIG memory slices 0–7 (8: the media extensions), or its vGPU seat; null for a whole GPU',
+  })
+  slots: number[] | null;
 }
 
 export class VmSshKeyDto {
@@ -74,7 +89,10 @@ export class VmResponseDto {
   @ApiProperty({ nullable: true, type: String, example: null })
   gpu_model: string | null;
 
-  @ApiProperty({ type: [VmGpuDto] })
+  @ApiProperty({ nullable: true, type: String, example: null, description: 'The fractional GPU asked for instead of gpu_count (a vGPU size or MIG profile); null: none' })
+  gpu_profile: string | null;
+
+  @ApiProperty({ type: [VmGpuDto], description: 'The physical GPUs: whole ones, or the one a gpu_profile VM holds slots of' })
   gpus: VmGpuDto[];
 
   @ApiProperty({ nullable: true, type: String, example: 'debian-12', description: 'The image the VM was made from; null: none (the simulator needs none)' })

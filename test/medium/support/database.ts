@@ -114,6 +114,7 @@ const TABLES_CHILD_FIRST = [
   'images',
   'idempotency_keys',
   'operations',
+  'gpu_slot_claims',
   'gpu_allocations',
   'gpus',
   'vm_labels',

@@ -25,7 +25,8 @@ export interface UserSeed {
   username?: string;
   quotaVcpus?: number | null;
   quotaMemoryMib?: number | null;
-  quotaGpus?: number | null;
+  /** Milli-GPUs (1000 = one GPU). */
+  quotaGpuMilli?: number | null;
   quotaVms?: number | null;
 }
 
@@ -34,8 +35,8 @@ export async function insertUser(tx: Tx, seed: UserSeed = {}): Promise<string> {
   const id = seed.id ?? ids.next();
   await run(
     tx,
-    `INSERT INTO users (id, username, password_hash, role, quota_vcpus, quota_memory_mib, quota_gpus, quota_vms,
-       used_vcpus, used_memory_mib, used_gpus, used_vms, created_at, updated_at)
+    `INSERT INTO users (id, username, password_hash, role, quota_vcpus, quota_memory_mib, quota_gpu_milli, quota_vms,
+       used_vcpus, used_memory_mib, used_gpu_milli, used_vms, created_at, updated_at)
      VALUES ($1, $2, 'x', $3, $4, $5, $6, $7, 0, 0, 0, 0, $8, $8)`,
     [
       id,
@@ -43,7 +44,7 @@ export async function insertUser(tx: Tx, seed: UserSeed = {}): Promise<string> {
       UserRole.Member,
       seed.quotaVcpus ?? null,
       seed.quotaMemoryMib ?? null,
-      seed.quotaGpus ?? null,
+      seed.quotaGpuMilli ?? null,
       seed.quotaVms ?? null,
       T0,
     ],
@@ -61,11 +62,11 @@ export function userEntity(overrides: Partial<UserEntity> = {}): UserEntity {
     role: UserRole.Member,
     quotaVcpus: null,
     quotaMemoryMib: null,
-    quotaGpus: null,
+    quotaGpuMilli: null,
     quotaVms: null,
     usedVcpus: 0,
     usedMemoryMib: 0,
-    usedGpus: 0,
+    usedGpuMilli: 0,
     usedVms: 0,
     tokenVersion: 0,
     disabledAt: null,
@@ -143,6 +144,7 @@ export function vmEntity(ownerId: string, overrides: Partial<VmEntity> = {}): Vm
     hostId: null,
     region: null,
     gpuCount: 0,
+    gpuProfile: null,
     gpuModel: null,
     hypervisorId: null,
     releasedAt: null,
@@ -191,5 +193,5 @@ export class FixedRandom extends RandomSource {
 
 /** PlacementService as the server builds it with PLACEMENT_POLICY unset (the default policy). */
 export function placementService(uow: UnitOfWork, fleet: FleetRepository, policy: string | null = null): PlacementService {
-  return new PlacementService(uow, fleet, new FixedRandom(), { placementPolicy: policy } as AppConfig);
+  return new PlacementService(uow, fleet, new FixedRandom(), { placementPolicy: policy } as AppConfig, new UuidV7Generator());
 }

@@ -5,6 +5,7 @@ import { PreparedStatements } from '../../../src/database/prepared-statements';
 import { FleetRepository } from '../../../src/fleet/fleet.repository';
 import { GpuAllocationEntity } from '../../../src/fleet/gpu-allocation.entity';
 import { GpuEntity } from '../../../src/fleet/gpu.entity';
+import { GpuSlotClaimEntity } from '../../../src/fleet/gpu-slot-claim.entity';
 import { HostEntity } from '../../../src/fleet/host.entity';
 import { IdempotencyKeyEntity } from '../../../src/idempotency/idempotency-key.entity';
 import { IdempotencyRepository } from '../../../src/idempotency/idempotency.repository';
@@ -30,8 +31,8 @@ export function repositoriesOf({ dataSource, clock }: { dataSource: DataSource; 
   const repo = dataSource.getRepository.bind(dataSource);
   const statements = new PreparedStatements(clock);
   return {
-    vms: new VmsRepository(repo(VmEntity), repo(VmLabelEntity), repo(GpuAllocationEntity), statements),
-    fleet: new FleetRepository(repo(HostEntity), repo(GpuEntity), repo(GpuAllocationEntity), statements),
+    vms: new VmsRepository(repo(VmEntity), repo(VmLabelEntity), repo(GpuAllocationEntity), repo(GpuSlotClaimEntity), statements),
+    fleet: new FleetRepository(repo(HostEntity), repo(GpuEntity), repo(GpuAllocationEntity), repo(GpuSlotClaimEntity), statements),
     ops: new OperationsRepository(repo(OperationEntity), statements),
     users: new UsersRepository(repo(UserEntity), statements),
     idempotency: new IdempotencyRepository(repo(IdempotencyKeyEntity), ids),
