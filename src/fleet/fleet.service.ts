@@ -193,6 +193,9 @@ export class FleetService {
    */
   async updateGpu(hostId: string, gpuId: string, dto: UpdateGpuDto): Promise<HostResponseDto> {
     const host = await this.uow.transaction(async (tx) => {
+      const owner = await this.fleet.findHost(tx, hostId);
+      if (!owner) throw new NotFoundError('host', hostId);
+      if (owner.state === HostState.Removed) throw hostRemoved(owner);
       const gpu = await this.fleet.findGpu(tx, hostId, gpuId);
       if (!gpu) throw new NotFoundError('gpu', gpuId);
       if (dto.sharing_mode === 'mig' && !supportsMig(gpu.model)) {

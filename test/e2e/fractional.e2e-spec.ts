@@ -111,6 +111,20 @@ describe('fractional GPUs (MIG profiles) on the demo fleet', () => {
     expect((await patch(held.id, 'mig')).status).toBe(200);
   });
 
+  it('a resize keeps the fractional GPU: gpu_count is a 400 naming it; cpu_cores and memory change with the same slots', async () => {
+    const vm = (await create(user, { name: 'resize-slice', gpu_profile: '2g.35gb', gpu_model: H200 })).body;
+    const act = (action: string, body: Record<string, unknown> = {}) => request(server.url).post(`/vms/${vm.id}/${action}`).set(bearer(user)).send(body);
+    expect((await act('stop')).status).toBe(200);
+    const refused = await act('resize', { gpu_count: 1 });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors).toEqual([{ field: 'gpu_count', message: expect.stringContaining('fractional GPU 2g.35gb') }]);
+    const resized = await act('resize', { cpu_cores: 8, memory: 32_768 });
+    expect(resized.status).toBe(200);
+    expect(resized.body).toMatchObject({ cpu_cores: 8, memory: 32_768, gpu_profile: '2g.35gb', gpu_count: 0 });
+    expect(resized.body.gpus.map((g: { id: string; slots: number[] }) => [g.id, g.slots])).toEqual(vm.gpus.map((g: { id: string; slots: number[] }) => [g.id, g.slots]));
+    await request(server.url).delete(`/vms/${vm.id}`).set(bearer(user)).expect(200);
+  });
+
   it('quotas count milli-GPUs: two 3g.71gb (429 each) fit a quota of one GPU, a 1g more (143) does not', async () => {
     const token = await createUser(server.url, admin, 'milli-user');
     const me = (await request(server.url).get('/users/me').set(bearer(token))).body;

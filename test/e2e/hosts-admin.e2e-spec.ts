@@ -111,6 +111,9 @@ describe('hosts: rename, relabel, remove (admin)', () => {
     const changed = await patch(host.id, { labels: ['back'] });
     expect(changed.status).toBe(409);
     expect(changed.body).toMatchObject({ code: 'host_removed', host_id: host.id });
+    const gpuMode = await request(server.url).patch(`/hosts/${host.id}/gpus/${shown.body.gpus[0].id}`).set(bearer(admin)).send({ sharing_mode: 'vgpu' });
+    expect(gpuMode.status).toBe(409);
+    expect(gpuMode.body).toMatchObject({ code: 'host_removed', host_id: host.id });
 
     // Out of /capacity, and out of placement: its region has no host left.
     const capacity = await request(server.url).get('/capacity').set(bearer(member));
