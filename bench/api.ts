@@ -63,7 +63,39 @@ interface Measurement {
   p50: number;
   p99: number;
   unexpected: number;
+  /** What the unexpected answers were: `POST 503`, `errors`, `timeouts` → how many. */
+  seen: Record<string, number>;
   rssKb: number;
+}
+
+/** Counts a response with a status the scenario did not expect, by method and status. */
+interface Tally {
+  unexpected: number;
+  seen: Record<string, number>;
+}
+
+function newTally(): Tally {
+  return { unexpected: 0, seen: {} };
+}
+
+function miss(count: Tally, what: string): void {
+  count.unexpected++;
+  count.seen[what] = (count.seen[what] ?? 0) + 1;
+}
+
+/** ` code` of a problem+json body, or nothing. */
+function problemCode(body: string | undefined): string {
+  try {
+    const code = (JSON.parse(body ?? '') as { code?: unknown }).code;
+    return typeof code === 'string' ? ` ${code}` : '';
+  } catch {
+    return '';
+  }
+}
+
+function describeSeen(seen: Record<string, number>): string {
+  const parts = Object.entries(seen).sort((a, b) => b[1] - a[1]).map(([what, n]) => `${n} × ${what}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
 interface Target {
@@ -144,7 +176,7 @@ async function main(): Promise<void> {
       rows.push(
         `| ${scenario} | ${connections} | ${fmt(v.rps / divisor)} ${unit} | ${fmt(v.p50)} / ${fmt(v.p99)} ms | ${fmt(b.rps / divisor)} ${unit} | ${fmt(b.p50)} / ${fmt(b.p99)} ms | **${pct(v.rps / b.rps)}** | **${fmt(v.p99 / b.p99, 2)}×** | ${Math.round(v.rssKb / 1024)} MB |`,
       );
-      if (v.unexpected + b.unexpected > 0) failures.push(`${scenario} @${connections}: ${v.unexpected} vmplane and ${b.unexpected} baseline responses with an unexpected status`);
+      if (v.unexpected + b.unexpected > 0) failures.push(`${scenario} @${connections}: ${v.unexpected} vmplane${describeSeen(v.seen)} and ${b.unexpected} baseline${describeSeen(b.seen)} responses with an unexpected status`);
     };
     const rssRuns: number[] = [];
     if (WARMUP > 0) {
@@ -152,7 +184,7 @@ async function main(): Promise<void> {
       for (const t of targets) {
         const warm: Measurement[] = [];
         if (SCENARIOS.has('pairs')) warm.push(await createDeletePairs(t, CONNECTIONS[0]));
-        if (SCENARIOS.has('tenants')) warm.push(await tenantPairs(t, TENANTS));
+        if (SCENARIOS.has('tenants')) warm.push(await tenantRun(t));
         if (SCENARIOS.has('get')) warm.push(await getOne(t, CONNECTIONS[0]));
         if (SCENARIOS.has('list') || SCENARIOS.has('scaling')) warm.push(await listPage(t, CONNECTIONS[0], 10_000));
         const unexpected = warm.reduce((n, m) => n + m.unexpected, 0);
@@ -167,7 +199,7 @@ async function main(): Promise<void> {
         record('POST /vms + DELETE (pairs)', connections, pairs.vmplane, pairs.baseline, 'pairs/s', 2);
       }
       if (SCENARIOS.has('tenants') && connections === CONNECTIONS[0]) {
-        const pairs = await alternate(targets, (t) => tenantPairs(t, TENANTS), rssRuns);
+        const pairs = await alternate(targets, tenantRun, rssRuns);
         record(`POST /vms + DELETE, ${TENANTS} users over the demo fleet's GPU models and CPU hosts`, TENANTS, pairs.vmplane, pairs.baseline, 'pairs/s', 2);
       }
       if (SCENARIOS.has('get')) {
@@ -330,19 +362,26 @@ async function alternate(
     p50: median(ms.map((m) => m.p50)),
     p99: median(ms.map((m) => m.p99)),
     unexpected: ms.reduce((n, m) => n + m.unexpected, 0),
+    seen: ms.reduce<Record<string, number>>((all, m) => {
+      for (const [what, n] of Object.entries(m.seen)) all[what] = (all[what] ?? 0) + n;
+      return all;
+    }, {}),
     rssKb: Math.max(...ms.map((m) => m.rssKb)),
   });
   return { vmplane: summarize(results.vmplane), baseline: summarize(results.baseline) };
 }
 
 /** Runs autocannon; transport errors and timeouts count as unexpected, like wrong statuses seen in onResponse. */
-async function cannon(options: autocannon.Options, count: { unexpected: number }): Promise<Measurement> {
+async function cannon(options: autocannon.Options, count: Tally): Promise<Measurement> {
   const result = await autocannon({ ...options, duration: cannonDuration });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, unexpected: count.unexpected + result.errors + result.timeouts, rssKb: 0 };
+  const seen = { ...count.seen };
+  if (result.errors > 0) seen.errors = result.errors;
+  if (result.timeouts > 0) seen.timeouts = result.timeouts;
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, unexpected: count.unexpected + result.errors + result.timeouts, seen, rssKb: 0 };
 }
 
 function createDeletePairs(t: Target, connections: number): Promise<Measurement> {
-  const count = { unexpected: 0 };
+  const count = newTally();
   return cannon(
     {
       url: t.child.url,
@@ -356,7 +395,7 @@ function createDeletePairs(t: Target, connections: number): Promise<Measurement>
           headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/json' },
           body: VM_BODY,
           onResponse: (status: number, body: string, context: Record<string, unknown>) => {
-            if (status !== 201) count.unexpected++;
+            if (status !== 201) miss(count, `POST ${status}${problemCode(body)}`);
             else context.id = (JSON.parse(body) as { id: string }).id;
           },
         },
@@ -364,7 +403,7 @@ function createDeletePairs(t: Target, connections: number): Promise<Measurement>
           method: 'DELETE',
           setupRequest: (request: autocannon.Request, context: Record<string, unknown>) => ({ ...request, path: `/vms/${context.id}` }),
           onResponse: (status: number) => {
-            if (status !== 200) count.unexpected++;
+            if (status !== 200) miss(count, `DELETE ${status}`);
           },
         },
       ],
@@ -391,9 +430,26 @@ async function createTenants(url: string): Promise<string[]> {
   return tokens;
 }
 
+/**
+ * A tenants run, then the VMs it left: a run ends between a create and its
+ * delete on most connections, and those VMs would fill the small GPU models
+ * (the demo fleet has four L4s) for the next run, whose creates would then be
+ * refused with 503s that measure the leftovers, not the API.
+ */
+async function tenantRun(t: Target): Promise<Measurement> {
+  const measured = await tenantPairs(t, TENANTS);
+  for (const token of t.tenantTokens) {
+    const page = (await (await fetch(`${t.child.url}/vms?limit=100`, { headers: { authorization: `Bearer ${token}` } })).json()) as { items: { id: string; status: string }[] };
+    for (const vm of page.items.filter((v) => v.status !== 'deleted')) {
+      await fetch(`${t.child.url}/vms/${vm.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    }
+  }
+  return measured;
+}
+
 /** One connection per tenant: each creates a VM of its shape and deletes it, over and over. */
 function tenantPairs(t: Target, connections: number): Promise<Measurement> {
-  const count = { unexpected: 0 };
+  const count = newTally();
   let next = 0;
   return cannon(
     {
@@ -410,7 +466,7 @@ function tenantPairs(t: Target, connections: number): Promise<Measurement> {
             return { ...request, headers: { authorization: `Bearer ${t.tenantTokens[tenant]}`, 'content-type': 'application/json' }, body };
           },
           onResponse: (status: number, body: string, context: Record<string, unknown>) => {
-            if (status !== 201) count.unexpected++;
+            if (status !== 201) miss(count, `POST ${status}${problemCode(body)}`);
             else context.id = (JSON.parse(body) as { id: string }).id;
           },
         },
@@ -422,7 +478,7 @@ function tenantPairs(t: Target, connections: number): Promise<Measurement> {
             headers: { authorization: `Bearer ${t.tenantTokens[context.tenant as number]}` },
           }),
           onResponse: (status: number) => {
-            if (status !== 200) count.unexpected++;
+            if (status !== 200) miss(count, `DELETE ${status}`);
           },
         },
       ],
@@ -432,20 +488,20 @@ function tenantPairs(t: Target, connections: number): Promise<Measurement> {
 }
 
 function getOne(t: Target, connections: number): Promise<Measurement> {
-  const count = { unexpected: 0 };
+  const count = newTally();
   return cannon(
     {
       url: `${t.child.url}/vms/${t.vmId}`,
       connections,
       headers: { authorization: `Bearer ${t.token}` },
-      requests: [{ method: 'GET', onResponse: (status: number) => void (status !== 200 && count.unexpected++) }],
+      requests: [{ method: 'GET', onResponse: (status: number) => void (status !== 200 && miss(count, `GET ${status}`)) }],
     } as autocannon.Options,
     count,
   );
 }
 
 function listPage(t: Target, connections: number, size: number): Promise<Measurement> {
-  const count = { unexpected: 0 };
+  const count = newTally();
   return cannon(
     {
       url: `${t.child.url}/vms?limit=50`,
@@ -455,7 +511,7 @@ function listPage(t: Target, connections: number, size: number): Promise<Measure
         {
           method: 'GET',
           onResponse: (status: number, body: string) => {
-            if (status !== 200 || (JSON.parse(body) as { items: unknown[] }).items.length !== 50) count.unexpected++;
+            if (status !== 200 || (JSON.parse(body) as { items: unknown[] }).items.length !== 50) miss(count, `GET ${status}`);
           },
         },
       ],
