@@ -114,7 +114,7 @@ describe('security headers and HTTP semantics', () => {
       expect(Object.keys(examples('/token', 'post', '429'))).toEqual(['too_many_login_attempts', 'too_many_requests']);
       expect(Object.keys(examples('/token', 'post', '401'))).toEqual(['invalid_credentials']);
       expect(Object.keys(examples('/vms/{id}', 'get', '404'))).toEqual(['not_found']);
-      expect(Object.keys(examples('/vms', 'post', '503'))).toEqual(['insufficient_capacity']);
+      expect(Object.keys(examples('/vms', 'post', '503'))).toEqual(['insufficient_capacity', 'hypervisor_unavailable']);
       expect(Object.keys(examples('/vms', 'post', '415'))).toEqual(['unsupported_media_type']);
       for (const [path, item] of Object.entries(document.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, { examples?: object }> }> }>>)) {
         for (const [method, operation] of Object.entries(item)) {
