@@ -10,6 +10,7 @@ import {
   UpdateQueryBuilder,
 } from 'typeorm';
 import { DriverUtils } from 'typeorm/driver/DriverUtils';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { DateUtils } from 'typeorm/util/DateUtils';
 import { Clock } from '../common/clock';
 import type { Tx } from './unit-of-work';
@@ -194,11 +195,25 @@ function toSlot(value: unknown): Slot {
   return { name: match[1], index: match[2] === undefined ? null : Number(match[2]) };
 }
 
+/** Each column of an entity with the key its value has in a raw row under an alias, worked out once per alias. */
+const rawKeys = new WeakMap<EntityMetadata, Map<string, { column: ColumnMetadata; key: string }[]>>();
+
+function columnsUnder(tx: Tx, metadata: EntityMetadata, alias: string): { column: ColumnMetadata; key: string }[] {
+  let byAlias = rawKeys.get(metadata);
+  if (!byAlias) rawKeys.set(metadata, (byAlias = new Map()));
+  let columns = byAlias.get(alias);
+  if (!columns) {
+    const driver = tx.connection.driver;
+    columns = metadata.columns.map((column) => ({ column, key: DriverUtils.buildAlias(driver, undefined, alias, column.databaseName) }));
+    byAlias.set(alias, columns);
+  }
+  return columns;
+}
+
 function hydrate<E>(tx: Tx, metadata: EntityMetadata, alias: string, raw: ObjectLiteral): E {
   const driver = tx.connection.driver;
   const entity = metadata.create(undefined, { fromDeserializer: true }) as ObjectLiteral;
-  for (const column of metadata.columns) {
-    const key = DriverUtils.buildAlias(driver, undefined, alias, column.databaseName);
+  for (const { column, key } of columnsUnder(tx, metadata, alias)) {
     if (key in raw) column.setEntityValue(entity, driver.prepareHydratedValue(raw[key], column));
   }
   return entity as E;
