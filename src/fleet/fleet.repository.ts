@@ -152,16 +152,8 @@ export class FleetRepository {
    * its VM is committed, so the caller's count of VMs, made after this,
    * sees it; a claim that comes after finds the host removed and re-plans.
    */
-  async markRemoved(tx: Tx, id: string): Promise<boolean> {
-    const { affected } = await on(this.hosts, tx)
-      .createQueryBuilder()
-      .update()
-      .set({ state: HostState.Removed })
-      .where('id = :id', { id })
-      .andWhere('state <> :removed', { removed: HostState.Removed })
-      .updateEntity(false)
-      .execute();
-    return affected === 1;
+  markRemoved(tx: Tx, id: string): Promise<boolean> {
+    return this.updateHost(tx, id, { state: HostState.Removed });
   }
 
   /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs, in one query. */
@@ -326,10 +318,6 @@ export class FleetRepository {
       .updateEntity(false)
       .execute();
     return affected === 1;
-  }
-
-  findGpu(tx: Tx, hostId: string, gpuId: string): Promise<GpuEntity | null> {
-    return on(this.gpus, tx).findOneBy({ id: gpuId, hostId });
   }
 
   /** Every host in the fleet (any state but removed), with its GPUs per model: what the fleet could hold at all. */

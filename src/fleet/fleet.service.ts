@@ -196,7 +196,7 @@ export class FleetService {
       const owner = await this.fleet.findHost(tx, hostId);
       if (!owner) throw new NotFoundError('host', hostId);
       if (owner.state === HostState.Removed) throw hostRemoved(owner);
-      const gpu = await this.fleet.findGpu(tx, hostId, gpuId);
+      const gpu = owner.gpus.find((candidate) => candidate.id === gpuId);
       if (!gpu) throw new NotFoundError('gpu', gpuId);
       if (dto.sharing_mode === 'mig' && !supportsMig(gpu.model)) {
         const models = Object.keys(MIG_PROFILES_BY_MODEL).join(', ');
