@@ -1,7 +1,6 @@
 import type { AuthUser } from '../../src/auth/auth-user';
 import { DomainError } from '../../src/common/domain-errors';
 import { statusForCode } from '../../src/common/problem-details';
-import { UserRole } from '../../src/common/user-role';
 import { CapacityService } from '../../src/fleet/capacity.service';
 import { GpuSharingModeDto, HostResponseDto, RegisterHostDto, UpdateGpuDto } from '../../src/fleet/dto/host.dto';
 import { FleetService } from '../../src/fleet/fleet.service';
@@ -14,6 +13,7 @@ import { VmActionsService } from '../../src/vms/vm-actions.service';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, reportSkippedPostgres, sleep } from './support/database';
+import { newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
 const WAIT: RequestOptions = { respondAsync: false, waitSeconds: 10, idempotencyKey: null, requestId: null };
@@ -73,10 +73,7 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
   }, 60_000);
   afterAll(() => app?.close());
 
-  async function newUser(): Promise<AuthUser> {
-    const created = await users.create({ username: `frac${++seq}-${kind}`, password: 'medium-password' });
-    return { id: created.id, role: UserRole.Member };
-  }
+  const newUser = () => newMember(users, `frac${++seq}-${kind}`);
   const mode = (sharing_mode: GpuSharingModeDto) => Object.assign(new UpdateGpuDto(), { sharing_mode });
   /** Registers a host and puts every GPU of it in `sharing`. */
   async function sharedHost(name: string, region: string, gpus: number, sharing: GpuSharingModeDto, model = H200): Promise<HostResponseDto> {

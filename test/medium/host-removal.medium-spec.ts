@@ -1,6 +1,4 @@
-import type { AuthUser } from '../../src/auth/auth-user';
 import { DomainError } from '../../src/common/domain-errors';
-import { UserRole } from '../../src/common/user-role';
 import { CapacityService } from '../../src/fleet/capacity.service';
 import { FleetRepository } from '../../src/fleet/fleet.repository';
 import { FleetService } from '../../src/fleet/fleet.service';
@@ -12,28 +10,14 @@ import { VmOutcome } from '../../src/vms/vm-outcome';
 import { VmsRepository } from '../../src/vms/vms.repository';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, deferred, reportSkippedPostgres, rows, sleep } from './support/database';
-import { insertUser, insertVm } from './support/fixtures';
+import { h100Host, insertUser, insertVm, newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
 const WAIT: RequestOptions = { respondAsync: false, waitSeconds: 10, idempotencyKey: null, requestId: null };
 const H100 = 'h100-80gb';
 
-function gpuHost(name: string, region: string, gpus = 1) {
-  return {
-    name,
-    region,
-    cpu_cores: 64,
-    memory_mib: 524_288,
-    disk_gib: 4000,
-    gpus: Array.from({ length: gpus }, (_, i) => ({
-      index: i,
-      product_name: 'NVIDIA H100 80GB HBM3',
-      memory_mib: 81_559,
-      pci_address: `00000000:${(0x18 + i).toString(16).padStart(2, '0')}:00.0`,
-      uuid: `GPU-${name}-${i}`,
-    })),
-  };
-}
+
+const gpuHost = (name: string, region: string, gpus = 1) => h100Host(name, region, gpus, { cpu_cores: 64, memory_mib: 524_288, disk_gib: 4000 });
 
 function spec(region: string, overrides: Partial<CreateVmDto> = {}): CreateVmDto {
   return Object.assign(new CreateVmDto(), { name: 'removal', cpu_cores: 2, memory: 4096, disk_size: 20, gpu_count: 1, gpu_model: H100, region, ...overrides });
@@ -67,10 +51,7 @@ describe.each(DB_KINDS)('removing and changing hosts with real repositories on %
   }, 60_000);
   afterAll(() => app?.close());
 
-  async function newUser(): Promise<AuthUser> {
-    const created = await users.create({ username: `rm${++seq}-${kind}`, password: 'medium-password' });
-    return { id: created.id, role: UserRole.Member };
-  }
+  const newUser = () => newMember(users, `rm${++seq}-${kind}`);
   const done = (outcome: VmOutcome) => {
     if (outcome.kind !== 'done') throw new Error(`expected a finished outcome, got ${outcome.kind}`);
     return outcome.vm;

@@ -1,7 +1,6 @@
 import type { AuthUser } from '../../src/auth/auth-user';
 import { DomainError } from '../../src/common/domain-errors';
 import { statusForCode } from '../../src/common/problem-details';
-import { UserRole } from '../../src/common/user-role';
 import { CapacityService } from '../../src/fleet/capacity.service';
 import { FleetService } from '../../src/fleet/fleet.service';
 import { OperationsService } from '../../src/operations/operations.service';
@@ -13,28 +12,15 @@ import { VmActionsService } from '../../src/vms/vm-actions.service';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, reportSkippedPostgres, sleep } from './support/database';
+import { h100Host, newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
 const WAIT: RequestOptions = { respondAsync: false, waitSeconds: 10, idempotencyKey: null, requestId: null };
 const ASYNC: RequestOptions = { respondAsync: true, waitSeconds: null, idempotencyKey: null, requestId: null };
 const H100 = 'h100-80gb';
 
-function gpuHost(name: string, region: string, gpus: number, cpuCores = 64) {
-  return {
-    name,
-    region,
-    cpu_cores: cpuCores,
-    memory_mib: 524_288,
-    disk_gib: 4000,
-    gpus: Array.from({ length: gpus }, (_, i) => ({
-      index: i,
-      product_name: 'NVIDIA H100 80GB HBM3',
-      memory_mib: 81_559,
-      pci_address: `00000000:${(0x18 + i).toString(16).padStart(2, '0')}:00.0`,
-      uuid: `GPU-${name}-${i}`,
-    })),
-  };
-}
+const gpuHost = (name: string, region: string, gpus: number, cpuCores = 64) => h100Host(name, region, gpus, { cpu_cores: cpuCores, memory_mib: 524_288, disk_gib: 4000 });
+
 
 function spec(overrides: Partial<CreateVmDto> = {}): CreateVmDto {
   return Object.assign(new CreateVmDto(), { name: 'life', cpu_cores: 4, memory: 8192, disk_size: 20, ...overrides });
@@ -68,10 +54,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
   }, 60_000);
   afterAll(() => app?.close());
 
-  async function newUser(): Promise<AuthUser> {
-    const created = await users.create({ username: `life${++seq}-${kind}`, password: 'medium-password' });
-    return { id: created.id, role: UserRole.Member };
-  }
+  const newUser = () => newMember(users, `life${++seq}-${kind}`);
   const done = (outcome: VmOutcome) => {
     if (outcome.kind !== 'done') throw new Error(`expected a finished outcome, got ${outcome.kind}`);
     return outcome.vm;

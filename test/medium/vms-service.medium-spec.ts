@@ -1,6 +1,5 @@
 import type { AuthUser } from '../../src/auth/auth-user';
 import { InsufficientCapacityError, QuotaExceededError } from '../../src/common/domain-errors';
-import { UserRole } from '../../src/common/user-role';
 import { FleetService } from '../../src/fleet/fleet.service';
 import { platformVmIdFromLabels } from '../../src/hypervisor/hypervisor.constants';
 import { InstallationService } from '../../src/installation/installation.service';
@@ -10,6 +9,7 @@ import { CreateVmDto } from '../../src/vms/dto/create-vm.dto';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, errorOf, reportSkippedPostgres, rows, scalar } from './support/database';
+import { h100Host, newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
 const H100 = 'h100-80gb';
@@ -19,22 +19,8 @@ function vmSpec(overrides: Partial<CreateVmDto> = {}): CreateVmDto {
   return Object.assign(new CreateVmDto(), { name: 'medium', cpu_cores: 2, memory: 4096, disk_size: 20, ...overrides });
 }
 
-function gpuHost(name: string, gpus: number) {
-  return {
-    name,
-    region: 'eu-west',
-    cpu_cores: 128,
-    memory_mib: 1_048_576,
-    disk_gib: 10_000,
-    gpus: Array.from({ length: gpus }, (_, i) => ({
-      index: i,
-      product_name: 'NVIDIA H100 80GB HBM3',
-      memory_mib: 81_559,
-      pci_address: `00000000:${(0x18 + i).toString(16).padStart(2, '0')}:00.0`,
-      uuid: `GPU-${name}-${i}`,
-    })),
-  };
-}
+
+const gpuHost = (name: string, gpus: number) => h100Host(name, 'eu-west', gpus, { cpu_cores: 128, memory_mib: 1_048_576, disk_gib: 10_000 });
 
 describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on %s', (kind) => {
   let app: MediumApp;
@@ -51,10 +37,7 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
   }, 60_000);
   afterAll(() => app?.close());
 
-  async function newUser(): Promise<AuthUser> {
-    const created = await users.create({ username: `u${++seq}-${kind}`, password: 'medium-password', role: UserRole.Member });
-    return { id: created.id, role: UserRole.Member };
-  }
+  const newUser = () => newMember(users, `u${++seq}-${kind}`);
 
   const usage = async (user: AuthUser) => (await users.me(user)).usage;
   const onHypervisor = async (vmId: string) => (await app.hypervisor.listVms()).filter((vm) => platformVmIdFromLabels(vm.labels) === vmId);

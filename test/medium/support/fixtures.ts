@@ -1,3 +1,4 @@
+import type { AuthUser } from '../../../src/auth/auth-user';
 import { RandomSource } from '../../../src/common/random-source';
 import { UuidV7Generator } from '../../../src/common/id-generator';
 import { UserRole } from '../../../src/common/user-role';
@@ -9,6 +10,7 @@ import { HostEntity, HostState } from '../../../src/fleet/host.entity';
 import { PlacementService } from '../../../src/fleet/placement.service';
 import { OperationAction, OperationEntity, OperationStatus } from '../../../src/operations/operation.entity';
 import { UserEntity } from '../../../src/users/user.entity';
+import type { UsersService } from '../../../src/users/users.service';
 import { PowerState, VmEntity, VmStatus } from '../../../src/vms/vm.entity';
 import { VmsRepository } from '../../../src/vms/vms.repository';
 import { run } from './database';
@@ -194,4 +196,26 @@ export class FixedRandom extends RandomSource {
 /** PlacementService as the server builds it with PLACEMENT_POLICY unset (the default policy). */
 export function placementService(uow: UnitOfWork, fleet: FleetRepository, policy: string | null = null): PlacementService {
   return new PlacementService(uow, fleet, new FixedRandom(), { placementPolicy: policy } as AppConfig, new UuidV7Generator());
+}
+
+/** What a medium spec registers through FleetService: a host of `gpus` H100s, sized as given. */
+export function h100Host(name: string, region: string, gpus: number, size: { cpu_cores: number; memory_mib: number; disk_gib: number }) {
+  return {
+    name,
+    region,
+    ...size,
+    gpus: Array.from({ length: gpus }, (_, i) => ({
+      index: i,
+      product_name: 'NVIDIA H100 80GB HBM3',
+      memory_mib: 81_559,
+      pci_address: `00000000:${(0x18 + i).toString(16).padStart(2, '0')}:00.0`,
+      uuid: `GPU-${name}-${i}`,
+    })),
+  };
+}
+
+/** A member made through UsersService, as the service sees its caller. */
+export async function newMember(users: UsersService, username: string): Promise<AuthUser> {
+  const created = await users.create({ username, password: 'medium-password', role: UserRole.Member });
+  return { id: created.id, role: UserRole.Member };
 }
