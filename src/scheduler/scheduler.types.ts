@@ -54,8 +54,9 @@ export interface SchedulerHost {
   usedDiskGib: number;
   gpus: SchedulerGpu[];
   /**
-   * Optional: a number that changes whenever the host's usage or any of its
-   * GPUs' occupancy changes (a row version). When present, a policy may reuse
+   * Optional: a number that changes whenever anything else about the host
+   * changes: its state, name, usage or any of its GPUs' occupancy (a row
+   * version). When present, a policy may reuse
    * what it worked out about the host in an earlier decision; the in-memory
    * ledger keeps it. Hosts loaded afresh for each decision can leave it out.
    */

@@ -127,4 +127,20 @@ describe('fragAwareBinpackPolicy', () => {
     hosts[0].version = 2;
     expect(chosen(hosts, makeRequest({ gpuCount: 1 }))?.hostId).toBe('b');
   });
+
+  it('among hosts in one state takes the first by name, and sees a drain or a rename once the version changes', () => {
+    // Same shape, same usage: one candidate stands for all of them. Names run against positions.
+    const hosts: SchedulerHost[] = ['h-3', 'h-1', 'h-2'].map((name: string, i: number) => ({ ...gpuHost(`id-${i}`, 'h100-80gb', [], { name }), version: 1 }));
+    const req: PlacementRequest = makeRequest({ gpuCount: 1 });
+    expect(chosen(hosts, req)?.hostId).toBe('id-1');
+    hosts[1].state = 'draining';
+    hosts[1].version = 2;
+    expect(chosen(hosts, req)?.hostId).toBe('id-2');
+    hosts[0].name = 'h-0';
+    hosts[0].version = 2;
+    expect(chosen(hosts, req)?.hostId).toBe('id-0');
+    // Without versions nothing is remembered between decisions.
+    const fresh: SchedulerHost[] = hosts.map(({ version: _version, ...host }) => ({ ...host, name: host.id === 'id-2' ? 'a' : host.name }));
+    expect(chosen(fresh, req)?.hostId).toBe('id-2');
+  });
 });

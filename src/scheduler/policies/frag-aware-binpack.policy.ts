@@ -1,6 +1,6 @@
 import { findMigProfile, MigProfile, MILLI_PER_GPU, VGPU_PROFILES, VgpuProfile } from '../../fleet/domain/gpu-profiles';
 import { freeMilliGpu, popcount, profileCapacityOn } from '../gpu-slots';
-import { claimOn, compareHostsByName, fittingProfile, hasFreeResources, placementOn, selectGpuModel } from '../host-filter';
+import { claimOn, compareHostsByName, fittingProfile, placementOn, selectGpuModel } from '../host-filter';
 import {
   GpuSlotClaim,
   Placement,
@@ -537,6 +537,8 @@ function keyId(key: string): number {
     if (keyIds.size === MAX_KEY_IDS) {
       keyIds.clear();
       keyEpoch++;
+      columns.key.fill(-1);
+      seenStamp.fill(0);
     }
     id = keyIds.size;
     keyIds.set(key, id);
@@ -547,6 +549,95 @@ function keyId(key: string): number {
 /** Memos of the previous hosts array by position: a decision over the same array skips the WeakMap. */
 let memoHosts: readonly SchedulerHost[] = [];
 let memoByPosition: (HostMemo | undefined)[] = [];
+
+/**
+ * Per position of the hosts array the last decision saw, copies of the
+ * numbers the candidate loop filters on and the host's state key: scanning
+ * typed arrays costs a fraction of reading the boxed numbers of every host
+ * object, which was most of a decision over 1,523 hosts. A position is
+ * current while it holds the same host at the same version; hosts without a
+ * version are copied afresh every time and never keyed.
+ */
+class HostColumns {
+  host: (SchedulerHost | undefined)[] = [];
+  name: string[] = [];
+  version: Float64Array = new Float64Array(0);
+  cpu: Float64Array = new Float64Array(0);
+  usedCpu: Float64Array = new Float64Array(0);
+  memory: Float64Array = new Float64Array(0);
+  usedMemory: Float64Array = new Float64Array(0);
+  disk: Float64Array = new Float64Array(0);
+  usedDisk: Float64Array = new Float64Array(0);
+  hasGpus: Uint8Array = new Uint8Array(0);
+  active: Uint8Array = new Uint8Array(0);
+  /** The host's state key id at this version, or −1 until readHost has keyed it. */
+  key: Int32Array = new Int32Array(0);
+  /** Rank of the host's name (then id) among the array's, worked out when first needed; empty until then. */
+  private nameRank: Int32Array = new Int32Array(0);
+  private hosts: readonly SchedulerHost[] = [];
+
+  reset(hosts: readonly SchedulerHost[]): void {
+    const count: number = hosts.length;
+    this.hosts = hosts;
+    this.nameRank = new Int32Array(0);
+    this.host = new Array<SchedulerHost | undefined>(count);
+    this.name = new Array<string>(count);
+    this.version = new Float64Array(count).fill(Number.NaN);
+    this.cpu = new Float64Array(count);
+    this.usedCpu = new Float64Array(count);
+    this.memory = new Float64Array(count);
+    this.usedMemory = new Float64Array(count);
+    this.disk = new Float64Array(count);
+    this.usedDisk = new Float64Array(count);
+    this.hasGpus = new Uint8Array(count);
+    this.active = new Uint8Array(count);
+    this.key = new Int32Array(count).fill(-1);
+  }
+
+  /** compareHostsByName of the hosts at two positions, without comparing strings once the ranks are known. */
+  compareNames(a: number, b: number): number {
+    if (this.nameRank.length === 0) {
+      const order: number[] = this.hosts.map((_: SchedulerHost, i: number) => i);
+      order.sort((x: number, y: number) => compareHostsByName(this.hosts[x], this.hosts[y]));
+      this.nameRank = new Int32Array(order.length);
+      order.forEach((position: number, rank: number) => (this.nameRank[position] = rank));
+    }
+    return this.nameRank[a] - this.nameRank[b];
+  }
+
+  isCurrent(host: SchedulerHost, position: number): boolean {
+    return host.version !== undefined && host.version === this.version[position] && this.host[position] === host;
+  }
+
+  copy(host: SchedulerHost, position: number): void {
+    const previous: SchedulerHost | undefined = this.host[position];
+    if (previous !== undefined && (previous !== host || this.name[position] !== host.name)) this.nameRank = new Int32Array(0);
+    this.host[position] = host;
+    this.name[position] = host.name;
+    this.version[position] = host.version ?? Number.NaN;
+    this.cpu[position] = host.cpuCores;
+    this.usedCpu[position] = host.usedCpuCores;
+    this.memory[position] = host.memoryMib;
+    this.usedMemory[position] = host.usedMemoryMib;
+    this.disk[position] = host.diskGib;
+    this.usedDisk[position] = host.usedDiskGib;
+    this.hasGpus[position] = host.gpus.length > 0 ? 1 : 0;
+    this.active[position] = host.state === 'active' ? 1 : 0;
+    this.key[position] = -1;
+  }
+
+  /** hasFreeResources on the copies (but the region, which the caller tests). */
+  fits(position: number, req: PlacementRequest): boolean {
+    return (
+      this.active[position] === 1 &&
+      this.usedCpu[position] + req.cpuCores <= this.cpu[position] &&
+      this.usedMemory[position] + req.memoryMib <= this.memory[position] &&
+      this.usedDisk[position] + req.diskGib <= this.disk[position]
+    );
+  }
+}
+
+const columns: HostColumns = new HostColumns();
 
 /** Points `before` at the host's GPU state, reading it unless a memo for this version has it; returns the memo. */
 function readHost(host: SchedulerHost, position: number): HostMemo | null {
@@ -682,7 +773,6 @@ let candidateCount: number = 0;
 let opens: Uint8Array = new Uint8Array(0);
 let lost: Float64Array = new Float64Array(0);
 let freeAfter: Float64Array = new Float64Array(0);
-let takenMilli: Float64Array = new Float64Array(0);
 let pressure: Float64Array = new Float64Array(0);
 let wholeFree: Float64Array = new Float64Array(0);
 let poolFree: Float64Array = new Float64Array(0);
@@ -709,6 +799,9 @@ function markSeen(key: number, stamp: number, index: number): void {
   seenAt[key] = index;
 }
 let untouched: Uint8Array = new Uint8Array(0);
+/** How many hosts (with the same state key) candidate i stands for. */
+let standsFor: Int32Array = new Int32Array(0);
+let candidatePosition: Int32Array = new Int32Array(0);
 let ableBefore: Int32Array = new Int32Array(0);
 let ableAfter: Int32Array = new Int32Array(0);
 const ableCount: Int32Array = new Int32Array(MAX_RESERVED);
@@ -722,11 +815,12 @@ function ensureCapacity(count: number): void {
   opens = new Uint8Array(size);
   lost = new Float64Array(size);
   freeAfter = new Float64Array(size);
-  takenMilli = new Float64Array(size);
   pressure = new Float64Array(size);
   wholeFree = new Float64Array(size);
   poolFree = new Float64Array(size);
   untouched = new Uint8Array(size);
+  standsFor = new Int32Array(size);
+  candidatePosition = new Int32Array(size);
   ableBefore = new Int32Array(size);
   ableAfter = new Int32Array(size);
 }
@@ -785,44 +879,63 @@ function choose(hosts: readonly SchedulerHost[], req: PlacementRequest, workload
   if (hosts !== memoHosts) {
     memoHosts = hosts;
     memoByPosition = new Array<HostMemo | undefined>(hosts.length);
+    columns.reset(hosts);
   }
   const stamp: number = ++decisionStamp;
   for (let position: number = 0; position < hosts.length; position++) {
     const host: SchedulerHost = hosts[position];
-    if (!hasFreeResources(host, req)) continue;
-    if (wantsGpu && host.gpus.length === 0) continue;
-    const memo: HostMemo | null = readHost(host, position);
-    const i: number = candidateCount;
-    const same: number | undefined = memo === null ? undefined : seenIndex(memo.key, stamp);
-    if (same !== undefined) {
-      // A host in the same state as one already scored scores the same.
-      if (same < 0) continue;
-      copyCandidate(same, i);
-      candidates[i] = host;
-      landedModel[i] = landedModel[same];
-      candidateCount++;
+    if (req.region && host.region !== req.region) continue;
+    if (!columns.isCurrent(host, position)) columns.copy(host, position);
+    if (!columns.fits(position, req)) continue;
+    if (wantsGpu && columns.hasGpus[position] === 0) continue;
+    let memo: HostMemo | null;
+    let key: number = columns.key[position];
+    if (key >= 0) {
+      memo = memoByPosition[position] as HostMemo;
+      before = memo.state;
     } else {
-      if (before.overflow || !land(host, req, landing)) {
-        if (memo !== null) markSeen(memo.key, stamp, -1);
-        continue;
-      }
-      if (memo !== null) markSeen(memo.key, stamp, i);
-      candidates[i] = host;
-      candidateCount++;
-      scoreCandidate(mix, host, memo, req, landing, i, pool);
+      memo = readHost(host, position);
+      if (memo !== null) key = columns.key[position] = memo.key;
     }
+    const i: number = candidateCount;
+    const same: number | undefined = key < 0 ? undefined : seenIndex(key, stamp);
+    if (same !== undefined) {
+      // A host in the same state as one already scored scores the same, and every key but the name ties with it:
+      // one candidate stands for them all, the first by name. (An empty fleet is mostly such hosts.)
+      if (same < 0) continue;
+      if (columns.compareNames(position, candidatePosition[same]) < 0) {
+        candidates[same] = host;
+        candidatePosition[same] = position;
+      }
+      standsFor[same]++;
+      continue;
+    }
+    if (before.overflow || !land(host, req, landing)) {
+      if (key >= 0) markSeen(key, stamp, -1);
+      continue;
+    }
+    if (key >= 0) markSeen(key, stamp, i);
+    candidates[i] = host;
+    candidatePosition[i] = position;
+    standsFor[i] = 1;
+    candidateCount++;
+    scoreCandidate(mix, host, memo, req, landing, i, pool);
+  }
+  if (candidateCount === 0) return null;
+  // Sums over every host that fits, a candidate counting for the hosts it stands for.
+  for (let i: number = 0; i < candidateCount; i++) {
+    const count: number = standsFor[i];
     if (mix.reserved.length > 0) {
-      for (let r: number = 0; r < mix.reserved.length; r++) if ((ableBefore[i] & (1 << r)) !== 0) ableCount[r]++;
-      freeWhole += wholeFree[i];
-      if (wholeFree[i] > 0) wholeHosts++;
+      for (let r: number = 0; r < mix.reserved.length; r++) if ((ableBefore[i] & (1 << r)) !== 0) ableCount[r] += count;
+      freeWhole += count * wholeFree[i];
+      if (wholeFree[i] > 0) wholeHosts += count;
     }
     const model: string | null = landedModel[i];
     if (pressured && model !== null) {
-      supplyFree[supplyIndex(model)] += poolFree[i];
-      freeTotal += poolFree[i];
+      supplyFree[supplyIndex(model)] += count * poolFree[i];
+      freeTotal += count * poolFree[i];
     }
   }
-  if (candidateCount === 0) return null;
   const scarce: number = scarceReservedClasses(mix, freeWhole, wholeHosts);
   let anyKeeps: boolean = false;
   for (let i: number = 0; i < candidateCount && scarce !== 0; i++) {
@@ -964,7 +1077,6 @@ function scoreCandidate(
   lost[i] = yieldBefore - hostYield(mix, host, before, delta, freeCpu - req.cpuCores, freeMemory - req.memoryMib, landing.migOverride);
   freeAfter[i] = before.freeMilli - landing.takenMilli;
   untouched[i] = before.untouched ? 1 : 0;
-  takenMilli[i] = landing.takenMilli;
   ableBefore[i] = able;
   // Only a host that can take some reserved size now can stop being able to.
   ableAfter[i] = able === 0 ? 0 : reservedAble(mix, before, delta, freeCpu - req.cpuCores, freeMemory - req.memoryMib);
@@ -972,18 +1084,6 @@ function scoreCandidate(
   for (let g: number = 0; g < before.groups; g++) whole += before.whole[g];
   wholeFree[i] = whole;
   poolFree[i] = landing.group < 0 ? 0 : pool === 1 ? poolFreeVgpu(landing.group) : before.whole[landing.group] * MILLI_PER_GPU;
-}
-
-function copyCandidate(from: number, to: number): void {
-  opens[to] = opens[from];
-  lost[to] = lost[from];
-  freeAfter[to] = freeAfter[from];
-  untouched[to] = untouched[from];
-  takenMilli[to] = takenMilli[from];
-  ableBefore[to] = ableBefore[from];
-  ableAfter[to] = ableAfter[from];
-  wholeFree[to] = wholeFree[from];
-  poolFree[to] = poolFree[from];
 }
 
 function poolFreeVgpu(g: number): number {
