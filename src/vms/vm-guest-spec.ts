@@ -3,8 +3,10 @@ import type { CreateVmRequest, HypervisorTarget } from '@vmplane/sdk';
 import { UnitOfWork } from '../database/unit-of-work';
 import { FleetRepository } from '../fleet/fleet.repository';
 import { toImageRef } from '../images/image.mapper';
+import { VM_ID_LABEL_PREFIX } from '../hypervisor/hypervisor.constants';
 import { ImagesRepository } from '../images/images.repository';
 import type { VmEntity } from './vm.entity';
+import { gpuDevicesOf } from './vm-gpu-devices';
 
 /** What the guest is made of beyond its size: the parts of a create (or unshelve) request that come from other rows. */
 export type GuestSpec = Required<Pick<CreateVmRequest, 'uri' | 'image' | 'userData' | 'sshKeys'>>;
@@ -27,6 +29,24 @@ export class VmGuestSpecs {
     const known = knownUri(vm);
     const uri = known !== undefined ? known : vm.hostId ? await this.uow.read((tx) => this.fleet.hypervisorUriOf(tx, vm.hostId!)) : null;
     return { host: vm.host?.name ?? null, uri: uri ?? null };
+  }
+
+  /** The SDK request that creates (or, with the VM's diskRef added, unshelves) the VM as its row describes it. */
+  async requestOf(vm: VmEntity, installationId: string): Promise<CreateVmRequest> {
+    const gpuDevices = gpuDevicesOf(vm);
+    return {
+      ...(await this.of(vm)),
+      name: vm.name,
+      cpuCores: vm.cpuCores,
+      memory: vm.memory,
+      diskSize: vm.diskSize,
+      publicIp: vm.publicIp,
+      labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
+      host: vm.host?.name ?? null,
+      gpus: gpuDevices.map((d) => d.uuid),
+      gpuDevices,
+      metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
+    };
   }
 
   async of(vm: VmEntity): Promise<GuestSpec> {

@@ -6,7 +6,6 @@ import { AppConfig } from '../config/app-config';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { FleetRepository } from '../fleet/fleet.repository';
 import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
-import { VM_ID_LABEL_PREFIX } from '../hypervisor/hypervisor.constants';
 import { HypervisorGateway, RetryObserver } from '../hypervisor/hypervisor.gateway';
 import { InstallationService } from '../installation/installation.service';
 import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
@@ -175,22 +174,8 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     const installationId = await this.installation.id();
     let created: VirtualMachine;
     try {
-      const guest = await this.guests.of(vm);
       created = await this.gateway.unshelveVm(
-        {
-          ...guest,
-          name: vm.name,
-          cpuCores: vm.cpuCores,
-          memory: vm.memory,
-          diskSize: vm.diskSize,
-          publicIp: vm.publicIp,
-          labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
-          host: vm.host?.name ?? null,
-          gpus: gpuDevicesOf(vm).map((d) => d.uuid),
-          gpuDevices: gpuDevicesOf(vm),
-          metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
-          diskRef: vm.diskRef!,
-        },
+        { ...(await this.guests.requestOf(vm, installationId)), diskRef: vm.diskRef! },
         () => this.random.next(),
         progress.observer,
       );

@@ -4,7 +4,7 @@ import { Clock } from '../common/clock';
 import { RandomSource } from '../common/random-source';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
-import { VM_ID_LABEL_PREFIX, platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
+import { platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
 import { HypervisorGateway, RetryObserver } from '../hypervisor/hypervisor.gateway';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { InstallationService } from '../installation/installation.service';
@@ -20,7 +20,6 @@ import { RunContext } from './vm-operation-runner';
 import { VmViewer, toVmResponse } from './vm.mapper';
 import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome';
 import { VmResources } from './vm-resources.service';
-import { gpuDevicesOf } from './vm-gpu-devices';
 import { VmEvent } from './vm-state-machine';
 import { VmsRepository } from './vms.repository';
 import { VmGuestSpecs } from './vm-guest-spec';
@@ -102,22 +101,10 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     try {
       const installationId = await this.installation.id();
       // A resumed operation may have created the VM before its worker died: adopt it rather than make a second.
-      const guest = await this.guests.of(vm);
-      if (op.attempts > 1) created = await this.findOnHypervisor(vm.id, installationId, { host: vm.host?.name ?? null, uri: guest.uri });
+      const request = await this.guests.requestOf(vm, installationId);
+      if (op.attempts > 1) created = await this.findOnHypervisor(vm.id, installationId, { host: request.host ?? null, uri: request.uri ?? null });
       created ??= await this.gateway.createVm(
-        {
-          ...guest,
-          name: vm.name,
-          cpuCores: vm.cpuCores,
-          memory: vm.memory,
-          diskSize: vm.diskSize,
-          publicIp: vm.publicIp,
-          labels: [...vm.labels, `${VM_ID_LABEL_PREFIX}${vm.id}`],
-          host: vm.host?.name ?? null,
-          gpus: gpuDevicesOf(vm).map((d) => d.uuid),
-          gpuDevices: gpuDevicesOf(vm),
-          metadata: { installationId, vmId: vm.id, ownerId: vm.ownerId },
-        },
+        request,
         () => this.random.next(),
         progress.observer,
       );
