@@ -45,6 +45,23 @@ function HostLabels(): PropertyDecorator {
   );
 }
 
+/** A host's libvirt URI, wherever one is sent: optional, at most 512 characters. */
+function HypervisorUri(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({
+      example: 'qemu+ssh://ops@gpu-h100-01/system',
+      maxLength: 512,
+      nullable: true,
+      type: String,
+      description: "The libvirt URI the host's VMs are driven through (libvirt driver); absent: LIBVIRT_DEFAULT_URI",
+    }),
+    IsOptional(),
+    IsString(),
+    MaxLength(512),
+    Matches(LIBVIRT_URI, { message: 'must be a libvirt URI such as qemu:///system or qemu+ssh://user@host/system' }),
+  );
+}
+
 /** The states an admin may set; `removed` comes only from DELETE /hosts/{id}. */
 function SettableState(documented: { default?: HostState; description?: string }): PropertyDecorator {
   return applyDecorators(ApiPropertyOptional({ enum: SETTABLE_HOST_STATES, enumName: 'SettableHostState', ...documented }), IsIn(SETTABLE_HOST_STATES));
@@ -151,17 +168,7 @@ export class RegisterHostDto {
   @HostLabels()
   labels?: string[];
 
-  @ApiPropertyOptional({
-    example: 'qemu+ssh://ops@gpu-h100-01/system',
-    maxLength: 512,
-    nullable: true,
-    type: String,
-    description: "The libvirt URI the host's VMs are driven through (libvirt driver); absent: LIBVIRT_DEFAULT_URI",
-  })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  @Matches(LIBVIRT_URI, { message: 'must be a libvirt URI such as qemu:///system or qemu+ssh://user@host/system' })
+  @HypervisorUri()
   hypervisor_uri?: string;
 
   @ApiPropertyOptional({ type: [RegisterGpuDto], default: [] })
@@ -206,17 +213,7 @@ export class ImportHostQueryDto {
   @Max(100_000_000)
   disk_gib: number;
 
-  @ApiPropertyOptional({
-    example: 'qemu+ssh://ops@gpu-h100-01/system',
-    maxLength: 512,
-    nullable: true,
-    type: String,
-    description: "The libvirt URI the host's VMs are driven through (libvirt driver); absent: LIBVIRT_DEFAULT_URI",
-  })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  @Matches(LIBVIRT_URI, { message: 'must be a libvirt URI such as qemu:///system or qemu+ssh://user@host/system' })
+  @HypervisorUri()
   hypervisor_uri?: string;
 }
 
