@@ -143,4 +143,40 @@ describe('fragAwareBinpackPolicy', () => {
     const fresh: SchedulerHost[] = hosts.map(({ version: _version, ...host }) => ({ ...host, name: host.id === 'id-2' ? 'a' : host.name }));
     expect(chosen(fresh, req)?.hostId).toBe('id-2');
   });
+
+  it('keeps deciding right in a fleet where some hosts carry versions and some do not', () => {
+    const hosts: SchedulerHost[] = [
+      { ...gpuHost('a', 'h100-80gb', [0, 1, 2, 3, 4, 5]), version: 1 },
+      gpuHost('b', 'h100-80gb', [0, 1, 2, 3, 4, 5, 6]),
+      { ...gpuHost('c', 'h100-80gb', [0, 1, 2, 3, 4]), version: 1 },
+    ];
+    // The fullest host that still fits a 1-GPU VM is b, which has no version and is read afresh each time.
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }))?.hostId).toBe('b');
+    hosts[1].gpus[7].free = false;
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }))?.hostId).toBe('a');
+    expect(chosen(hosts, makeRequest({ gpuCount: 3 }))?.hostId).toBe('c');
+  });
+
+  it('still groups hosts correctly after so many states that the state ids start over', () => {
+    const hosts: SchedulerHost[] = [
+      { ...gpuHost('b-host', 'h100-80gb', [0]), version: 0 },
+      { ...gpuHost('a-host', 'h100-80gb', [0], { usedCpuCores: 50 }), version: 0 },
+    ];
+    // 60 cores fit b-host while it uses at most 36, and never a-host.
+    const req: PlacementRequest = makeRequest({ gpuCount: 1, cpuCores: 60 });
+    const wrong: string[] = [];
+    // Each new usage of b-host is a state never seen before; 70,000 of them pass the 65,536 ids kept.
+    for (let step: number = 1; step <= 70_000; step++) {
+      hosts[0].usedCpuCores = (step % 90) + step / 1_000_000;
+      hosts[0].version = step;
+      const expected: string | null = hosts[0].usedCpuCores + 60 <= 96 ? 'b-host' : null;
+      const got: string | null = chosen(hosts, req)?.hostId ?? null;
+      if (got !== expected) wrong.push(`step ${step}: ${got} instead of ${expected}`);
+    }
+    expect(wrong).toEqual([]);
+    // Both hosts in one state again: the first by name stands for the pair.
+    hosts[0].usedCpuCores = 50;
+    hosts[0].version = -1;
+    expect(chosen(hosts, makeRequest({ gpuCount: 1 }))?.hostId).toBe('a-host');
+  });
 });

@@ -1,6 +1,6 @@
 import { findMigProfile, MigProfile, MILLI_PER_GPU, VGPU_PROFILES, VgpuProfile } from '../../fleet/domain/gpu-profiles';
 import { freeMilliGpu, popcount, profileCapacityOn } from '../gpu-slots';
-import { claimOn, compareHostsByName, fittingProfile, placementOn, selectGpuModel } from '../host-filter';
+import { claimOn, compareHostsByName, fittingProfile, hasFreeResources, placementOn, selectGpuModel } from '../host-filter';
 import {
   GpuSlotClaim,
   Placement,
@@ -537,8 +537,6 @@ function keyId(key: string): number {
     if (keyIds.size === MAX_KEY_IDS) {
       keyIds.clear();
       keyEpoch++;
-      columns.key.fill(-1);
-      seenStamp.fill(0);
     }
     id = keyIds.size;
     keyIds.set(key, id);
@@ -551,12 +549,10 @@ let memoHosts: readonly SchedulerHost[] = [];
 let memoByPosition: (HostMemo | undefined)[] = [];
 
 /**
- * Per position of the hosts array the last decision saw, copies of the
- * numbers the candidate loop filters on and the host's state key: scanning
- * typed arrays costs a fraction of reading the boxed numbers of every host
- * object, which was most of a decision over 1,523 hosts. A position is
- * current while it holds the same host at the same version; hosts without a
- * version are copied afresh every time and never keyed.
+ * Per position of the hosts array the last decision saw, copies of what the
+ * filters read (totals, usage, state) and of the name, for hosts with a
+ * version. A position is current while it holds the same host at the same
+ * version; HostGroups.sync refreshes the rest.
  */
 class HostColumns {
   host: (SchedulerHost | undefined)[] = [];
@@ -570,8 +566,6 @@ class HostColumns {
   usedDisk: Float64Array = new Float64Array(0);
   hasGpus: Uint8Array = new Uint8Array(0);
   active: Uint8Array = new Uint8Array(0);
-  /** The host's state key id at this version, or −1 until readHost has keyed it. */
-  key: Int32Array = new Int32Array(0);
   /** Rank of the host's name (then id) among the array's, worked out when first needed; empty until then. */
   private nameRank: Int32Array = new Int32Array(0);
   private hosts: readonly SchedulerHost[] = [];
@@ -591,18 +585,20 @@ class HostColumns {
     this.usedDisk = new Float64Array(count);
     this.hasGpus = new Uint8Array(count);
     this.active = new Uint8Array(count);
-    this.key = new Int32Array(count).fill(-1);
   }
 
-  /** compareHostsByName of the hosts at two positions, without comparing strings once the ranks are known. */
-  compareNames(a: number, b: number): number {
+  /** Of the positions, the one whose host comes first by name (then id), as compareHostsByName orders them. */
+  firstByName(positions: readonly number[]): number {
+    if (positions.length === 1) return positions[0];
     if (this.nameRank.length === 0) {
       const order: number[] = this.hosts.map((_: SchedulerHost, i: number) => i);
       order.sort((x: number, y: number) => compareHostsByName(this.hosts[x], this.hosts[y]));
       this.nameRank = new Int32Array(order.length);
       order.forEach((position: number, rank: number) => (this.nameRank[position] = rank));
     }
-    return this.nameRank[a] - this.nameRank[b];
+    let first: number = positions[0];
+    for (let k: number = 1; k < positions.length; k++) if (this.nameRank[positions[k]] < this.nameRank[first]) first = positions[k];
+    return first;
   }
 
   isCurrent(host: SchedulerHost, position: number): boolean {
@@ -623,7 +619,6 @@ class HostColumns {
     this.usedDisk[position] = host.usedDiskGib;
     this.hasGpus[position] = host.gpus.length > 0 ? 1 : 0;
     this.active[position] = host.state === 'active' ? 1 : 0;
-    this.key[position] = -1;
   }
 
   /** hasFreeResources on the copies (but the region, which the caller tests). */
@@ -639,13 +634,8 @@ class HostColumns {
 
 const columns: HostColumns = new HostColumns();
 
-/** Points `before` at the host's GPU state, reading it unless a memo for this version has it; returns the memo. */
-function readHost(host: SchedulerHost, position: number): HostMemo | null {
-  if (host.version === undefined) {
-    scratch.read(host);
-    before = scratch;
-    return null;
-  }
+/** The memo of a host with a version, its GPU state read again if the version changed; also puts it at its position. */
+function readHost(host: SchedulerHost, position: number): HostMemo {
   let memo: HostMemo | undefined = memoByPosition[position];
   if (memo === undefined || memo.host !== host) memo = memos.get(host);
   if (memo === undefined) {
@@ -657,14 +647,77 @@ function readHost(host: SchedulerHost, position: number): HostMemo | null {
   memoByPosition[position] = memo;
   if (memo.version !== host.version) {
     memo.state.read(host);
-    memo.version = host.version;
+    memo.version = host.version as number;
     memo.key = keyId(stateKey(host, memo.state));
     memo.epoch = keyEpoch;
     memo.mix = null;
   }
-  before = memo.state;
   return memo;
 }
+
+/**
+ * The positions of the hosts with a version, grouped by state key and kept
+ * from decision to decision: only hosts whose version changed move.
+ */
+class HostGroups {
+  /** Per state key id, the positions of the hosts in that state. */
+  members: Map<number, number[]> = new Map<number, number[]>();
+  private keyOf: Int32Array = new Int32Array(0);
+  /** Where the position sits in its key's member list. */
+  private slot: Int32Array = new Int32Array(0);
+
+  reset(count: number): void {
+    this.members = new Map<number, number[]>();
+    this.keyOf = new Int32Array(count).fill(-1);
+    this.slot = new Int32Array(count);
+  }
+
+  /** Brings the groups and the columns up to date with the hosts; returns how many hosts have no version. */
+  sync(hosts: readonly SchedulerHost[]): number {
+    const epoch: number = keyEpoch;
+    let unkeyed: number = 0;
+    for (let position: number = 0; position < hosts.length; position++) {
+      const host: SchedulerHost = hosts[position];
+      if (host.version === undefined) {
+        this.leave(position);
+        unkeyed++;
+      } else if (!columns.isCurrent(host, position)) {
+        columns.copy(host, position);
+        this.join(position, readHost(host, position).key);
+      }
+    }
+    if (keyEpoch === epoch) return unkeyed;
+    // The key ids started over part-way: group every host again under the new ids.
+    this.reset(hosts.length);
+    columns.reset(hosts);
+    return this.sync(hosts);
+  }
+
+  private join(position: number, key: number): void {
+    if (this.keyOf[position] === key) return;
+    this.leave(position);
+    let list: number[] | undefined = this.members.get(key);
+    if (list === undefined) this.members.set(key, (list = []));
+    this.slot[position] = list.length;
+    list.push(position);
+    this.keyOf[position] = key;
+  }
+
+  private leave(position: number): void {
+    const key: number = this.keyOf[position];
+    if (key < 0) return;
+    const list: number[] = this.members.get(key) as number[];
+    const last: number = list.pop() as number;
+    if (last !== position) {
+      list[this.slot[position]] = last;
+      this.slot[last] = this.slot[position];
+    }
+    if (list.length === 0) this.members.delete(key);
+    this.keyOf[position] = -1;
+  }
+}
+
+const groups: HostGroups = new HostGroups();
 const delta: StateDelta = new StateDelta();
 
 /** How the request lands on a host, as placementOn(host, req, 'best-fit') would place it. */
@@ -776,32 +829,9 @@ let freeAfter: Float64Array = new Float64Array(0);
 let pressure: Float64Array = new Float64Array(0);
 let wholeFree: Float64Array = new Float64Array(0);
 let poolFree: Float64Array = new Float64Array(0);
-/** Per state key id: the decision that last scored it, and the candidate index (−1: did not fit). */
-let seenStamp: Int32Array = new Int32Array(1024);
-let seenAt: Int32Array = new Int32Array(1024);
-let decisionStamp: number = 0;
-
-function seenIndex(key: number, stamp: number): number | undefined {
-  return key < seenStamp.length && seenStamp[key] === stamp ? seenAt[key] : undefined;
-}
-
-function markSeen(key: number, stamp: number, index: number): void {
-  if (key >= seenStamp.length) {
-    const size: number = Math.max(key + 1, seenStamp.length * 2);
-    const stamps: Int32Array = new Int32Array(size);
-    stamps.set(seenStamp);
-    const at: Int32Array = new Int32Array(size);
-    at.set(seenAt);
-    seenStamp = stamps;
-    seenAt = at;
-  }
-  seenStamp[key] = stamp;
-  seenAt[key] = index;
-}
 let untouched: Uint8Array = new Uint8Array(0);
 /** How many hosts (with the same state key) candidate i stands for. */
 let standsFor: Int32Array = new Int32Array(0);
-let candidatePosition: Int32Array = new Int32Array(0);
 let ableBefore: Int32Array = new Int32Array(0);
 let ableAfter: Int32Array = new Int32Array(0);
 const ableCount: Int32Array = new Int32Array(MAX_RESERVED);
@@ -820,7 +850,6 @@ function ensureCapacity(count: number): void {
   poolFree = new Float64Array(size);
   untouched = new Uint8Array(size);
   standsFor = new Int32Array(size);
-  candidatePosition = new Int32Array(size);
   ableBefore = new Int32Array(size);
   ableAfter = new Int32Array(size);
 }
@@ -880,46 +909,35 @@ function choose(hosts: readonly SchedulerHost[], req: PlacementRequest, workload
     memoHosts = hosts;
     memoByPosition = new Array<HostMemo | undefined>(hosts.length);
     columns.reset(hosts);
+    groups.reset(hosts.length);
   }
-  const stamp: number = ++decisionStamp;
-  for (let position: number = 0; position < hosts.length; position++) {
+  const unkeyed: number = groups.sync(hosts);
+  // Hosts in one state fit alike and score alike, and every key but the name ties between them: a group is
+  // scored once, through any of its hosts, and its candidate is its first host by name.
+  for (const members of groups.members.values()) {
+    const position: number = members[0];
     const host: SchedulerHost = hosts[position];
     if (req.region && host.region !== req.region) continue;
-    if (!columns.isCurrent(host, position)) columns.copy(host, position);
-    if (!columns.fits(position, req)) continue;
-    if (wantsGpu && columns.hasGpus[position] === 0) continue;
-    let memo: HostMemo | null;
-    let key: number = columns.key[position];
-    if (key >= 0) {
-      memo = memoByPosition[position] as HostMemo;
-      before = memo.state;
-    } else {
-      memo = readHost(host, position);
-      if (memo !== null) key = columns.key[position] = memo.key;
-    }
-    const i: number = candidateCount;
-    const same: number | undefined = key < 0 ? undefined : seenIndex(key, stamp);
-    if (same !== undefined) {
-      // A host in the same state as one already scored scores the same, and every key but the name ties with it:
-      // one candidate stands for them all, the first by name. (An empty fleet is mostly such hosts.)
-      if (same < 0) continue;
-      if (columns.compareNames(position, candidatePosition[same]) < 0) {
-        candidates[same] = host;
-        candidatePosition[same] = position;
-      }
-      standsFor[same]++;
-      continue;
-    }
-    if (before.overflow || !land(host, req, landing)) {
-      if (key >= 0) markSeen(key, stamp, -1);
-      continue;
-    }
-    if (key >= 0) markSeen(key, stamp, i);
-    candidates[i] = host;
-    candidatePosition[i] = position;
-    standsFor[i] = 1;
-    candidateCount++;
+    if (!columns.fits(position, req) || (wantsGpu && columns.hasGpus[position] === 0)) continue;
+    const memo: HostMemo = memoByPosition[position] as HostMemo;
+    before = memo.state;
+    if (before.overflow || !land(host, req, landing)) continue;
+    const i: number = candidateCount++;
+    candidates[i] = hosts[columns.firstByName(members)];
+    standsFor[i] = members.length;
     scoreCandidate(mix, host, memo, req, landing, i, pool);
+  }
+  // Hosts without a version are read afresh, each its own candidate.
+  for (let position: number = 0; unkeyed > 0 && position < hosts.length; position++) {
+    const host: SchedulerHost = hosts[position];
+    if (host.version !== undefined || !hasFreeResources(host, req) || (wantsGpu && host.gpus.length === 0)) continue;
+    scratch.read(host);
+    before = scratch;
+    if (before.overflow || !land(host, req, landing)) continue;
+    const i: number = candidateCount++;
+    candidates[i] = host;
+    standsFor[i] = 1;
+    scoreCandidate(mix, host, null, req, landing, i, pool);
   }
   if (candidateCount === 0) return null;
   // Sums over every host that fits, a candidate counting for the hosts it stands for.
