@@ -179,4 +179,12 @@ describe('fragAwareBinpackPolicy', () => {
     hosts[0].version = -1;
     expect(chosen(hosts, makeRequest({ gpuCount: 1 }))?.hostId).toBe('a-host');
   });
+
+  it('decides over hosts without versions from them alone, after a decision over other hosts with versions', () => {
+    const versioned: SchedulerHost[] = [{ ...gpuHost('old-a'), version: 1 }, { ...gpuHost('old-b'), version: 1 }];
+    expect(chosen(versioned, makeRequest({ gpuCount: 1 }))?.hostId).toBe('old-a');
+    const fresh: SchedulerHost[] = [gpuHost('new-a', 'h100-80gb', [0, 1, 2, 3, 4, 5, 6, 7]), gpuHost('new-b')];
+    expect(chosen(fresh, makeRequest({ gpuCount: 1 }))?.hostId).toBe('new-b');
+    expect(chosen([fresh[0]], makeRequest({ gpuCount: 1 }))).toBeNull();
+  });
 });

@@ -544,12 +544,11 @@ function keyId(key: string): number {
   return id;
 }
 
-/** Memos of the previous hosts array by position: a decision over the same array skips the WeakMap. */
-let memoHosts: readonly SchedulerHost[] = [];
+/** Memos of the hosts array HostGroups last grouped, by position: a decision over the same array skips the WeakMap. */
 let memoByPosition: (HostMemo | undefined)[] = [];
 
 /**
- * Per position of the hosts array the last decision saw, copies of what the
+ * Per position of the hosts array HostGroups describes, copies of what the
  * filters read (totals, usage, state) and of the name, for hosts with a
  * version. A position is current while it holds the same host at the same
  * version; HostGroups.sync refreshes the rest.
@@ -665,32 +664,46 @@ class HostGroups {
   private keyOf: Int32Array = new Int32Array(0);
   /** Where the position sits in its key's member list. */
   private slot: Int32Array = new Int32Array(0);
+  /** The hosts array the groups, the columns and memoByPosition describe; null until one with a version is seen. */
+  private hosts: readonly SchedulerHost[] | null = null;
 
-  reset(count: number): void {
-    this.members = new Map<number, number[]>();
-    this.keyOf = new Int32Array(count).fill(-1);
-    this.slot = new Int32Array(count);
-  }
-
-  /** Brings the groups and the columns up to date with the hosts; returns how many hosts have no version. */
+  /**
+   * Brings the groups and the columns up to date with the hosts; returns how
+   * many hosts have no version. An array without versions (hosts loaded
+   * afresh for each decision) allocates nothing here.
+   */
   sync(hosts: readonly SchedulerHost[]): number {
+    // Another array: forget the last one's groups (and let its hosts go) until this one shows a version.
+    if (this.hosts !== null && this.hosts !== hosts) this.start(null);
     const epoch: number = keyEpoch;
     let unkeyed: number = 0;
     for (let position: number = 0; position < hosts.length; position++) {
       const host: SchedulerHost = hosts[position];
       if (host.version === undefined) {
-        this.leave(position);
+        if (this.hosts === hosts) this.leave(position);
         unkeyed++;
-      } else if (!columns.isCurrent(host, position)) {
+        continue;
+      }
+      if (this.hosts !== hosts) this.start(hosts);
+      if (!columns.isCurrent(host, position)) {
         columns.copy(host, position);
         this.join(position, readHost(host, position).key);
       }
     }
     if (keyEpoch === epoch) return unkeyed;
     // The key ids started over part-way: group every host again under the new ids.
-    this.reset(hosts.length);
-    columns.reset(hosts);
+    this.start(hosts);
     return this.sync(hosts);
+  }
+
+  private start(hosts: readonly SchedulerHost[] | null): void {
+    const count: number = hosts?.length ?? 0;
+    this.hosts = hosts;
+    this.members = new Map<number, number[]>();
+    this.keyOf = new Int32Array(count).fill(-1);
+    this.slot = new Int32Array(count);
+    columns.reset(hosts ?? []);
+    memoByPosition = new Array<HostMemo | undefined>(count);
   }
 
   private join(position: number, key: number): void {
@@ -905,12 +918,6 @@ function choose(hosts: readonly SchedulerHost[], req: PlacementRequest, workload
   let freeWhole: number = 0;
   let wholeHosts: number = 0;
   ableCount.fill(0);
-  if (hosts !== memoHosts) {
-    memoHosts = hosts;
-    memoByPosition = new Array<HostMemo | undefined>(hosts.length);
-    columns.reset(hosts);
-    groups.reset(hosts.length);
-  }
   const unkeyed: number = groups.sync(hosts);
   // Hosts in one state fit alike and score alike, and every key but the name ties between them: a group is
   // scored once, through any of its hosts, and its candidate is its first host by name.
