@@ -291,32 +291,18 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     it('PostgreSQL only: without the advisory lock, 20 parallel stale plans still never bind a GPU twice (the conditional claims hold)', async () => {
       await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: [H100, H100, H100, H100] }));
       const request = gpuRequest(1, { cpuCores: 2, memoryMib: 1024, diskGib: 10 });
-      let arrived = 0;
-      let allPlanned!: () => void;
-      const planned = new Promise<void>((r) => (allPlanned = r));
-
-      const results = await Promise.allSettled(
-        Array.from({ length: 20 }, () =>
-          db().uow.transaction(async (tx) => {
-            // plan() minus the lock: every transaction reads the same snapshot of free GPUs.
-            const hosts = await fleet.loadCandidates(tx, request, null);
-            const decision = schedule(hosts, request, placement.policy, () => 0.5);
-            const plan: PlacementPlan = {
-              hostId: decision!.hostId,
-              hostName: hosts[0].name,
-              region: hosts[0].region,
-              hypervisorUri: hosts[0].hypervisorUri,
-              gpus: await fleet.gpuDetails(tx, decision!.gpuIds),
-            };
-            if (++arrived === 20) allPlanned();
-            await planned;
-            return place(tx, owner, request, plan);
-          }),
-        ),
-      );
-
-      const winners = results.filter((r) => r.status === 'fulfilled');
-      const losers = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+      const { winners, losers } = await placeStalePlans(20, request, async (tx) => {
+        // plan() minus the lock: every transaction reads the same snapshot of free GPUs.
+        const hosts = await fleet.loadCandidates(tx, request, null);
+        const decision = schedule(hosts, request, placement.policy, () => 0.5);
+        return {
+          hostId: decision!.hostId,
+          hostName: hosts[0].name,
+          region: hosts[0].region,
+          hypervisorUri: hosts[0].hypervisorUri,
+          gpus: await fleet.gpuDetails(tx, decision!.gpuIds),
+        };
+      });
       expect(winners.length).toBeGreaterThanOrEqual(1);
       expect(losers.length).toBe(20 - winners.length);
       for (const l of losers) expect(l.reason).toBeInstanceOf(PlacementConflictError);
@@ -329,6 +315,30 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
       }));
       expect(check).toEqual({ bound: winners.length, live: winners.length, liveGpus: winners.length, vms: winners.length, cpu: 2 * winners.length });
     });
+  }
+
+  /**
+   * `count` transactions that each plan with `planOf` (no advisory lock), wait until every one has planned, then
+   * place: all plans are read from one snapshot, so all but the first to land are stale.
+   */
+  async function placeStalePlans(count: number, request: PlacementRequest, planOf: (tx: Tx) => Promise<PlacementPlan | null>) {
+    let arrived = 0;
+    let allPlanned!: () => void;
+    const planned = new Promise<void>((r) => (allPlanned = r));
+    const results = await Promise.allSettled(
+      Array.from({ length: count }, () =>
+        db().uow.transaction(async (tx) => {
+          const plan = await planOf(tx);
+          if (++arrived === count) allPlanned();
+          await planned;
+          return place(tx, owner, request, plan);
+        }),
+      ),
+    );
+    return {
+      winners: results.filter((r) => r.status === 'fulfilled'),
+      losers: results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[],
+    };
   }
 
   /** A host whose GPUs are all in `mode`, as PATCH /hosts/{id}/gpus/{gpu_id} leaves them. */
@@ -405,21 +415,7 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     it('PostgreSQL only: without the advisory lock, 20 parallel stale fractional plans never hold a slot twice (the slot index and the GPU row decide)', async () => {
       await sharedHost([H200, H200], 'mig');
       const request = sliceRequest('2g.35gb');
-      let arrived = 0;
-      let allPlanned!: () => void;
-      const planned = new Promise<void>((r) => (allPlanned = r));
-      const results = await Promise.allSettled(
-        Array.from({ length: 20 }, () =>
-          db().uow.transaction(async (tx) => {
-            const plan = await placement.plan(tx, request, false);
-            if (++arrived === 20) allPlanned();
-            await planned;
-            return place(tx, owner, request, plan);
-          }),
-        ),
-      );
-      const winners = results.filter((r) => r.status === 'fulfilled');
-      const losers = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+      const { winners, losers } = await placeStalePlans(20, request, (tx) => placement.plan(tx, request, false));
       expect(winners.length).toBeGreaterThanOrEqual(1);
       for (const l of losers) expect(l.reason).toBeInstanceOf(PlacementConflictError);
       const held = await liveSlots();
