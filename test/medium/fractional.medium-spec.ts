@@ -13,7 +13,7 @@ import { VmActionsService } from '../../src/vms/vm-actions.service';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, reportSkippedPostgres, sleep } from './support/database';
-import { newMember } from './support/fixtures';
+import { finishedVm, newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
 const WAIT: RequestOptions = { respondAsync: false, waitSeconds: 10, idempotencyKey: null, requestId: null };
@@ -81,10 +81,6 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     for (const gpu of registered.gpus) await fleet.updateGpu(registered.id, gpu.id, mode(sharing));
     return fleet.get(registered.id);
   }
-  const done = (outcome: VmOutcome) => {
-    if (outcome.kind !== 'done') throw new Error(`expected a finished outcome, got ${outcome.kind}`);
-    return outcome.vm;
-  };
   /** (gpu id, slot) pairs the VMs hold, one string each. */
   const heldSlots = (held: VmResponseDto[]) => held.flatMap((vm) => vm.gpus.flatMap((g) => (g.slots ?? []).map((slot) => `${g.id}:${slot}`)));
   async function untilCreated(user: AuthUser, ids: string[]): Promise<VmResponseDto[]> {
@@ -177,8 +173,8 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     expect(await placeable('3g.71gb')).toBe(2);
     expect(await placeable('7g.141gb')).toBe(1);
 
-    const a = done(await vms.create(user, spec({ name: 'a', gpu_profile: '3g.71gb', gpu_model: H200, region }), WAIT));
-    const b = done(await vms.create(user, spec({ name: 'b', gpu_profile: '3g.71gb', gpu_model: H200, region }), WAIT));
+    const a = finishedVm(await vms.create(user, spec({ name: 'a', gpu_profile: '3g.71gb', gpu_model: H200, region }), WAIT));
+    const b = finishedVm(await vms.create(user, spec({ name: 'b', gpu_profile: '3g.71gb', gpu_model: H200, region }), WAIT));
     // The two halves of the GPU (a 3g starts at slice 0 or 4), the first at 4 so a 4g still fits at 0 meanwhile.
     expect([a.gpus[0].slots, b.gpus[0].slots]).toEqual([
       [4, 5, 6, 7],
@@ -188,51 +184,51 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     expect(await placeable('7g.141gb')).toBe(0);
     expect((await users.me(user)).usage.gpu_milli).toBe(858);
 
-    done(await vms.delete(user, a.id, WAIT));
+    finishedVm(await vms.delete(user, a.id, WAIT));
     expect(await placeable('3g.71gb')).toBe(1);
     expect((await users.me(user)).usage.gpu_milli).toBe(429);
     const deleted = await vms.get(user, a.id);
     expect(deleted.gpus).toEqual([expect.objectContaining({ id: mig.gpus[0].id, slots: [4, 5, 6, 7] })]); // where it ran, kept in the record
 
-    const c = done(await vms.create(user, spec({ name: 'c', gpu_profile: '1g.18gb', gpu_model: H200, region }), WAIT));
+    const c = finishedVm(await vms.create(user, spec({ name: 'c', gpu_profile: '1g.18gb', gpu_model: H200, region }), WAIT));
     expect(c.gpus[0].slots).toHaveLength(1);
     expect(c.gpus[0].slots![0]).toBeGreaterThanOrEqual(4); // the freed half
 
-    const shelved = done(await actions.shelve(user, b.id, WAIT));
+    const shelved = finishedVm(await actions.shelve(user, b.id, WAIT));
     expect(shelved.status).toBe('shelved');
     expect(await placeable('3g.71gb')).toBe(1);
     expect(await placeable('4g.71gb')).toBe(1);
     expect((await users.me(user)).usage.gpu_milli).toBe(143);
-    const back = done(await actions.unshelve(user, b.id, {}, WAIT));
+    const back = finishedVm(await actions.unshelve(user, b.id, {}, WAIT));
     expect(back).toMatchObject({ status: 'created', gpu_profile: '3g.71gb', gpus: [expect.objectContaining({ slots: [0, 1, 2, 3] })] });
     expect((await users.me(user)).usage.gpu_milli).toBe(572);
     expect(await placeable('4g.71gb')).toBe(0);
 
     const vgpu = await sharedHost('release-v', `${region}-v`, 1, GpuSharingModeDto.Vgpu);
-    const quarter = done(await vms.create(user, spec({ name: 'q', gpu_profile: '1/4', region: `${region}-v` }), WAIT));
+    const quarter = finishedVm(await vms.create(user, spec({ name: 'q', gpu_profile: '1/4', region: `${region}-v` }), WAIT));
     expect((await fleet.get(vgpu.id)).gpus[0].vgpu_profile).toBe('1/4');
     expect((await answerOf(vms.create(user, spec({ name: 'h', gpu_profile: '1/2', region: `${region}-v` }), WAIT))).code).toBe('insufficient_capacity');
-    done(await vms.delete(user, quarter.id, WAIT));
+    finishedVm(await vms.delete(user, quarter.id, WAIT));
     expect((await fleet.get(vgpu.id)).gpus[0]).toMatchObject({ vgpu_profile: null, fractional_vms: 0 });
-    expect(done(await vms.create(user, spec({ name: 'h', gpu_profile: '1/2', region: `${region}-v` }), WAIT)).gpus[0].slots).toEqual([0]);
+    expect(finishedVm(await vms.create(user, spec({ name: 'h', gpu_profile: '1/2', region: `${region}-v` }), WAIT)).gpus[0].slots).toEqual([0]);
   }, 60_000);
 
   it('a GPU changes mode only while nothing holds it: busy is 409 gpu_busy; mig on a model without MIG is a 400 naming sharing_mode and the model', async () => {
     const region = `r-mode-${kind}`;
     const mig = await sharedHost('mode', region, 1, GpuSharingModeDto.Mig);
     const user = await newUser();
-    const vm = done(await vms.create(user, spec({ gpu_profile: '2g.35gb', gpu_model: H200, region }), WAIT));
+    const vm = finishedVm(await vms.create(user, spec({ gpu_profile: '2g.35gb', gpu_model: H200, region }), WAIT));
     const refusal = await fleet.updateGpu(mig.id, mig.gpus[0].id, mode(GpuSharingModeDto.Passthrough)).catch((e: DomainError) => e);
     expect(refusal).toBeInstanceOf(DomainError);
     expect({ status: statusForCode((refusal as DomainError).code), code: (refusal as DomainError).code }).toEqual({ status: 409, code: 'gpu_busy' });
     expect((await fleet.get(mig.id)).gpus[0].sharing_mode).toBe('mig');
-    done(await vms.delete(user, vm.id, WAIT));
+    finishedVm(await vms.delete(user, vm.id, WAIT));
     expect((await fleet.updateGpu(mig.id, mig.gpus[0].id, mode(GpuSharingModeDto.Passthrough))).gpus[0].sharing_mode).toBe('passthrough');
 
     // A whole-GPU VM makes the GPU busy too.
-    const whole = done(await vms.create(user, spec({ gpu_count: 1, gpu_model: H200, region }), WAIT));
+    const whole = finishedVm(await vms.create(user, spec({ gpu_count: 1, gpu_model: H200, region }), WAIT));
     expect(await fleet.updateGpu(mig.id, mig.gpus[0].id, mode(GpuSharingModeDto.Vgpu)).catch((e: DomainError) => e.code)).toBe('gpu_busy');
-    done(await vms.delete(user, whole.id, WAIT));
+    finishedVm(await vms.delete(user, whole.id, WAIT));
 
     const l4 = await fleet.register(host(`mode-l4-${kind}`, region, L4, 1));
     const invalid = await fleet.updateGpu(l4.id, l4.gpus[0].id, mode(GpuSharingModeDto.Mig)).catch((e: DomainError) => e);
@@ -248,8 +244,8 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     await sharedHost('quota-v', region, 1, GpuSharingModeDto.Vgpu);
     const user = await newUser();
     expect((await users.setQuota(user.id, Object.assign(new SetQuotaDto(), { gpu_milli: 1000 }))).quota).toMatchObject({ gpus: 1, gpu_milli: 1000 });
-    done(await vms.create(user, spec({ name: 'a', gpu_profile: '3g.71gb', gpu_model: H200, region }), WAIT));
-    done(await vms.create(user, spec({ name: 'b', gpu_profile: '3g.71gb', gpu_model: H200, region }), WAIT));
+    finishedVm(await vms.create(user, spec({ name: 'a', gpu_profile: '3g.71gb', gpu_model: H200, region }), WAIT));
+    finishedVm(await vms.create(user, spec({ name: 'b', gpu_profile: '3g.71gb', gpu_model: H200, region }), WAIT));
     const over = await answerOf(vms.create(user, spec({ name: 'c', gpu_profile: '1/4', region }), WAIT));
     expect(over).toMatchObject({ status: 403, code: 'quota_exceeded' });
     expect(over.error!.message).toBe('Quota exceeded for gpus: 858 milli-GPUs used + 250 requested > 1000 allowed (1000 milli-GPUs = 1 GPU)');
@@ -258,7 +254,7 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     expect(await answerOf(vms.create(user, spec({ name: 'd', gpu_profile: '1g.18gb', gpu_model: H200, region }), WAIT))).toMatchObject({ status: 403, code: 'quota_exceeded' });
     expect((await users.me(user)).usage).toMatchObject({ gpus: 0.858, gpu_milli: 858, vms: 2 });
     await users.setQuota(user.id, Object.assign(new SetQuotaDto(), { gpus: 2 }));
-    expect(done(await vms.create(user, spec({ name: 'd', gpu_profile: '1/4', region }), WAIT)).gpu_profile).toBe('1/4');
+    expect(finishedVm(await vms.create(user, spec({ name: 'd', gpu_profile: '1/4', region }), WAIT)).gpu_profile).toBe('1/4');
     expect((await users.me(user)).usage).toMatchObject({ gpus: 1.108, gpu_milli: 1108 });
   }, 60_000);
 
@@ -266,12 +262,12 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     const region = `r-queue-${kind}`;
     await sharedHost('queue', region, 1, GpuSharingModeDto.Mig);
     const user = await newUser();
-    const full = done(await vms.create(user, spec({ name: 'full', gpu_profile: '7g.141gb', gpu_model: H200, region }), WAIT));
+    const full = finishedVm(await vms.create(user, spec({ name: 'full', gpu_profile: '7g.141gb', gpu_model: H200, region }), WAIT));
     const waiting = await vms.create(user, spec({ name: 'waits', gpu_profile: '4g.71gb', gpu_model: H200, region, wait_for_capacity_seconds: 600 }), ASYNC);
     expect(waiting).toMatchObject({ kind: 'accepted', queuePosition: 1, vm: { status: 'provisioning', gpu_profile: '4g.71gb', gpus: [] } });
     expect((await users.me(user)).usage.gpu_milli).toBe(1000 + 572);
 
-    done(await vms.delete(user, full.id, WAIT));
+    finishedVm(await vms.delete(user, full.id, WAIT));
     app.get(CapacityQueueService).kick();
     let placed: VmResponseDto | null = null;
     for (let i = 0; i < 400 && (placed = await vms.get(user, waiting.vm.id)).status === 'provisioning'; i++) await sleep(25);
@@ -284,7 +280,7 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     await sharedHost('idem', region, 1, GpuSharingModeDto.Mig);
     const user = await newUser();
     const keyed: RequestOptions = { ...WAIT, idempotencyKey: `slice-${kind}` };
-    const first = done(await vms.create(user, spec({ name: 'idem', gpu_profile: '2g.35gb', gpu_model: H200, region }), keyed));
+    const first = finishedVm(await vms.create(user, spec({ name: 'idem', gpu_profile: '2g.35gb', gpu_model: H200, region }), keyed));
     const again = await vms.create(user, spec({ name: 'idem', gpu_profile: '2g.35gb', gpu_model: H200, region }), keyed);
     expect(again).toMatchObject({ replayed: true, vm: { id: first.id } });
     const other = await answerOf(vms.create(user, spec({ name: 'idem', gpu_profile: '3g.71gb', gpu_model: H200, region }), keyed));

@@ -6,11 +6,10 @@ import { HostState } from '../../src/fleet/host.entity';
 import { UsersService } from '../../src/users/users.service';
 import { CreateVmDto } from '../../src/vms/dto/create-vm.dto';
 import { VmActionsService } from '../../src/vms/vm-actions.service';
-import { VmOutcome } from '../../src/vms/vm-outcome';
 import { VmsRepository } from '../../src/vms/vms.repository';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, deferred, reportSkippedPostgres, rows, sleep } from './support/database';
-import { h100Host, insertUser, insertVm, newMember } from './support/fixtures';
+import { finishedVm, h100Host, insertUser, insertVm, newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
 const WAIT: RequestOptions = { respondAsync: false, waitSeconds: 10, idempotencyKey: null, requestId: null };
@@ -52,10 +51,6 @@ describe.each(DB_KINDS)('removing and changing hosts with real repositories on %
   afterAll(() => app?.close());
 
   const newUser = () => newMember(users, `rm${++seq}-${kind}`);
-  const done = (outcome: VmOutcome) => {
-    if (outcome.kind !== 'done') throw new Error(`expected a finished outcome, got ${outcome.kind}`);
-    return outcome.vm;
-  };
   const vmsOn = (hostId: string) =>
     app.uow.read((tx) => rows<{ id: string; status: string }>(tx, `SELECT id, status FROM vms WHERE host_id = $1 AND status NOT IN ('deleted', 'failed') ORDER BY id`, [hostId]));
 
@@ -63,12 +58,12 @@ describe.each(DB_KINDS)('removing and changing hosts with real repositories on %
     const region = `r-live-${kind}`;
     const host = await fleet.register(gpuHost(`live-${kind}`, region));
     const user = await newUser();
-    const vm = done(await vms.create(user, spec(region), WAIT));
+    const vm = finishedVm(await vms.create(user, spec(region), WAIT));
 
     expect(await refusal(fleet.remove(host.id))).toEqual({ code: 'host_has_vms', live_vms: 1, shelved_vms: 0 });
     expect((await fleet.get(host.id)).state).toBe('active');
 
-    done(await vms.delete(user, vm.id, WAIT));
+    finishedVm(await vms.delete(user, vm.id, WAIT));
     await fleet.remove(host.id);
     expect((await fleet.get(host.id)).state).toBe('removed');
   });
@@ -77,8 +72,8 @@ describe.each(DB_KINDS)('removing and changing hosts with real repositories on %
     const region = `r-shelved-${kind}`;
     const host = await fleet.register(gpuHost(`shelved-${kind}`, region));
     const user = await newUser();
-    const vm = done(await vms.create(user, spec(region), WAIT));
-    done(await actions.shelve(user, vm.id, WAIT));
+    const vm = finishedVm(await vms.create(user, spec(region), WAIT));
+    finishedVm(await actions.shelve(user, vm.id, WAIT));
     expect((await fleet.get(host.id)).used).toEqual({ cpu_cores: 0, memory_mib: 0, disk_gib: 0 });
 
     expect(await refusal(fleet.remove(host.id))).toEqual({ code: 'host_has_vms', live_vms: 0, shelved_vms: 1 });
@@ -119,7 +114,7 @@ describe.each(DB_KINDS)('removing and changing hosts with real repositories on %
     expect(await refusal(fleet.register(gpuHost(`empty-${kind}`, region)))).toMatchObject({ code: 'gpu_exists' });
     const replacement = await fleet.register({ ...gpuHost(`empty-${kind}`, region), gpus: gpuHost(`new-gpus-${kind}`, region).gpus });
     expect(replacement).toMatchObject({ name: host.name, state: 'active' });
-    expect(done(await vms.create(user, spec(region), WAIT)).status).toBe('created');
+    expect(finishedVm(await vms.create(user, spec(region), WAIT)).status).toBe('created');
   });
 
   it('renames and relabels, refusing a name another live host has (host_exists) and anything on a host that does not exist', async () => {

@@ -12,7 +12,7 @@ import { VmActionsService } from '../../src/vms/vm-actions.service';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, reportSkippedPostgres, sleep } from './support/database';
-import { h100Host, newMember } from './support/fixtures';
+import { finishedVm, h100Host, newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
 const WAIT: RequestOptions = { respondAsync: false, waitSeconds: 10, idempotencyKey: null, requestId: null };
@@ -55,29 +55,25 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
   afterAll(() => app?.close());
 
   const newUser = () => newMember(users, `life${++seq}-${kind}`);
-  const done = (outcome: VmOutcome) => {
-    if (outcome.kind !== 'done') throw new Error(`expected a finished outcome, got ${outcome.kind}`);
-    return outcome.vm;
-  };
   const usage = async (user: AuthUser) => (await users.me(user)).usage;
   const boundTo = async (hostId: string) => (await fleet.get(hostId)).gpus.filter((g) => g.vm_id !== null).map((g) => g.vm_id);
 
   it('stop keeps host, GPUs and quota; start and reboot power it on again; every power change is metered', async () => {
     const host = await fleet.register(gpuHost(`stop-${kind}`, `r-stop-${kind}`, 2));
     const user = await newUser();
-    const vm = done(await vms.create(user, spec({ gpu_count: 2, gpu_model: H100, region: `r-stop-${kind}` }), WAIT));
+    const vm = finishedVm(await vms.create(user, spec({ gpu_count: 2, gpu_model: H100, region: `r-stop-${kind}` }), WAIT));
     expect(vm.power_state).toBe('running');
     const held = await usage(user);
 
-    const stopped = done(await actions.stop(user, vm.id, WAIT));
+    const stopped = finishedVm(await actions.stop(user, vm.id, WAIT));
     expect(stopped).toMatchObject({ status: 'created', power_state: 'shut_off' });
     expect(await usage(user)).toEqual(held);
     expect(await boundTo(host.id)).toEqual([vm.id, vm.id]);
     const [onHypervisor] = (await app.hypervisor.listVms()).filter((v) => v.metadata?.vmId === vm.id);
     expect(onHypervisor.power_state).toBe('shut_off');
 
-    expect(done(await actions.start(user, vm.id, WAIT)).power_state).toBe('running');
-    expect(done(await actions.reboot(user, vm.id, { hard: true }, WAIT)).power_state).toBe('running');
+    expect(finishedVm(await actions.start(user, vm.id, WAIT)).power_state).toBe('running');
+    expect(finishedVm(await actions.reboot(user, vm.id, { hard: true }, WAIT)).power_state).toBe('running');
     const events = await app.uow.read((tx) => app.get(UsageEventsRepository).listForVm(tx, vm.id));
     expect(events.map((e) => e.kind)).toEqual(['gpu_claim', 'power_on', 'power_off', 'power_on']);
     expect(events[0]).toMatchObject({ gpuCount: 2, gpuModel: H100 });
@@ -89,11 +85,11 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     const region = `r-shelve-${kind}`;
     const host = await fleet.register(gpuHost(`shelve-${kind}`, region, 2));
     const user = await newUser();
-    const vm = done(await vms.create(user, spec({ gpu_count: 2, gpu_model: H100, region }), WAIT));
+    const vm = finishedVm(await vms.create(user, spec({ gpu_count: 2, gpu_model: H100, region }), WAIT));
     const capacity = async () => (await app.get(CapacityService).gpuCapacity()).items.find((c) => c.region === region)!;
     expect((await capacity()).free).toBe(0);
 
-    const shelved = done(await actions.shelve(user, vm.id, WAIT));
+    const shelved = finishedVm(await actions.shelve(user, vm.id, WAIT));
     expect(shelved).toMatchObject({ status: 'shelved', power_state: 'shut_off', gpus: expect.any(Array) });
     expect((await capacity()).free).toBe(2);
     expect(await boundTo(host.id)).toEqual([]);
@@ -101,7 +97,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     expect((await fleet.get(host.id)).used).toEqual({ cpu_cores: 0, memory_mib: 0, disk_gib: 0 });
     expect((await app.hypervisor.listVms()).filter((v) => v.metadata?.vmId === vm.id)).toEqual([]);
 
-    const back = done(await actions.unshelve(user, vm.id, {}, WAIT));
+    const back = finishedVm(await actions.unshelve(user, vm.id, {}, WAIT));
     expect(back).toMatchObject({ status: 'created', power_state: 'running', gpu_count: 2, region });
     expect(await boundTo(host.id)).toEqual([vm.id, vm.id]);
     expect(await usage(user)).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 2, gpu_milli: 2000, vms: 1 });
@@ -113,9 +109,9 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     const region = `r-full-${kind}`;
     await fleet.register(gpuHost(`full-${kind}`, region, 1));
     const [owner, other] = [await newUser(), await newUser()];
-    const vm = done(await vms.create(owner, spec({ gpu_count: 1, gpu_model: H100, region }), WAIT));
-    done(await actions.shelve(owner, vm.id, WAIT));
-    done(await vms.create(other, spec({ gpu_count: 1, gpu_model: H100, region }), WAIT));
+    const vm = finishedVm(await vms.create(owner, spec({ gpu_count: 1, gpu_model: H100, region }), WAIT));
+    finishedVm(await actions.shelve(owner, vm.id, WAIT));
+    finishedVm(await vms.create(other, spec({ gpu_count: 1, gpu_model: H100, region }), WAIT));
     expect(await statusOf(actions.unshelve(owner, vm.id, {}, WAIT))).toBe('503 insufficient_capacity');
     expect((await vms.get(owner, vm.id)).status).toBe('shelved');
     expect(await usage(owner)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
@@ -125,11 +121,11 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     const region = `r-resize-${kind}`;
     const host = await fleet.register(gpuHost(`resize-${kind}`, region, 3));
     const user = await newUser();
-    const vm = done(await vms.create(user, spec({ gpu_count: 1, gpu_model: H100, region }), WAIT));
+    const vm = finishedVm(await vms.create(user, spec({ gpu_count: 1, gpu_model: H100, region }), WAIT));
     expect(await statusOf(actions.resize(user, vm.id, { cpu_cores: 8 }, WAIT))).toBe('409 invalid_state');
-    done(await actions.stop(user, vm.id, WAIT));
+    finishedVm(await actions.stop(user, vm.id, WAIT));
 
-    const grown = done(await actions.resize(user, vm.id, { cpu_cores: 8, memory: 16384, gpu_count: 3 }, WAIT));
+    const grown = finishedVm(await actions.resize(user, vm.id, { cpu_cores: 8, memory: 16384, gpu_count: 3 }, WAIT));
     expect(grown).toMatchObject({ cpu_cores: 8, memory: 16384, gpu_count: 3, power_state: 'shut_off' });
     expect(await boundTo(host.id)).toEqual([vm.id, vm.id, vm.id]);
     expect((await fleet.get(host.id)).used).toMatchObject({ cpu_cores: 8, memory_mib: 16384 });
@@ -138,15 +134,15 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     expect(onHypervisor).toMatchObject({ cpu_cores: 8, memory: 16384 });
     expect(onHypervisor.gpus).toHaveLength(3);
 
-    const shrunk = done(await actions.resize(user, vm.id, { cpu_cores: 2, gpu_count: 1 }, WAIT));
+    const shrunk = finishedVm(await actions.resize(user, vm.id, { cpu_cores: 2, gpu_count: 1 }, WAIT));
     expect(shrunk).toMatchObject({ cpu_cores: 2, gpu_count: 1 });
     expect(await boundTo(host.id)).toEqual([vm.id]);
     expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 16384, gpus: 1, gpu_milli: 1000, vms: 1 });
 
     // More GPUs than the host has free: shelve first, and it is placed wherever it fits.
     expect(await statusOf(actions.resize(user, vm.id, { gpu_count: 4 }, WAIT))).toBe('409 resize_does_not_fit');
-    done(await actions.shelve(user, vm.id, WAIT));
-    expect(done(await actions.resize(user, vm.id, { gpu_count: 2, memory: 4096 }, WAIT))).toMatchObject({ status: 'shelved', gpu_count: 2, memory: 4096 });
+    finishedVm(await actions.shelve(user, vm.id, WAIT));
+    expect(finishedVm(await actions.resize(user, vm.id, { gpu_count: 2, memory: 4096 }, WAIT))).toMatchObject({ status: 'shelved', gpu_count: 2, memory: 4096 });
     expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
   });
 
@@ -155,10 +151,10 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     await fleet.register(gpuHost(`table-${kind}`, region, 0, 256));
     const user = await newUser();
     const make = async (state: string): Promise<string> => {
-      const vm = done(await vms.create(user, spec({ region }), WAIT));
-      if (state === 'shut_off') done(await actions.stop(user, vm.id, WAIT));
-      if (state === 'shelved') done(await actions.shelve(user, vm.id, WAIT));
-      if (state === 'deleted') done(await vms.delete(user, vm.id, WAIT));
+      const vm = finishedVm(await vms.create(user, spec({ region }), WAIT));
+      if (state === 'shut_off') finishedVm(await actions.stop(user, vm.id, WAIT));
+      if (state === 'shelved') finishedVm(await actions.shelve(user, vm.id, WAIT));
+      if (state === 'deleted') finishedVm(await vms.delete(user, vm.id, WAIT));
       return vm.id;
     };
     const calls: Record<string, (id: string) => Promise<VmOutcome>> = {
@@ -188,7 +184,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     const region = `r-race-${kind}`;
     await fleet.register(gpuHost(`race-${kind}`, region, 0, 256));
     const user = await newUser();
-    const vm = done(await vms.create(user, spec({ region }), WAIT));
+    const vm = finishedVm(await vms.create(user, spec({ region }), WAIT));
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => statusOf(i % 2 === 0 ? actions.stop(user, vm.id, ASYNC) : actions.start(user, vm.id, ASYNC))));
     for (const result of results) expect([200, 202, '409 invalid_state', '409 operation_in_progress']).toContain(result);
     // Let whatever was accepted finish.
@@ -205,11 +201,11 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     const host = await fleet.register(gpuHost(`leak-${kind}`, region, 2));
     const user = await newUser();
     for (let round = 0; round < 4; round++) {
-      const vm = done(await vms.create(user, spec({ gpu_count: 2, gpu_model: H100, region }), WAIT));
+      const vm = finishedVm(await vms.create(user, spec({ gpu_count: 2, gpu_model: H100, region }), WAIT));
       await Promise.all([statusOf(actions.stop(user, vm.id, WAIT)), statusOf(vms.delete(user, vm.id, WAIT))]);
       for (let i = 0; i < 200 && (await vms.get(user, vm.id)).status === 'deleting'; i++) await sleep(25);
       const now = await vms.get(user, vm.id);
-      if (now.status !== 'deleted') done(await vms.delete(user, vm.id, WAIT));
+      if (now.status !== 'deleted') finishedVm(await vms.delete(user, vm.id, WAIT));
       expect(await boundTo(host.id)).toEqual([]);
     }
     expect(await usage(user)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
@@ -222,7 +218,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     it('hands freed GPUs to the oldest waiting request, never to a newer one; a smaller request passes only onto hosts the head cannot use', async () => {
       const big = await fleet.register(gpuHost(`queue-big-${kind}`, region, 2));
       const user = await newUser();
-      const holder = done(await vms.create(user, spec({ name: 'holder', gpu_count: 2, gpu_model: H100, region }), WAIT));
+      const holder = finishedVm(await vms.create(user, spec({ name: 'holder', gpu_count: 2, gpu_model: H100, region }), WAIT));
       // Three requests wait, in this order: 1 GPU, 2 GPUs, 1 GPU.
       const first = await vms.create(user, request(1, 'first'), ASYNC);
       const second = await vms.create(user, request(2, 'second'), ASYNC);
@@ -240,7 +236,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
       expect(await op(third)).toMatchObject({ status: 'waiting_for_capacity', queue_position: 3, deadline_at: expect.any(String) });
 
       // Two GPUs free: the first (1 GPU) gets one; the second (2) does not fit; the third (1) could, but must not pass the second.
-      done(await vms.delete(user, holder.id, WAIT));
+      finishedVm(await vms.delete(user, holder.id, WAIT));
       const settled = async (outcome: VmOutcome, status: string) => {
         for (let i = 0; i < 400 && (await op(outcome)).status !== status; i++) await sleep(25);
         return (await op(outcome)).status;
@@ -258,22 +254,22 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
       expect((await op(second)).status).toBe('waiting_for_capacity');
 
       // The first goes: the head of the queue gets both GPUs of the big host.
-      done(await vms.delete(user, first.vm.id, WAIT));
+      finishedVm(await vms.delete(user, first.vm.id, WAIT));
       expect(await settled(second, 'succeeded')).toBe('succeeded');
       expect(await boundTo(big.id)).toEqual([second.vm.id, second.vm.id]);
       expect((await vms.get(user, second.vm.id)).status).toBe('created');
-      for (const id of [second.vm.id, third.vm.id]) done(await vms.delete(user, id, WAIT));
+      for (const id of [second.vm.id, third.vm.id]) finishedVm(await vms.delete(user, id, WAIT));
     });
 
     it('a wait that expires fails with insufficient_capacity and gives the quota back; a delete cancels a waiting request', async () => {
       const user = await newUser();
-      const holder = done(await vms.create(user, spec({ name: 'hold', gpu_count: 2, gpu_model: H100, region }), WAIT));
+      const holder = finishedVm(await vms.create(user, spec({ name: 'hold', gpu_count: 2, gpu_model: H100, region }), WAIT));
       await fleet.update((await fleet.list()).items.find((h) => h.name === `queue-small-${kind}`)!.id, { state: 'draining' } as never);
       const expiring = await vms.create(user, request(2, 'expiring'), ASYNC);
       const cancelled = await vms.create(user, request(2, 'cancelled'), ASYNC);
       expect(await usage(user)).toMatchObject({ gpus: 6, vms: 3 });
 
-      const deleted = done(await vms.delete(user, cancelled.vm.id, WAIT));
+      const deleted = finishedVm(await vms.delete(user, cancelled.vm.id, WAIT));
       expect(deleted.status).toBe('deleted');
       const cancelledOp = await app.get(OperationsService).get(user, (cancelled as { operationId: string }).operationId);
       expect(cancelledOp).toMatchObject({ status: 'failed', error: { code: 'cancelled' } });
@@ -285,7 +281,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
       expect(await expiredOp()).toMatchObject({ status: 'failed', error: { code: 'insufficient_capacity' } });
       expect((await vms.get(user, expiring.vm.id)).status).toBe('failed');
       expect(await usage(user)).toEqual({ vcpus: 4, memory_mib: 8192, gpus: 2, gpu_milli: 2000, vms: 1 });
-      done(await vms.delete(user, holder.id, WAIT));
+      finishedVm(await vms.delete(user, holder.id, WAIT));
     });
   });
 });

@@ -9,7 +9,7 @@ import { CreateVmDto } from '../../src/vms/dto/create-vm.dto';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, errorOf, reportSkippedPostgres, rows, scalar } from './support/database';
-import { h100Host, newMember } from './support/fixtures';
+import { finished, h100Host, newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
 const H100 = 'h100-80gb';
@@ -41,15 +41,10 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
 
   const usage = async (user: AuthUser) => (await users.me(user)).usage;
   const onHypervisor = async (vmId: string) => (await app.hypervisor.listVms()).filter((vm) => platformVmIdFromLabels(vm.labels) === vmId);
-  const done = (outcome: VmOutcome) => {
-    if (outcome.kind !== 'done') throw new Error(`expected a finished outcome, got ${outcome.kind}`);
-    return outcome;
-  };
-
   it('create records the VM, claims host, GPUs and quota, and makes exactly one hypervisor VM carrying its id', async () => {
     const host = await fleet.register(gpuHost(`create-${kind}`, 2));
     const user = await newUser();
-    const outcome = done(await vms.create(user, vmSpec({ gpu_count: 2, gpu_model: H100 }), WAIT));
+    const outcome = finished(await vms.create(user, vmSpec({ gpu_count: 2, gpu_model: H100 }), WAIT));
     expect(outcome.status).toBe(201);
     expect(outcome.vm).toMatchObject({ status: 'created', gpu_count: 2, gpu_model: H100, region: 'eu-west', host: null });
     expect(new Set(outcome.vm.gpus.map((g) => g.id))).toEqual(new Set(host.gpus.map((g) => g.id)));
@@ -66,8 +61,8 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
   it('delete removes the hypervisor VM and gives back host capacity, GPUs and quota once; the record stays', async () => {
     const host = await fleet.register(gpuHost(`delete-${kind}`, 1));
     const user = await newUser();
-    const created = done(await vms.create(user, vmSpec({ gpu_count: 1, gpu_model: H100, region: 'eu-west' }), WAIT));
-    const deleted = done(await vms.delete(user, created.vm.id, WAIT));
+    const created = finished(await vms.create(user, vmSpec({ gpu_count: 1, gpu_model: H100, region: 'eu-west' }), WAIT));
+    const deleted = finished(await vms.delete(user, created.vm.id, WAIT));
     expect(deleted).toMatchObject({ status: 200, vm: { id: created.vm.id, status: 'deleted' } });
     expect(deleted.vm.deleted_at).not.toBeNull();
     expect(await onHypervisor(created.vm.id)).toEqual([]);
@@ -80,11 +75,11 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
   it('ten concurrent deletes of one VM: one delete operation, one hypervisor call, resources released once', async () => {
     await fleet.register(gpuHost(`race-delete-${kind}`, 1));
     const user = await newUser();
-    const created = done(await vms.create(user, vmSpec({ gpu_count: 1 }), WAIT));
+    const created = finished(await vms.create(user, vmSpec({ gpu_count: 1 }), WAIT));
     const spy = jest.spyOn(app.hypervisor, 'deleteVm');
     try {
       const outcomes = await Promise.all(Array.from({ length: 10 }, () => vms.delete(user, created.vm.id, WAIT)));
-      for (const outcome of outcomes) expect(done(outcome).vm.status).toBe('deleted');
+      for (const outcome of outcomes) expect(finished(outcome).vm.status).toBe('deleted');
       expect(spy).toHaveBeenCalledTimes(1);
     } finally {
       spy.mockRestore();
@@ -113,7 +108,7 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     const settled = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) => vms.create(user, vmSpec({ name: `race-${i}`, gpu_count: 1, region: 'race' }), WAIT)),
     );
-    const created = settled.filter((s) => s.status === 'fulfilled').map((s) => done((s as PromiseFulfilledResult<VmOutcome>).value));
+    const created = settled.filter((s) => s.status === 'fulfilled').map((s) => finished((s as PromiseFulfilledResult<VmOutcome>).value));
     const refused = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason);
     expect(created).toHaveLength(8);
     expect(refused).toHaveLength(12);
@@ -131,8 +126,8 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
   it('reconcile removes its own orphan made through the SDK and fails a VM deleted behind the platform’s back, releasing it', async () => {
     const host = await fleet.register({ ...gpuHost(`reconcile-${kind}`, 1), region: 'reconcile' });
     const user = await newUser();
-    const kept = done(await vms.create(user, vmSpec({ gpu_count: 1, gpu_model: H100, region: 'reconcile' }), WAIT));
-    const gone = done(await vms.create(user, vmSpec({ name: 'gone', region: 'reconcile' }), WAIT));
+    const kept = finished(await vms.create(user, vmSpec({ gpu_count: 1, gpu_model: H100, region: 'reconcile' }), WAIT));
+    const gone = finished(await vms.create(user, vmSpec({ name: 'gone', region: 'reconcile' }), WAIT));
     const [goneOnHypervisor] = await onHypervisor(gone.vm.id);
     await app.hypervisor.deleteVm(goneOnHypervisor.id);
     const installationId = await app.get(InstallationService).id();

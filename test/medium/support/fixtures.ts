@@ -11,7 +11,9 @@ import { PlacementService } from '../../../src/fleet/placement.service';
 import { OperationAction, OperationEntity, OperationStatus } from '../../../src/operations/operation.entity';
 import { UserEntity } from '../../../src/users/user.entity';
 import type { UsersService } from '../../../src/users/users.service';
+import type { VmResponseDto } from '../../../src/vms/dto/vm-response.dto';
 import { PowerState, VmEntity, VmStatus } from '../../../src/vms/vm.entity';
+import type { VmOutcome } from '../../../src/vms/vm-outcome';
 import { VmsRepository } from '../../../src/vms/vms.repository';
 import { run } from './database';
 
@@ -219,3 +221,12 @@ export async function newMember(users: UsersService, username: string): Promise<
   const created = await users.create({ username, password: 'medium-password', role: UserRole.Member });
   return { id: created.id, role: UserRole.Member };
 }
+
+/** The outcome of a VM request that finished (200/201); throws when it was queued or handed to the worker instead. */
+export function finished(outcome: VmOutcome): Extract<VmOutcome, { kind: 'done' }> {
+  if (outcome.kind !== 'done') throw new Error(`expected a finished outcome, got ${outcome.kind}`);
+  return outcome;
+}
+
+/** The VM of a VM request that finished. */
+export const finishedVm = (outcome: VmOutcome): VmResponseDto => finished(outcome).vm;
