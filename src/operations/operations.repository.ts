@@ -1,10 +1,27 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { OPEN_STATUSES, OperationEntity, OperationStatus, UNFINISHED_STATUSES } from './operation.entity';
+
+/**
+ * A condition on an operation's status with the statuses written into the
+ * SQL, not bound. The log is never pruned, so its partial indexes
+ * (ix_operations_open_lease, ix_operations_waiting, uq_operations_open_vm)
+ * are what keeps these lookups from reading every operation ever run, and
+ * SQLite uses a partial index only when the query repeats the index's own
+ * WHERE term: with `status IN (?, ?)` it reads the whole table, and with
+ * `status = ?` it compiles the statement again on every execution to
+ * check the bound value. The values are the enum's own constants.
+ */
+export function statusIn(column: string, statuses: readonly OperationStatus[]): string {
+  const list = statuses.map((status) => `'${status}'`).join(', ');
+  return statuses.length === 1 ? `${column} = ${list}` : `${column} IN (${list})`;
+}
+
+const WAITING = statusIn('o.status', [OperationStatus.WaitingForCapacity]);
 
 export interface Completion {
   status: OperationStatus.Succeeded | OperationStatus.Failed;
@@ -47,8 +64,8 @@ export class OperationsRepository {
 
   /** The unfinished operation of a VM — pending, running or waiting for capacity — if any (the database allows at most one). */
   async findOpenForVm(tx: Tx, vmId: string): Promise<OperationEntity | null> {
-    const [op] = await this.statements.select(tx, this.ops.target, 'o', 'openForVm', { vmId, unfinished: UNFINISHED_STATUSES }, (qb) =>
-      qb.where('o.vmId = :vmId').andWhere('o.status IN (:...unfinished)').orderBy('o.id', 'DESC').limit(1),
+    const [op] = await this.statements.select(tx, this.ops.target, 'o', 'openForVm', { vmId }, (qb) =>
+      qb.where('o.vmId = :vmId').andWhere(statusIn('o.status', UNFINISHED_STATUSES)).orderBy('o.id', 'DESC').limit(1),
     );
     return op ?? null;
   }
@@ -58,7 +75,7 @@ export class OperationsRepository {
     const rows = await on(this.ops, tx)
       .createQueryBuilder('o')
       .select('o.vmId', 'vm_id')
-      .where('o.status IN (:...unfinished)', { unfinished: UNFINISHED_STATUSES })
+      .where(statusIn('o.status', UNFINISHED_STATUSES))
       .andWhere('o.vmId IS NOT NULL')
       .getRawMany<{ vm_id: string }>();
     return new Set(rows.map((r) => r.vm_id));
@@ -68,15 +85,15 @@ export class OperationsRepository {
   listWaiting(tx: Tx): Promise<OperationEntity[]> {
     return on(this.ops, tx)
       .createQueryBuilder('o')
-      .where('o.status = :waiting', { waiting: OperationStatus.WaitingForCapacity })
+      .where(WAITING)
       .orderBy('o.id')
       .getMany();
   }
 
   /** Whether anything waits for capacity: the cheap check on the create path. */
   async anyWaiting(tx: Tx): Promise<boolean> {
-    const found = await this.statements.raw(tx, this.ops.target, 'o', 'anyWaiting', { waiting: OperationStatus.WaitingForCapacity }, (qb) =>
-      qb.select('o.id', 'id').where('o.status = :waiting').limit(1),
+    const found = await this.statements.raw(tx, this.ops.target, 'o', 'anyWaiting', {}, (qb) =>
+      qb.select('o.id', 'id').where(WAITING).limit(1),
     );
     return found.length > 0;
   }
@@ -85,7 +102,7 @@ export class OperationsRepository {
   countWaitingBefore(tx: Tx, queueKey: string, id: string): Promise<number> {
     return on(this.ops, tx)
       .createQueryBuilder('o')
-      .where('o.status = :waiting', { waiting: OperationStatus.WaitingForCapacity })
+      .where(WAITING)
       .andWhere('o.queueKey = :queueKey', { queueKey })
       .andWhere('o.id < :id', { id })
       .getCount();
@@ -98,7 +115,7 @@ export class OperationsRepository {
       .update()
       .set({ status: OperationStatus.Pending, stage: 'queued', deadlineAt: null })
       .where('id = :id', { id })
-      .andWhere('status = :waiting', { waiting: OperationStatus.WaitingForCapacity })
+      .andWhere(statusIn('status', [OperationStatus.WaitingForCapacity]))
       .updateEntity(false)
       .execute();
     return result.affected === 1;
@@ -111,7 +128,7 @@ export class OperationsRepository {
       .update()
       .set({ status: OperationStatus.Failed, stage: 'done', errorCode, errorMessage, finishedAt: now, deadlineAt: null })
       .where('id = :id', { id })
-      .andWhere('status = :waiting', { waiting: OperationStatus.WaitingForCapacity })
+      .andWhere(statusIn('status', [OperationStatus.WaitingForCapacity]))
       .updateEntity(false)
       .execute();
     return result.affected === 1;
@@ -126,7 +143,7 @@ export class OperationsRepository {
   async claim(tx: Tx, owner: string, now: Date, leaseUntil: Date, limit: number, skipLocked: boolean): Promise<OperationEntity[]> {
     const select = on(this.ops, tx)
       .createQueryBuilder('o')
-      .where('o.status IN (:...open)', { open: OPEN_STATUSES })
+      .where(statusIn('o.status', OPEN_STATUSES))
       .andWhere('(o.leaseExpiresAt IS NULL OR o.leaseExpiresAt < :now)', { now })
       .orderBy('o.createdAt')
       .limit(limit);
@@ -151,20 +168,28 @@ export class OperationsRepository {
 
   /** Extends the leases of everything this worker is running: one statement per heartbeat. */
   async renewLeases(tx: Tx, owner: string, leaseUntil: Date): Promise<number> {
-    const result = await on(this.ops, tx).update({ leaseOwner: owner, status: OperationStatus.Running }, { leaseExpiresAt: leaseUntil });
+    // The open-lease index narrows the rows to open operations; the running ones this worker holds are among them.
+    const result = await on(this.ops, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ leaseExpiresAt: leaseUntil })
+      .where(statusIn('status', OPEN_STATUSES))
+      .andWhere('status = :running AND lease_owner = :owner', { running: OperationStatus.Running, owner })
+      .updateEntity(false)
+      .execute();
     return result.affected ?? 0;
   }
 
   /** Frees every lease; used on SQLite at start, where the previous process was the only worker. */
   async releaseAllLeases(tx: Tx): Promise<number> {
-    const result = await on(this.ops, tx).update({ status: In(OPEN_STATUSES) }, { leaseExpiresAt: null });
+    const result = await on(this.ops, tx).createQueryBuilder().update().set({ leaseExpiresAt: null }).where(statusIn('status', OPEN_STATUSES)).updateEntity(false).execute();
     return result.affected ?? 0;
   }
 
   async countStale(tx: Tx, now: Date): Promise<number> {
     return on(this.ops, tx)
       .createQueryBuilder('o')
-      .where('o.status IN (:...open)', { open: OPEN_STATUSES })
+      .where(statusIn('o.status', OPEN_STATUSES))
       .andWhere('(o.leaseExpiresAt IS NULL OR o.leaseExpiresAt < :now)', { now })
       .getCount();
   }
@@ -200,7 +225,7 @@ export class OperationsRepository {
         leaseExpiresAt: null,
         finishedAt: () => ':finishedAt',
       }).where('id = :id');
-      return leaseOwner ? qb.andWhere('lease_owner = :leaseOwner').andWhere('status IN (:...open)', { open: OPEN_STATUSES }) : qb;
+      return leaseOwner ? qb.andWhere('lease_owner = :leaseOwner').andWhere(statusIn('status', OPEN_STATUSES)) : qb;
     });
     return affected === 1;
   }
@@ -210,7 +235,7 @@ export class OperationsRepository {
       .createQueryBuilder('o')
       .select('o.status', 'status')
       .addSelect('COUNT(*)', 'count')
-      .where('o.status IN (:...open)', { open: OPEN_STATUSES })
+      .where(statusIn('o.status', OPEN_STATUSES))
       .groupBy('o.status')
       .getRawMany<{ status: OperationStatus; count: string | number }>();
     return rows.map((r) => ({ status: r.status, count: Number(r.count) }));
