@@ -43,14 +43,13 @@ interface CandidateRow {
   used_cpu_cores: number;
   used_memory_mib: number;
   used_disk_gib: number;
-  gpu_id: string | null;
-  gpu_index: number | null;
-  gpu_model: string | null;
-  gpu_vm_id: string | null;
-  gpu_sharing_mode: GpuSharingMode | null;
-  gpu_vgpu_profile: string | null;
-  gpu_live_claims: number | string | null;
+  /** The host's GPUs as a JSON array of CandidateGpu tuples (SQLite: text; PostgreSQL: parsed by the driver; null: none). */
+  gpus: string | CandidateGpu[] | null;
 }
+
+/** One GPU of a candidate host, in the order CANDIDATE_GPU_FIELDS lists. */
+type CandidateGpu = [id: string, index: number, model: string, vmId: string | null, sharingMode: GpuSharingMode | null, vgpuProfile: string | null, liveClaims: number | null];
+const CANDIDATE_GPU_FIELDS = 'g.id, g.index, g.model, g.vmId, g.sharingMode, g.vgpuProfile, g.liveClaims';
 
 /** One fractional claim to write: the profile on one GPU, its slots, and the GPU's mode it was planned for. */
 export interface SlotClaimWrite {
@@ -156,8 +155,13 @@ export class FleetRepository {
     return this.updateHost(tx, id, { state: HostState.Removed });
   }
 
-  /** Active hosts with room for the request's CPU, memory and disk, with all their GPUs, in one query. */
+  /**
+   * Active hosts with room for the request's CPU, memory and disk, with all their GPUs, in one query: one row
+   * per host, its GPUs aggregated into a JSON array. A row per GPU (a join) cost four times as much: the
+   * driver builds an object for every row, and a fleet has several GPUs per host.
+   */
   async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined): Promise<CandidateHost[]> {
+    const postgres = tx.connection.options.type === 'postgres';
     const rows = await this.statements.raw<CandidateRow>(
       tx,
       this.hosts.target,
@@ -165,46 +169,35 @@ export class FleetRepository {
       `candidates:${Boolean(region)}`,
       { active: HostState.Active, cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib, region: region ?? null },
       (qb) => {
-        qb.leftJoin('h.gpus', 'g')
-          .select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.state AS state', 'h.hypervisor_uri AS hypervisor_uri'])
+        const gpus = postgres
+          ? `json_agg(json_build_array(${CANDIDATE_GPU_FIELDS}) ORDER BY g.index)`
+          : `json_group_array(json_array(${CANDIDATE_GPU_FIELDS}) ORDER BY g.index)`;
+        qb.select(['h.id AS id', 'h.name AS name', 'h.region AS region', 'h.state AS state', 'h.hypervisor_uri AS hypervisor_uri'])
           .addSelect(['h.cpu_cores AS cpu_cores', 'h.memory_mib AS memory_mib', 'h.disk_gib AS disk_gib'])
           .addSelect(['h.used_cpu_cores AS used_cpu_cores', 'h.used_memory_mib AS used_memory_mib', 'h.used_disk_gib AS used_disk_gib'])
-          .addSelect(['g.id AS gpu_id', 'g.index AS gpu_index', 'g.model AS gpu_model', 'g.vm_id AS gpu_vm_id'])
-          .addSelect(['g.sharing_mode AS gpu_sharing_mode', 'g.vgpu_profile AS gpu_vgpu_profile', 'g.live_claims AS gpu_live_claims'])
+          .addSelect((sub) => sub.select(gpus).from(GpuEntity, 'g').where('g.hostId = h.id'), 'gpus')
           .where('h.state = :active')
           .andWhere('h.cpuCores - h.usedCpuCores >= :cpu')
           .andWhere('h.memoryMib - h.usedMemoryMib >= :memory')
           .andWhere('h.diskGib - h.usedDiskGib >= :disk');
         if (region) qb.andWhere('h.region = :region');
-        return qb.orderBy('h.name').addOrderBy('g.index');
+        return qb.orderBy('h.name');
       },
     );
-    const hosts: CandidateHost[] = [];
-    let current = null as CandidateHost | null;
-    for (const r of rows) {
-      if (current?.id !== r.id) {
-        current = {
-          id: r.id,
-          name: r.name,
-          region: r.region,
-          state: r.state,
-          hypervisorUri: r.hypervisor_uri,
-          cpuCores: r.cpu_cores,
-          memoryMib: r.memory_mib,
-          diskGib: r.disk_gib,
-          usedCpuCores: r.used_cpu_cores,
-          usedMemoryMib: r.used_memory_mib,
-          usedDiskGib: r.used_disk_gib,
-          gpus: [],
-        };
-        hosts.push(current);
-      }
-      if (r.gpu_id === null) continue;
-      const sharingMode = r.gpu_sharing_mode ?? 'passthrough';
-      const gpu: SchedulerGpu = { id: r.gpu_id, index: r.gpu_index!, model: r.gpu_model!, free: r.gpu_vm_id === null && Number(r.gpu_live_claims ?? 0) === 0 };
-      if (sharingMode !== 'passthrough') Object.assign(gpu, { sharingMode, vgpuProfile: r.gpu_vgpu_profile, usedSlots: 0 });
-      current.gpus.push(gpu);
-    }
+    const hosts: CandidateHost[] = rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      region: r.region,
+      state: r.state,
+      hypervisorUri: r.hypervisor_uri,
+      cpuCores: r.cpu_cores,
+      memoryMib: r.memory_mib,
+      diskGib: r.disk_gib,
+      usedCpuCores: r.used_cpu_cores,
+      usedMemoryMib: r.used_memory_mib,
+      usedDiskGib: r.used_disk_gib,
+      gpus: candidateGpus(r.gpus),
+    }));
     await this.fillUsedSlots(tx, hosts);
     return hosts;
   }
@@ -488,4 +481,14 @@ export class FleetRepository {
 
 function amounts(need: PlacementResources): { cpu: number; memory: number; disk: number } {
   return { cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib };
+}
+
+function candidateGpus(json: CandidateRow['gpus']): SchedulerGpu[] {
+  const tuples: CandidateGpu[] = json === null ? [] : typeof json === 'string' ? (JSON.parse(json) as CandidateGpu[]) : json;
+  return tuples.map(([id, index, model, vmId, sharingMode, vgpuProfile, liveClaims]) => {
+    const gpu: SchedulerGpu = { id, index, model, free: vmId === null && Number(liveClaims ?? 0) === 0 };
+    const mode = sharingMode ?? 'passthrough';
+    if (mode !== 'passthrough') Object.assign(gpu, { sharingMode: mode, vgpuProfile, usedSlots: 0 });
+    return gpu;
+  });
 }
