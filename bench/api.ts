@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { UuidV7Generator } from '../src/common/id-generator';
 import { projectRoot } from '../src/common/project-root';
-import { Child, RssSampler, freePort, median, startChild, writeMarkdownSection } from './bench-support';
+import { Child, RssSampler, cpuMs, freePort, median, startChild, writeMarkdownSection } from './bench-support';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
@@ -66,6 +66,10 @@ interface Measurement {
   /** What the unexpected answers were: `POST 503`, `errors`, `timeouts` → how many. */
   seen: Record<string, number>;
   rssKb: number;
+  /** Requests answered in the run (autocannon's total). */
+  requests: number;
+  /** The server's CPU time per request over the run, in µs. */
+  cpuUsPerRequest: number;
 }
 
 /** Counts a response with a status the scenario did not expect, by method and status. */
@@ -174,7 +178,7 @@ async function main(): Promise<void> {
     const failures: string[] = [];
     const record = (scenario: string, connections: number, v: Measurement, b: Measurement, unit = 'req/s', divisor = 1) => {
       rows.push(
-        `| ${scenario} | ${connections} | ${fmt(v.rps / divisor)} ${unit} | ${fmt(v.p50)} / ${fmt(v.p99)} ms | ${fmt(b.rps / divisor)} ${unit} | ${fmt(b.p50)} / ${fmt(b.p99)} ms | **${pct(v.rps / b.rps)}** | **${fmt(v.p99 / b.p99, 2)}×** | ${Math.round(v.rssKb / 1024)} MB |`,
+        `| ${scenario} | ${connections} | ${fmt(v.rps / divisor)} ${unit} | ${fmt(v.p50)} / ${fmt(v.p99)} ms | ${fmt(b.rps / divisor)} ${unit} | ${fmt(b.p50)} / ${fmt(b.p99)} ms | **${pct(v.rps / b.rps)}** | **${fmt(v.p99 / b.p99, 2)}×** | ${cpuCell(v, b, divisor)} | ${Math.round(v.rssKb / 1024)} MB |`,
       );
       if (v.unexpected + b.unexpected > 0) failures.push(`${scenario} @${connections}: ${v.unexpected} vmplane${describeSeen(v.seen)} and ${b.unexpected} baseline${describeSeen(b.seen)} responses with an unexpected status`);
     };
@@ -225,9 +229,11 @@ async function main(): Promise<void> {
       `\`${command}\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), autocannon in the same process tree on the same cores. ` +
         `Each cell is the median of ${REPEATS} runs of ${DURATION} s, vmplane and the baseline alternating, after ${WARMUP} s of each scenario on both, unrecorded. SDK_LATENCY_MS=0, SDK_FAILURE_RATE=0; vmplane logs every request (pino, info).`,
       '',
-      '| scenario | connections | vmplane | vmplane p50 / p99 | baseline | baseline p50 / p99 | throughput vs baseline | p99 vs baseline | vmplane peak RSS |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| scenario | connections | vmplane | vmplane p50 / p99 | baseline | baseline p50 / p99 | throughput vs baseline | p99 vs baseline | server CPU per pair or request: vmplane / baseline | vmplane peak RSS |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...rows,
+      '',
+      'Server CPU is each server process\'s user and system time over the run (`/proc/PID/stat`) divided by what it answered: unlike throughput, it hardly moves when other work shares the cores, so its ratio is the steadier comparison on a busy machine.',
       '',
       `List latency as the owner's VM count grows (16 connections): keyset pagination over an index, so the cost should not grow with the table.`,
       '',
@@ -351,7 +357,9 @@ async function alternate(
     for (const t of i % 2 === 0 ? targets : [...targets].reverse()) {
       const sampler = new RssSampler(t.child.process.pid!);
       sampler.start();
+      const cpuBefore = cpuMs(t.child.process.pid!);
       const m = await run(t);
+      m.cpuUsPerRequest = ((cpuMs(t.child.process.pid!) - cpuBefore) * 1000) / Math.max(1, m.requests);
       m.rssKb = sampler.stop();
       if (t.name === 'vmplane') rssRuns.push(m.rssKb);
       results[t.name].push(m);
@@ -367,8 +375,16 @@ async function alternate(
       return all;
     }, {}),
     rssKb: Math.max(...ms.map((m) => m.rssKb)),
+    requests: ms.reduce((n, m) => n + m.requests, 0),
+    cpuUsPerRequest: median(ms.map((m) => m.cpuUsPerRequest)),
   });
   return { vmplane: summarize(results.vmplane), baseline: summarize(results.baseline) };
+}
+
+/** `1.23 / 0.31 ms (4.0×)`: CPU per pair (divisor 2) or per request, vmplane's and the baseline's. */
+function cpuCell(v: Measurement, b: Measurement, divisor: number): string {
+  const ms = (m: Measurement) => (m.cpuUsPerRequest * divisor) / 1000;
+  return `${ms(v).toFixed(2)} / ${ms(b).toFixed(2)} ms (${(v.cpuUsPerRequest / Math.max(1e-9, b.cpuUsPerRequest)).toFixed(1)}×)`;
 }
 
 /** Runs autocannon; transport errors and timeouts count as unexpected, like wrong statuses seen in onResponse. */
@@ -377,7 +393,16 @@ async function cannon(options: autocannon.Options, count: Tally): Promise<Measur
   const seen = { ...count.seen };
   if (result.errors > 0) seen.errors = result.errors;
   if (result.timeouts > 0) seen.timeouts = result.timeouts;
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, unexpected: count.unexpected + result.errors + result.timeouts, seen, rssKb: 0 };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    unexpected: count.unexpected + result.errors + result.timeouts,
+    seen,
+    rssKb: 0,
+    requests: result.requests.total,
+    cpuUsPerRequest: 0,
+  };
 }
 
 function createDeletePairs(t: Target, connections: number): Promise<Measurement> {

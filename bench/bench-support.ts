@@ -77,6 +77,17 @@ export class RssSampler {
   }
 }
 
+/**
+ * CPU time the process has used so far, user and system, in milliseconds
+ * (`/proc/PID/stat`, in clock ticks of 10 ms). Unlike throughput, it hardly
+ * moves when other tenants of the machine take its cores.
+ */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in a Markdown file, creating it if needed. */
 export function writeMarkdownSection(path: string, name: string, body: string): void {
   const start = `<!-- ${name}:start -->`;
