@@ -1,5 +1,5 @@
 import { LoggerService } from '@nestjs/common';
-import pino, { Logger } from 'pino';
+import pino, { Logger, LoggerOptions } from 'pino';
 
 /**
  * Structured JSON logs. Writes are asynchronous and buffered so logging never
@@ -21,11 +21,19 @@ export const FLUSH_INTERVAL_MS = 250;
 
 export const REDACTED = '[redacted]';
 
-/** Credentials and tokens, at the top level of a log line or one level down (err, req, body...). */
+/** Credentials and tokens, at the top level of a log line or one level down in an object the code logs (err, req, body...). */
 const SECRET_FIELDS = ['password', 'new_password', 'current_password', 'access_token', 'refresh_token', 'token', 'client_secret', 'authorization', 'cookie'];
+/**
+ * The keys under which code logs objects that may carry a secret. They are
+ * named rather than matched with `*.field`: pino runs a wildcard-first path
+ * over every value of every line, the access log included, and that was
+ * 10 % of the server's CPU on `GET /vms/{id}`. A named key costs only the
+ * lines that carry it.
+ */
+const LOGGED_OBJECTS = ['err', 'error', 'req', 'request', 'res', 'response', 'body', 'headers', 'params', 'query', 'data', 'user', 'config', 'options', 'payload'];
 const REDACT_PATHS = [
   ...SECRET_FIELDS,
-  ...SECRET_FIELDS.map((field) => `*.${field}`),
+  ...LOGGED_OBJECTS.flatMap((object) => SECRET_FIELDS.map((field) => `${object}.${field}`)),
   ...['authorization', 'cookie', 'set-cookie'].flatMap((header) => [`req.headers["${header}"]`, `headers["${header}"]`, `res.headers["${header}"]`]),
 ];
 
@@ -54,18 +62,20 @@ function decodeName(name: string): string {
   }
 }
 
+/** What every vmplane logger is built with: JSON lines, ISO times, secrets redacted. */
+export function loggerOptions(level: string): LoggerOptions {
+  return {
+    level,
+    base: { service: 'vmplane' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
+  };
+}
+
 export function createAppLogger(level: string): AppLogger {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const logger = pino(
-    {
-      level,
-      base: { service: 'vmplane' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT_PATHS, censor: REDACTED },
-    },
-    destination,
-  );
+  const logger = pino(loggerOptions(level), destination);
   const flush = () => {
     try {
       destination.flushSync();
