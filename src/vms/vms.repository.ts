@@ -108,6 +108,7 @@ export class VmsRepository {
         return qb.orderBy('v.id', 'DESC').limit(filter.limit);
       },
       options.host ? HOST_JOIN : [],
+      { pages: true },
     );
     if (options.gpus) await this.attachGpus(tx, vms);
     return vms;

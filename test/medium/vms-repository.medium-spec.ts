@@ -63,6 +63,39 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
     expect(await find(MISSING_ID)).toBeNull();
   });
 
+  it('list() reads every field of a page exactly as findById reads it, with and without the host', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { name: 'page-host', region: 'eu-north' }));
+    const full = vmEntity(owner, {
+      name: 'full',
+      publicIp: '198.51.100.9',
+      labels: ['b', 'a', 'b'],
+      status: VmStatus.Created,
+      statusReason: "quote ' and \\ backslash, ünïcødé, emoji 🚀",
+      hostId: host.id,
+      region: 'eu-north',
+      gpuCount: 2,
+      gpuModel: 'a100-80gb',
+      hypervisorId: 'hv-1',
+      image: 'debian-12',
+      userData: '#cloud-config\n{"json": [1, 2]}\n',
+      sshKeys: [{ name: 'k', fingerprint: 'SHA256:x', publicKey: 'ssh-ed25519 AAAA k@x' }],
+      createdAt: new Date('2031-06-15T12:34:56.789Z'),
+      updatedAt: new Date('2031-06-15T12:34:56.790Z'),
+    });
+    const sparse = vmEntity(owner, { name: 'sparse', labels: [], status: VmStatus.Provisioning, hostId: null, region: null, image: null, userData: null, sshKeys: [] });
+    await db().uow.transaction(async (tx) => {
+      await vms.insert(tx, full);
+      await vms.insert(tx, sparse);
+    });
+    for (const withHost of [false, true]) {
+      const page = await db().uow.read((tx) => vms.list(tx, { ownerId: owner, status: null, label: null, beforeId: null, limit: 10 }, { host: withHost }));
+      const single = await Promise.all(page.map((vm) => db().uow.read((tx) => vms.findById(tx, vm.id, { host: withHost }))));
+      expect(page.map((vm) => vm.name).sort()).toEqual(['full', 'sparse']);
+      expect(page).toEqual(single);
+      if (withHost) expect(page.find((vm) => vm.name === 'full')!.host).toMatchObject({ id: host.id, name: 'page-host' });
+    }
+  });
+
   it("findVisible() returns the VM to its owner and to an admin (no owner), and null to another user, as if it did not exist", async () => {
     const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner));
     const stranger = await db().uow.transaction((tx) => insertUser(tx));
