@@ -181,8 +181,8 @@ export class PreparedStatements {
    * The same SELECT with each row as one JSON object under the same keys
    * (SQLite's json_object over it as a subquery, which it runs as a
    * co-routine in the subquery's order). better-sqlite3 builds a row object
-   * a property at a time: a page of 51 VMs of 25 columns took 435–490 µs as
-   * objects and 260–269 µs as JSON text parsed here. SQLite's JSON keeps
+   * a property at a time, which costs more than SQLite writing the row as
+   * JSON and JSON.parse reading it (docs/benchmarks.md). SQLite's JSON keeps
    * integers, reals, text and NULL as the driver would hand them over, so
    * the rows hydrate exactly as before. Only the entity's and the joined
    * relations' columns are read, as hydration reads them.

@@ -157,8 +157,8 @@ export class FleetRepository {
 
   /**
    * Active hosts with room for the request's CPU, memory and disk, with all their GPUs, in one query: one row
-   * per host, its GPUs aggregated into a JSON array. A row per GPU (a join) cost four times as much: the
-   * driver builds an object for every row, and a fleet has several GPUs per host.
+   * per host, its GPUs aggregated into a JSON array, rather than a row per GPU (a join), for which the driver
+   * builds an object each: a fleet has several GPUs per host (docs/benchmarks.md).
    */
   async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined): Promise<CandidateHost[]> {
     const postgres = tx.connection.options.type === 'postgres';

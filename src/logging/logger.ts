@@ -27,7 +27,7 @@ const SECRET_FIELDS = ['password', 'new_password', 'current_password', 'access_t
  * The keys under which code logs objects that may carry a secret. They are
  * named rather than matched with `*.field`: pino runs a wildcard-first path
  * over every value of every line, the access log included, and that was
- * 10 % of the server's CPU on `GET /vms/{id}`. A named key costs only the
+ * a large share of `GET /vms/{id}`'s CPU (docs/benchmarks.md). A named key costs only the
  * lines that carry it.
  */
 const LOGGED_OBJECTS = ['err', 'error', 'req', 'request', 'res', 'response', 'body', 'headers', 'params', 'query', 'data', 'user', 'config', 'options', 'payload'];
