@@ -91,7 +91,9 @@ describe('Query plans on sqlite', () => {
       const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(parameters as unknown[])) as { detail: string }[];
       for (const { detail } of plan) {
         // "SCAN o" reads a whole table; "SCAN o USING INDEX ix" reads a (partial) index, which is bounded by what it holds.
+        // "SCAN (subquery-1)" reads the rows its subquery made, whose own plan is checked on its own lines.
         const scan = /^SCAN (\S+)$/.exec(detail);
+        if (scan && /^\(subquery-\d+\)$/.test(scan[1])) continue;
         if (scan && !BOUNDED_TABLES.has(tableOf(sql, scan[1]))) scans.push(`${detail} (${tableOf(sql, scan[1])}) in: ${sql}`);
       }
     }
