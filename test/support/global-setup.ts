@@ -8,6 +8,9 @@ import { ADMIN_URL, postgresReachable } from './postgres';
  * server the e2e tests start as a real process.
  */
 export default async function globalSetup(): Promise<void> {
+  // The tiers run, and start servers, in a time zone that is not UTC (+05:30, unless TZ is set): a timestamp
+  // read as local time, or written without its offset, is then off by hours and fails a test.
+  process.env.TZ ??= 'Asia/Kolkata';
   const problem = await postgresReachable();
   if (problem) {
     if (process.env.REQUIRE_POSTGRES === '1') {
