@@ -1,8 +1,10 @@
+import { OperationEntity } from '../../src/operations/operation.entity';
+import { UserEntity } from '../../src/users/user.entity';
 import { VmEntity, VmStatus } from '../../src/vms/vm.entity';
 import { VmEvent, isAllowed, transitionOf } from '../../src/vms/vm-state-machine';
 import type { VmListFilter } from '../../src/vms/vms.repository';
 import { DB_KINDS, one, reportSkippedPostgres, rows, scalar, useTestDatabase } from './support/database';
-import { at, insertUser, insertVm, registerHost, vmEntity } from './support/fixtures';
+import { at, insertUser, insertVm, operation, registerHost, vmEntity } from './support/fixtures';
 import { Repositories, repositoriesOf } from './support/repositories';
 
 const MISSING_ID = '01890000-0000-7000-8000-000000000000';
@@ -11,8 +13,10 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
   const db = useTestDatabase(kind);
   let vms: Repositories['vms'];
   let fleet: Repositories['fleet'];
+  let ops: Repositories['ops'];
+  let users: Repositories['users'];
   beforeEach(() => {
-    ({ vms, fleet } = repositoriesOf(db()));
+    ({ vms, fleet, ops, users } = repositoriesOf(db()));
   });
 
   const find = (id: string) => db().uow.read((tx) => vms.findById(tx, id));
@@ -94,6 +98,41 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
       expect(page).toEqual(single);
       if (withHost) expect(page.find((vm) => vm.name === 'full')!.host).toMatchObject({ id: host.id, name: 'page-host' });
     }
+  });
+
+  it("reads a VM, its host, its operation and its owner exactly as TypeORM's own findOne does, in a process whose time zone is not UTC", async () => {
+    // The tiers run at +05:30 (test/support/global-setup.ts): a timestamp read as local time would be off by hours.
+    expect(new Date('2031-06-15T12:00:00Z').getTimezoneOffset()).not.toBe(0);
+    const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { name: 'tz-host', region: 'ap-south' }));
+    const vm = vmEntity(owner, {
+      labels: ['x'],
+      status: VmStatus.Created,
+      hostId: host.id,
+      region: 'ap-south',
+      releasedAt: new Date('2031-12-31T23:59:59.999Z'),
+      createdAt: new Date('2031-06-15T12:34:56.789Z'),
+      updatedAt: new Date('2031-06-15T19:04:56.001Z'),
+    });
+    const op = operation({ vmId: vm.id, userId: owner, startedAt: new Date('2031-06-15T12:34:57.002Z'), leaseExpiresAt: new Date('2031-06-15T12:35:57.003Z') });
+    await db().uow.transaction(async (tx) => {
+      await vms.insert(tx, vm);
+      await ops.insert(tx, op);
+    });
+    const ours = await db().uow.read(async (tx) => ({
+      vm: await vms.findById(tx, vm.id, { host: true }),
+      op: await ops.findById(tx, op.id),
+      user: await users.findById(tx, owner),
+    }));
+    const typeorms = await db().uow.read(async (tx) => ({
+      vm: await tx.getRepository(VmEntity).findOne({ where: { id: vm.id }, relations: { host: true } }),
+      op: await tx.getRepository(OperationEntity).findOneBy({ id: op.id }),
+      user: await tx.getRepository(UserEntity).findOneBy({ id: owner }),
+    }));
+    expect(ours).toEqual(typeorms);
+    expect(ours.vm!.createdAt.toISOString()).toBe('2031-06-15T12:34:56.789Z');
+    expect(ours.vm!.updatedAt.toISOString()).toBe('2031-06-15T19:04:56.001Z');
+    expect(ours.vm!.host!.createdAt).toEqual(typeorms.vm!.host!.createdAt);
+    expect(ours.op!.leaseExpiresAt!.toISOString()).toBe('2031-06-15T12:35:57.003Z');
   });
 
   it("findVisible() returns the VM to its owner and to an admin (no owner), and null to another user, as if it did not exist", async () => {
