@@ -23,6 +23,27 @@ type Slot = { name: string; index: number | null } | { constant: unknown };
 interface Compiled {
   sql: string;
   slots: Slot[];
+  /** PostgreSQL: the statement under its name (namedStatement), made on first use. */
+  named?: string;
+}
+
+let statementCount = 0;
+
+/**
+ * The SQL for PostgreSQL as a named statement: each pooled connection parses
+ * and plans it once, then only binds and executes it, where an unnamed one is
+ * parsed and planned on every execution (docs/benchmarks.md). node-postgres
+ * takes a `{ name, text }` config where TypeORM's query runner hands it the
+ * query; the config also reads as the SQL text (toString) wherever TypeORM
+ * uses the query as text (its logger, events and QueryFailedError). Each
+ * compiled statement has its own name, so a name never meets another text.
+ */
+function namedStatement(compiled: Compiled): string {
+  if (compiled.named === undefined) {
+    const text = compiled.sql;
+    compiled.named = { name: `vmplane_${++statementCount}`, text, toString: () => text } as unknown as string;
+  }
+  return compiled.named;
 }
 
 /** Stands in for an input while TypeORM builds the SQL, so each bound value can be traced back to its input. */
@@ -191,8 +212,8 @@ export class PreparedStatements {
    * row as JSON and JSON.parse reading it (docs/benchmarks.md). JSON keeps
    * integers, text and NULL as the drivers hand them over; a timestamptz
    * becomes ISO text with its offset, which TypeORM's hydration turns into the
-   * same Date whatever the process's time zone (the medium spec
-   * prepared-json-rows checks every column against TypeORM's own read).
+   * same Date whatever the process's time zone (vms-repository.medium-spec
+   * checks every column against TypeORM's own read, at +05:30).
    * SQLite reads only the entity's and the joined relations' columns, as
    * hydration reads them; PostgreSQL's row_to_json takes the select list,
    * which is exactly those.
@@ -225,7 +246,7 @@ export class PreparedStatements {
     });
     const runner = tx.queryRunner ?? tx.connection.createQueryRunner();
     try {
-      const result = await runner.query(compiled.sql, values, true);
+      const result = await runner.query(sqlite ? compiled.sql : namedStatement(compiled), values, true);
       return { records: (result.records as ObjectLiteral[] | undefined) ?? [], affected: result.affected ?? 0 };
     } finally {
       if (runner !== tx.queryRunner) await runner.release();

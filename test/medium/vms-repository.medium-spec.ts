@@ -1,3 +1,4 @@
+import type { Tx } from '../../src/database/unit-of-work';
 import { OperationEntity } from '../../src/operations/operation.entity';
 import { UserEntity } from '../../src/users/user.entity';
 import { VmEntity, VmStatus } from '../../src/vms/vm.entity';
@@ -133,6 +134,30 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
     expect(ours.vm!.updatedAt.toISOString()).toBe('2031-06-15T19:04:56.001Z');
     expect(ours.vm!.host!.createdAt).toEqual(typeorms.vm!.host!.createdAt);
     expect(ours.op!.leaseExpiresAt!.toISOString()).toBe('2031-06-15T12:35:57.003Z');
+  });
+
+  (kind === 'postgres' ? it : it.skip)('on PostgreSQL a statement is prepared once per connection and then only executed', async () => {
+    const vm = await db().uow.transaction((tx) => insertVm(tx, vms, owner));
+    const preparedOn = async (tx: Tx) =>
+      new Map(
+        (
+          await rows<{ name: string; statement: string; runs: string }>(
+            tx,
+            "SELECT name, statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements WHERE name LIKE 'vmplane\\_%'",
+          )
+        ).map((r) => [r.name, { statement: r.statement, runs: Number(r.runs) }]),
+      );
+    // One transaction: one pooled connection, whose prepared statements pg_prepared_statements lists.
+    const [before, after] = await db().uow.transaction(async (tx) => {
+      const seen = await preparedOn(tx);
+      for (let i = 0; i < 3; i++) expect((await vms.findById(tx, vm.id))?.id).toBe(vm.id);
+      return [seen, await preparedOn(tx)];
+    });
+    const ran = [...after].filter(([name, { runs }]) => runs !== (before.get(name)?.runs ?? 0));
+    expect(ran).toHaveLength(1);
+    const [, read] = ran[0];
+    expect(read.statement).toContain('FROM "vms"');
+    expect(read.runs - (before.get(ran[0][0])?.runs ?? 0)).toBe(3);
   });
 
   it("findVisible() returns the VM to its owner and to an admin (no owner), and null to another user, as if it did not exist", async () => {
