@@ -29,6 +29,18 @@ interface Compiled {
 
 let statementCount = 0;
 
+/** Only `name` and `text` are its own properties: node-postgres copies a query config's own properties on every query. */
+class NamedStatement {
+  constructor(
+    readonly name: string,
+    readonly text: string,
+  ) {}
+
+  toString(): string {
+    return this.text;
+  }
+}
+
 /**
  * The SQL for PostgreSQL as a named statement: each pooled connection parses
  * and plans it once, then only binds and executes it, where an unnamed one is
@@ -39,10 +51,7 @@ let statementCount = 0;
  * compiled statement has its own name, so a name never meets another text.
  */
 function namedStatement(compiled: Compiled): string {
-  if (compiled.named === undefined) {
-    const text = compiled.sql;
-    compiled.named = { name: `vmplane_${++statementCount}`, text, toString: () => text } as unknown as string;
-  }
+  compiled.named ??= new NamedStatement(`vmplane_${++statementCount}`, compiled.sql) as unknown as string;
   return compiled.named;
 }
 
