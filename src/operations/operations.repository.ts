@@ -16,7 +16,7 @@ import { OPEN_STATUSES, OperationEntity, OperationStatus, UNFINISHED_STATUSES } 
  * `status = ?` it compiles the statement again on every execution to
  * check the bound value. The values are the enum's own constants.
  */
-export function statusIn(column: string, statuses: readonly OperationStatus[]): string {
+function statusIn(column: string, statuses: readonly OperationStatus[]): string {
   const list = statuses.map((status) => `'${status}'`).join(', ');
   return statuses.length === 1 ? `${column} = ${list}` : `${column} IN (${list})`;
 }
