@@ -109,8 +109,7 @@ export class PreparedStatements {
   ): Promise<E[]> {
     const metadata = tx.connection.getMetadata(target);
     const asJson = pages || tx.connection.options.type === 'postgres';
-    const plainKey = `select:${metadata.name}:${key}`;
-    const plain = this.compile(tx, plainKey, params, () => build(tx.getRepository(target).createQueryBuilder(alias)));
+    const plain = this.compile(tx, `select:${metadata.name}:${key}`, params, () => build(tx.getRepository(target).createQueryBuilder(alias)));
     const compiled = asJson ? this.asJsonRows(tx, plain, metadata, alias, joins) : plain;
     const { records } = await this.execute(tx, compiled, params);
     // pg hands a json column over parsed; better-sqlite3 as text.

@@ -155,9 +155,9 @@ describe.each(DB_KINDS)('VmsRepository on %s', (kind) => {
     });
     const ran = [...after].filter(([name, { runs }]) => runs !== (before.get(name)?.runs ?? 0));
     expect(ran).toHaveLength(1);
-    const [, read] = ran[0];
+    const [[name, read]] = ran;
     expect(read.statement).toContain('FROM "vms"');
-    expect(read.runs - (before.get(ran[0][0])?.runs ?? 0)).toBe(3);
+    expect(read.runs - (before.get(name)?.runs ?? 0)).toBe(3);
   });
 
   it("findVisible() returns the VM to its owner and to an admin (no owner), and null to another user, as if it did not exist", async () => {
