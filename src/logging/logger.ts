@@ -83,6 +83,8 @@ export function createAppLogger(level: string): AppLogger {
       /* stdout may already be closed */
     }
   };
+  // A write that fails (stdout closed) is reported, not thrown: logging must not take the server down.
+  destination.on('error', (error: Error) => process.stderr.write(`vmplane: log write failed: ${error.message}\n`));
   // The first line written after a flush schedules the next one, so an idle server sets no timers.
   const write = destination.write.bind(destination);
   let scheduled: NodeJS.Timeout | null = null;
@@ -91,7 +93,8 @@ export function createAppLogger(level: string): AppLogger {
     if (!scheduled) {
       scheduled = setTimeout(() => {
         scheduled = null;
-        destination.flush((error) => error && process.stderr.write(`vmplane: log flush failed: ${error.message}\n`));
+        // No callback: with one, sonic-boom also fsyncs, which a pipe or a terminal refuses (EINVAL).
+        destination.flush();
       }, FLUSH_INTERVAL_MS);
       scheduled.unref();
     }
