@@ -135,11 +135,15 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     if (drift.some((d) => d.kind === DriftKind.HostUnreachable)) {
       this.logger.warn({ hosts: drift.filter((d) => d.kind === DriftKind.HostUnreachable).map((d) => d.action) }, 'hosts did not answer; their VMs were left as they are');
     }
-    if (drift.some((d) => d.kind !== DriftKind.HostUnreachable) || run.stuckOperationsResumed > 0) {
+    // Another installation's VMs are found on every pass and never touched: worth a debug line, not a warning.
+    const repaired = drift.some((d) => d.kind !== DriftKind.HostUnreachable && d.kind !== DriftKind.ForeignVm) || run.stuckOperationsResumed > 0;
+    if (repaired) {
       this.logger.warn(
-        { orphans: run.orphansFound, removed: run.orphansRemoved, stuck: run.stuckOperationsResumed, missing: run.missingVmsFailed },
+        { orphans: run.orphansFound, removed: run.orphansRemoved, stuck: run.stuckOperationsResumed, missing: run.missingVmsFailed, foreign: run.foreignVms },
         'reconciliation repaired drift',
       );
+    } else if (run.foreignVms > 0) {
+      this.logger.debug({ foreign: run.foreignVms }, "another installation's VMs were found on the hypervisor and left alone");
     }
     return toReport(run, await this.installation.id());
   }
