@@ -80,8 +80,13 @@ function withoutStatus<T extends { status: number }>(response: T): Omit<T, 'stat
 /** Serves Swagger UI at /docs and the document at /openapi.json, with nothing else of swagger-ui-dist and with a CSP. */
 export function setupSwaggerUi(app: NestFastifyApplication, document: OpenAPIObject): void {
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
-  fastify.addHook('onRequest', (request, _reply, done) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
     const path = request.url.split('?')[0];
+    if (path === `${DOCS_PATH}/`) {
+      // The page names its files relative to /docs; from /docs/ a browser would ask for /docs/docs/….
+      void reply.redirect(DOCS_PATH + request.url.slice(path.length), 301);
+      return;
+    }
     if (path.startsWith(`${DOCS_PATH}/`) && !SWAGGER_UI_FILES.has(path.slice(DOCS_PATH.length + 1))) {
       done(new NotFoundError('route', `${request.method} ${path}`));
       return;

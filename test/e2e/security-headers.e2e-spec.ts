@@ -73,7 +73,7 @@ describe('security headers and HTTP semantics', () => {
 
   describe('Swagger UI', () => {
     it('pages carry a Content-Security-Policy and X-Frame-Options: DENY', async () => {
-      for (const path of ['/docs', '/docs/', '/docs/swagger-ui-init.js', '/docs/swagger-ui-bundle.js']) {
+      for (const path of ['/docs', '/docs/swagger-ui-init.js', '/docs/swagger-ui-bundle.js']) {
         const response = await request(server.url).get(path);
         expect({ path, status: response.status }).toEqual({ path, status: 200 });
         expect(response.headers['x-frame-options']).toBe('DENY');
@@ -83,6 +83,16 @@ describe('security headers and HTTP semantics', () => {
         expect(csp).toContain("connect-src 'self'");
         expect(csp).toContain("frame-ancestors 'none'");
       }
+    });
+
+    it('sends /docs/ to /docs, where the files the page names resolve', async () => {
+      const response = await request(server.url).get('/docs/?x=1').redirects(0);
+      expect({ status: response.status, location: response.headers.location }).toEqual({ status: 301, location: '/docs?x=1' });
+      const page = new URL('/docs', server.url);
+      const html = (await request(server.url).get('/docs')).text;
+      const assets = [...html.matchAll(/(?:src|href)=["']([^"']+\.(?:js|css|png))["']/g)].map((m) => new URL(m[1], page).pathname);
+      expect(assets.length).toBeGreaterThanOrEqual(4);
+      for (const path of assets) expect({ path, status: (await request(server.url).get(path)).status }).toEqual({ path, status: 200 });
     });
 
     it('serves what the page loads and nothing else of swagger-ui-dist', async () => {
