@@ -22,7 +22,8 @@ export function registerBodyParsers(app: NestFastifyApplication): void {
       done(new ValidationFailedError([tooComplex]), undefined);
       return;
     }
-    parseJson(request as Parameters<typeof parseJson>[0], body.toString('utf8'), done);
+    const text = body.toString('utf8');
+    parseJson(request as Parameters<typeof parseJson>[0], text, (error, parsed) => done(error ? jsonProblem(text, error) : null, parsed));
   });
 
   app.useBodyParser('application/x-www-form-urlencoded', { bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
@@ -30,10 +31,45 @@ export function registerBodyParsers(app: NestFastifyApplication): void {
       done(new ValidationFailedError([{ field: 'body', message: `has more than ${INPUT_LIMITS.maxEntries} fields` }]), undefined);
       return;
     }
-    done(null, parseQueryString(body.toString('utf8')));
+    const text = body.toString('utf8');
+    if (looksLikeJson(text)) {
+      done(new ValidationFailedError([{ field: 'body', message: 'is JSON, but Content-Type says a form (as `curl -d` sends): add -H "Content-Type: application/json"' }]), undefined);
+      return;
+    }
+    done(null, parseQueryString(text));
   });
 
   fastify.addContentTypeParser(['application/xml', 'text/xml'], { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) =>
     done(null, body),
   );
+}
+
+/**
+ * Why a JSON body was refused, naming the problem: the parser's own words for
+ * text that is not JSON, or the key Fastify refuses in JSON that is
+ * (`__proto__`, `constructor.prototype`: prototype poisoning).
+ */
+function jsonProblem(text: string, error: Error): Error {
+  if (text.trim() === '') return new ValidationFailedError([{ field: 'body', message: 'is empty; send a JSON object' }]);
+  try {
+    JSON.parse(text);
+  } catch (syntax) {
+    return new ValidationFailedError([{ field: 'body', message: `is not valid JSON: ${(syntax as Error).message}` }]);
+  }
+  if (/"(__proto__|constructor)"\s*:/.test(text)) {
+    return new ValidationFailedError([{ field: 'body', message: 'must not have a key named __proto__, or constructor with a prototype' }]);
+  }
+  return error;
+}
+
+/** A whole body that parses as a JSON object or array. */
+function looksLikeJson(text: string): boolean {
+  const start = text.trimStart()[0];
+  if (start !== '{' && start !== '[') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -158,7 +158,7 @@ export class UsersService {
 /** The GPU limit in milli-GPUs: gpu_milli as given, or gpus whole GPUs (× 1000); both is a 400. */
 function gpuMilliLimit(dto: SetQuotaDto): number | null | undefined {
   if (dto.gpus !== undefined && dto.gpu_milli !== undefined) {
-    throw new ValidationFailedError([{ field: 'gpu_milli', message: 'give gpus (whole GPUs) or gpu_milli (milli-GPUs), not both' }]);
+    throw new ValidationFailedError([{ field: 'gpu_milli', message: 'cannot be given with gpus: set the GPU quota in whole GPUs (gpus) or in milli-GPUs (gpu_milli), not both' }]);
   }
   if (dto.gpu_milli !== undefined) return dto.gpu_milli;
   if (dto.gpus === undefined || dto.gpus === null) return dto.gpus;

@@ -424,7 +424,7 @@ function placementRequestOf(dto: CreateVmDto): PlacementRequest {
 function assertKnownProfile(dto: CreateVmDto, gpuCount: number): void {
   const profile = dto.gpu_profile!;
   if (gpuCount > 0) {
-    throw new ValidationFailedError([{ field: 'gpu_profile', message: `give gpu_profile or gpu_count, not both (gpu_count is ${gpuCount})` }]);
+    throw new ValidationFailedError([{ field: 'gpu_profile', message: `cannot be given with gpu_count (${gpuCount}): ask for a GPU slice or for whole GPUs, not both` }]);
   }
   if (findVgpuProfile(profile)) return;
   if (dto.gpu_model) {

@@ -151,7 +151,7 @@ describe('fractional GPUs (MIG profiles) on the demo fleet', () => {
     ]);
     const both = await create(user, { gpu_profile: '1g.18gb', gpu_count: 1, gpu_model: H200 });
     expect(both.status).toBe(400);
-    expect(both.body.errors).toEqual([{ field: 'gpu_profile', message: 'give gpu_profile or gpu_count, not both (gpu_count is 1)' }]);
+    expect(both.body.errors).toEqual([{ field: 'gpu_profile', message: 'cannot be given with gpu_count (1): ask for a GPU slice or for whole GPUs, not both' }]);
     const noVgpu = await create(user, { gpu_profile: '1/4' });
     expect(noVgpu.status).toBe(422);
     expect(noVgpu.body).toMatchObject({ code: 'unsatisfiable', field: 'gpu_profile', available: { shared_gpus: [`${H200} mig`] } });

@@ -195,6 +195,23 @@ describe('validation messages', () => {
       expect(text.body.accepted).toEqual(expect.arrayContaining(['application/x-www-form-urlencoded', 'application/json']));
     });
 
+    it('JSON sent as a form (curl -d without a Content-Type) says so, instead of naming the JSON as a field', async () => {
+      const response = await request(server.url).post('/token').type('form').send(JSON.stringify({ username: 'testuser', password: 'testpassword' }));
+      expect(response.status).toBe(400);
+      expect(response.body.errors).toEqual([{ field: 'body', message: 'is JSON, but Content-Type says a form (as `curl -d` sends): add -H "Content-Type: application/json"' }]);
+    });
+
+    it.each([
+      ['cut short', '{"name":', /^is not valid JSON: /],
+      ['empty', '', /^is empty; send a JSON object$/],
+      ['a __proto__ key', '{"name":"a","__proto__":{"admin":true}}', /^must not have a key named __proto__/],
+      ['a constructor.prototype key', '{"name":"a","constructor":{"prototype":{"admin":true}}}', /^must not have a key named __proto__, or constructor with a prototype$/],
+    ])('a JSON body %s is a 400 that says what is wrong with it', async (_case, body, message) => {
+      const response = await request(server.url).post('/vms').set(bearer(member)).set('Content-Type', 'application/json').send(body);
+      expect(response.status).toBe(400);
+      expect(response.body.errors).toEqual([{ field: 'body', message: expect.stringMatching(message) }]);
+    });
+
     it('POST /hosts/import takes application/xml only', async () => {
       const response = await request(server.url).post('/hosts/import?name=x&cpu_cores=1&memory_mib=256&disk_gib=1').set(bearer(admin)).send({ xml: '<x/>' });
       expect(response.status).toBe(415);
