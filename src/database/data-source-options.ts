@@ -104,7 +104,7 @@ export async function openDataSource(options: DataSourceOptions): Promise<DataSo
   try {
     return await Promise.race([dataSource.initialize(), timeout]);
   } catch (error) {
-    throw new DatabaseUnavailableError(`cannot open the ${describeDatabase(options)}: ${reasonOf(error)}. Check DATABASE_URL.`);
+    throw new DatabaseUnavailableError(`cannot open the ${describeDatabase(options)}: ${reasonOf(error)}. ${adviceFor(options, error)}`);
   } finally {
     clearTimeout(timer);
   }
@@ -117,6 +117,14 @@ function describeDatabase(options: DataSourceOptions): string {
   const name = decodeURIComponent(url.pathname.slice(1)) || '(default)';
   const user = url.username ? ` as ${decodeURIComponent(url.username)}` : '';
   return `PostgreSQL database "${name}" at ${url.hostname || 'localhost'}:${url.port || 5432}${user}`;
+}
+
+/** What to do next: a PostgreSQL database that does not exist yet is created by its operator (vmplane never creates databases). */
+function adviceFor(options: DataSourceOptions, error: unknown): string {
+  if (options.type !== 'postgres' || (error as { code?: string })?.code !== '3D000') return 'Check DATABASE_URL.';
+  const url = new URL(options.url ?? 'postgres://localhost');
+  const user = url.username ? ` -U ${decodeURIComponent(url.username)}` : '';
+  return `Create it (createdb -h ${url.hostname || 'localhost'} -p ${url.port || 5432}${user} ${decodeURIComponent(url.pathname.slice(1))}) or check DATABASE_URL.`;
 }
 
 function reasonOf(error: unknown): string {

@@ -122,7 +122,7 @@ describePostgres('a PostgreSQL database that does not exist', () => {
     const name = `vmplane_missing_${randomBytes(4).toString('hex')}`;
     url.pathname = `/${name}`;
     const result = await startOn(url.toString());
-    expectOneLineFailure(result, new RegExp(`^cannot open the PostgreSQL database "${name}" at .*: database "${name}" does not exist\\. Check DATABASE_URL\\.$`));
+    expectOneLineFailure(result, new RegExp(`^cannot open the PostgreSQL database "${name}" at .*: database "${name}" does not exist\\. Create it \\(createdb -h \\S+ -p \\d+ -U \\S+ ${name}\\) or check DATABASE_URL\\.$`));
     expect(result.seconds).toBeLessThan(10);
   });
 });
