@@ -8,7 +8,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ts from 'typescript';
 import { createUser, login } from '../support/api';
+import { typeCheck } from '../support/doc-examples';
 import { ROOT, ServerHandle, freePort, startServer } from '../support/server-process';
 import { newSshPublicKey } from '../support/ssh-keys';
 
@@ -143,6 +145,8 @@ describe('the vmplane CLI against the real server', () => {
     expect(created.stderr).toMatch(/VM cli-gpu is created \(power: running\) in/);
     expect(created.stdout).toMatch(/^Status\s+created$/m);
     expect(created.stdout).toMatch(/^GPUs\s+1×h100-80gb$/m);
+    // Host names are for admins: a member sees "-", as docs/cli.md shows.
+    expect(created.stdout).toMatch(/^Host\s+-$/m);
     const id = /^ID\s+([0-9a-f-]{36})$/m.exec(created.stdout)![1];
 
     expect(await h100()).toEqual({ free: before.free - 1, allocated: before.allocated + 1 });
@@ -378,6 +382,33 @@ describe('the vmplane CLI against the real server', () => {
     expect((await json<{ id: string }[]>(['host', 'list'], { env: asAdmin })).map((h) => h.id)).not.toContain(id);
     expect(await json<{ id: string; state: string }[]>(['host', 'list', '--include-removed'], { env: asAdmin })).toContainEqual(expect.objectContaining({ id, state: 'removed' }));
     expectOneLineError(await vmplane(['host', 'rename', id, 'again'], { env: asAdmin }), 1, /^vmplane: host_removed: /);
+  });
+
+  it("docs/cli.md's TypeScript client example compiles with the project's tsconfig and runs as documented", async () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8');
+    const code = /^```ts\n([\s\S]*?)^```$/m.exec(doc)![1];
+    expect(doc).toContain('save it as `scripts/try-client.ts`');
+    expect(doc).toContain('node dist/scripts/try-client.js');
+    expect(typeCheck(code, 'scripts/try-client.ts')).toEqual([]);
+    // The check fails on what the example used to be: top-level await in a CommonJS project (TS1378).
+    expect(typeCheck("import { login } from '../libs/client/src';\nconst t = await login('http://x', 'a', 'b');\nconsole.log(t);\n", 'scripts/try-client.ts').join('\n')).toContain('TS1378');
+
+    // As `npm run build` compiles it into dist/scripts/, where ../libs/client/src is the built client.
+    const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText;
+    const dir = mkdtempSync(join(tmpdir(), 'vmplane-ts-client-'));
+    const file = join(dir, 'try-client.js');
+    const client = join(ROOT, 'dist', 'libs', 'client', 'src');
+    expect(js).toContain('require("../libs/client/src")');
+    writeFileSync(file, js.replace('require("../libs/client/src")', `require(${JSON.stringify(client)})`));
+    const run = await new Promise<Result>((resolve) => {
+      const child = spawn(process.execPath, [file], { env: { PATH: process.env.PATH, VMPLANE_API: server.url }, cwd: ROOT });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (exit) => resolve({ code: exit, stdout, stderr }));
+    });
+    expect(run).toEqual({ code: 0, stdout: 'ts-vm created\nts-vm\nts-vm deleted\n', stderr: '' });
   });
 
   it('logout forgets the token', async () => {

@@ -2,14 +2,17 @@
  * README.md as a new user copies it: every ```sh block after the quick start's
  * `npm start`, in order, in one bash session from the repository root, against a
  * real server in demo mode. `http://127.0.0.1:8000` in the commands, and the CLI's
- * default API (through VMPLANE_API), point at the test server.
+ * default API (through VMPLANE_API), point at the test server. Then what a new user
+ * does next, on the same server: the README's examples once more (a second run
+ * within a day must work as the first did), and the tour of docs/api.md, which
+ * needs the account the README's examples leave behind to be empty.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { bearer, login } from '../support/api';
-import { badOutput, runExamples, shellExamples } from '../support/doc-examples';
+import { ShellExample, apiTourSteps, badOutput, outputProblems, runExamples, shellExamples } from '../support/doc-examples';
 import { ROOT, ServerHandle, startServer } from '../support/server-process';
 
 jest.setTimeout(120_000);
@@ -21,28 +24,49 @@ interface Vm {
   gpu_count: number;
 }
 
-describe('README.md, the quick start and the CLI as written', () => {
+interface Operation {
+  id: string;
+  action: string;
+  status: string;
+  vm_id: string;
+}
+
+describe('README.md, the quick start and the CLI as written, then the docs/api.md tour', () => {
   let server: ServerHandle;
+  let home: string;
+  let steps: ShellExample[];
+  let curl: number;
+  let async: number;
+  let cli: number;
 
   beforeAll(async () => {
     // npm start's settings (demo mode, demo keys), except that failures are not injected.
     server = await startServer({ env: { JWT_SECRET: undefined, SDK_API_KEY: undefined } });
+    home = mkdtempSync(join(tmpdir(), 'vmplane-readme-'));
+    const blocks = shellExamples(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+    expect(blocks[0].script).toMatch(/^npm start\b/m);
+    steps = blocks.slice(1).map((block) => ({ ...block, script: block.script.replaceAll('http://127.0.0.1:8000', server.url) }));
+    curl = steps.findIndex((step) => step.script.includes('DELETE'));
+    async = steps.findIndex((step) => step.script.includes('respond-async'));
+    cli = steps.findIndex((step) => step.script.includes('vmplane vm create'));
+    expect([curl, async, cli].every((i) => i >= 0)).toBe(true);
   });
 
   afterAll(async () => {
     await server?.stop();
   });
 
-  it('runs every block in order, with its variables set, and does what the comments say', async () => {
-    const blocks = shellExamples(readFileSync(join(ROOT, 'README.md'), 'utf8'));
-    expect(blocks[0].script).toMatch(/^npm start\b/m);
-    const steps = blocks.slice(1).map((block) => ({ ...block, script: block.script.replaceAll('http://127.0.0.1:8000', server.url) }));
-    const curl = steps.findIndex((step) => step.script.includes('DELETE'));
-    const async = steps.findIndex((step) => step.script.includes('respond-async'));
-    const cli = steps.findIndex((step) => step.script.includes('vmplane vm create'));
-    expect([curl, async, cli].every((i) => i >= 0)).toBe(true);
+  // One sign-in each: POST /token is rate-limited per client (TOKEN_REQUESTS_PER_MINUTE), and the tour signs in ten times.
+  let admin: string | undefined;
+  let testuser: string | undefined;
 
-    const home = mkdtempSync(join(tmpdir(), 'vmplane-readme-'));
+  const vm = async (id: string): Promise<Vm> => {
+    admin ??= await login(server.url, 'admin', 'adminpassword');
+    return (await request(server.url).get(`/vms/${id}`).set(bearer(admin))).body as Vm;
+  };
+
+  /** Runs the README's blocks once, checks what each printed, and returns the operation the async example followed. */
+  async function runReadme(): Promise<Operation> {
     const env = {
       PATH: process.env.PATH,
       HOME: home,
@@ -61,9 +85,6 @@ describe('README.md, the quick start and the CLI as written', () => {
     });
     expect(problems).toEqual([]);
 
-    const admin = await login(server.url, 'admin', 'adminpassword');
-    const vm = async (id: string): Promise<Vm> => (await request(server.url).get(`/vms/${id}`).set(bearer(admin))).body as Vm;
-
     // Create then delete, with the id taken from the create's answer.
     const created = JSON.parse(/^\{.*"name":"test-vm".*\}$/m.exec(outputs[curl]!)![0]) as Vm;
     expect(created.status).toBe('created');
@@ -71,12 +92,15 @@ describe('README.md, the quick start and the CLI as written', () => {
     expect(deleted).toMatchObject({ id: created.id, status: 'deleted' });
     expect(await vm(created.id)).toMatchObject({ status: 'deleted' });
 
-    // 202 with Location, then the operation it points at.
+    // 202 with Location (not a replay of an earlier run), the operation it points at followed to its end, then the VM deleted.
     expect(outputs[async]!).toMatch(/^HTTP\/1\.1 202 /m);
+    expect(outputs[async]!).not.toMatch(/^idempotent-replayed:/im);
     const operationId = /^location: \/operations\/([0-9a-f-]{36})\r?$/im.exec(outputs[async]!)![1];
-    const operation = JSON.parse(outputs[async]!.trim().split('\n').pop()!) as { id: string; action: string; vm_id: string };
-    expect(operation).toMatchObject({ id: operationId, action: 'create' });
-    expect(await vm(operation.vm_id)).toMatchObject({ name: 'trainer', gpu_count: 8 });
+    const operation = JSON.parse(/^\{.*"action":"create".*\}$/m.exec(outputs[async]!)![0]) as Operation;
+    expect(operation).toMatchObject({ id: operationId, action: 'create', status: 'succeeded' });
+    const trainer = JSON.parse(outputs[async]!.trim().split('\n').pop()!) as Vm;
+    expect(trainer).toMatchObject({ id: operation.vm_id, name: 'trainer', status: 'deleted' });
+    expect(await vm(operation.vm_id)).toMatchObject({ name: 'trainer', gpu_count: 8, status: 'deleted' });
 
     // The CLI: logged in, showed capacity, created a GPU VM and deleted it again.
     expect(outputs[cli]!).toMatch(/^Logged in to .* as testuser/m);
@@ -86,5 +110,37 @@ describe('README.md, the quick start and the CLI as written', () => {
     expect(outputs[cli]!).toMatch(/^Status\s+deleted$/m);
     const cliVmId = /^ID\s+([0-9a-f-]{36})$/m.exec(outputs[cli]!)![1];
     expect(await vm(cliVmId)).toMatchObject({ name: 'cli-vm', status: 'deleted', gpu_count: 1 });
+    return operation;
+  }
+
+  /** What the demo user holds: live VMs (GET /vms leaves deleted ones out) and usage. */
+  async function testuserHoldings(): Promise<{ vms: string[]; usage: unknown }> {
+    testuser ??= await login(server.url, 'testuser', 'testpassword');
+    const vms = (await request(server.url).get('/vms?limit=200').set(bearer(testuser))).body as { items: Vm[] };
+    const me = (await request(server.url).get('/users/me').set(bearer(testuser))).body as { usage: unknown };
+    return { vms: vms.items.map((v) => `${v.name} ${v.status}`), usage: me.usage };
+  }
+
+  const NOTHING = { vms: [], usage: { vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 } };
+
+  let first: Operation;
+
+  it('runs every block in order, with its variables set, does what the comments say, and deletes every VM it made', async () => {
+    first = await runReadme();
+    expect(await testuserHoldings()).toEqual(NOTHING);
+  });
+
+  it('runs again the same way a second time (a fresh Idempotency-Key, so no replay of the first run)', async () => {
+    const second = await runReadme();
+    expect(second.id).not.toBe(first.id);
+    expect(second.vm_id).not.toBe(first.vm_id);
+    expect(await testuserHoldings()).toEqual(NOTHING);
+  });
+
+  it('leaves the server ready for the docs/api.md tour, which then runs as documented', async () => {
+    const tour = apiTourSteps(server.url);
+    const { code, output, outputs } = await runExamples(tour, { PATH: process.env.PATH, HOME: home, SDK_STATE_PATH: server.hypervisorStatePath }, ['set -u']);
+    expect({ code, tail: code === 0 ? '' : output.slice(-2000) }).toEqual({ code: 0, tail: '' });
+    expect(outputProblems('docs/api.md', tour, outputs)).toEqual([]);
   });
 });
