@@ -218,7 +218,10 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       if (removed) run.orphansRemoved++;
       const now = this.clock.now();
       await this.uow.transaction(async (tx) => {
-        if (failedHolder && removed) await this.resources.release(tx, failedHolder, now);
+        if (failedHolder && removed) {
+          await this.resources.release(tx, failedHolder, now);
+          await this.resources.markGone(tx, failedHolder, now);
+        }
         // The operation points at the platform VM when there is one (a label may name a VM that never existed).
         const vmId = failedHolder?.id ?? (labelled && (await this.vms.exists(tx, labelled)) ? labelled : null);
         await this.ops.insert(
@@ -259,6 +262,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
           if (!moved.applied) return false;
         }
         await this.resources.release(tx, vm, now);
+        await this.resources.markGone(tx, vm, now);
         await this.ops.insert(tx, this.operation(OperationAction.Reconcile, vm.id, vm.hypervisorId, now, { status: OperationStatus.Succeeded, message: reason }));
         return true;
       });

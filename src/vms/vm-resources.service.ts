@@ -10,7 +10,7 @@ import { effectiveQuota } from '../users/user.mapper';
 import { ResourceAmounts, UsersRepository } from '../users/users.repository';
 import { UsageEventKind } from './usage-event.entity';
 import { UsageEventsRepository } from './usage-events.repository';
-import type { VmEntity } from './vm.entity';
+import { PowerState, type VmEntity } from './vm.entity';
 import { VmsRepository } from './vms.repository';
 
 /** What a VM takes from its owner's quota; a fractional GPU weighs its milli-GPUs (milliGpuOf). */
@@ -70,6 +70,17 @@ export class VmResources {
     if (!(await this.vms.markReleased(tx, vm.id, now))) return false;
     await this.giveBack(tx, vm, now);
     return true;
+  }
+
+  /**
+   * The VM is no longer on its hypervisor (found gone, removed by the reconciler, or deleted as a record
+   * only): it has no power state any more, and if it was running its metering ends here.
+   */
+  async markGone(tx: Tx, vm: VmEntity, now: Date): Promise<void> {
+    if (vm.powerState === PowerState.Unknown) return;
+    vm.updatedAt = await this.vms.setPowerState(tx, vm.id, PowerState.Unknown);
+    if (vm.powerState === PowerState.Running) await this.usage.record(tx, vm, now, UsageEventKind.PowerOff);
+    vm.powerState = PowerState.Unknown;
   }
 
   /** The giving back itself, for callers that set released_at in the same conditional status change. */

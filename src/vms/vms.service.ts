@@ -333,10 +333,11 @@ export class VmsService {
     const now = this.clock.now();
     const moved = await this.vms.transition(tx, vm.id, VmEvent.RecordDeleted, { deletedAt: now });
     if (!moved.applied) throw new LostRace();
+    await this.resources.markGone(tx, vm, now);
     const op = this.runner.newOperation(OperationAction.Delete, vm.id, user, options, null);
     Object.assign(op, { status: OperationStatus.Succeeded, stage: 'done', finishedAt: now });
     await this.ops.insert(tx, op);
-    return { kind: 'done', vm: Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: moved.updatedAt }) };
+    return { kind: 'done', vm: Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: vm.updatedAt > moved.updatedAt ? vm.updatedAt : moved.updatedAt }) };
   }
 
   /** A concurrent request took the VM's one open-operation slot first: read the VM again. */

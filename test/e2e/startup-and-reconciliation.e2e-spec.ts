@@ -109,7 +109,12 @@ describe('reconciliation against the hypervisor (real server; the hypervisor cha
       expect(await check.getVm(orphan.id)).toBeNull();
       check.close();
       const ghostNow = await request(server.url).get(`/vms/${ghost.id}`).set(bearer(token));
-      expect(ghostNow.body).toMatchObject({ status: 'failed', status_reason: expect.stringContaining('missing from the hypervisor') });
+      // Gone from the hypervisor: no power state any more, and its metering ends where it was found gone.
+      expect(ghostNow.body).toMatchObject({ status: 'failed', power_state: 'unknown', status_reason: expect.stringContaining('missing from the hypervisor') });
+      const events = await server.query<{ kind: string }>('SELECT kind FROM usage_events WHERE vm_id = $1 ORDER BY at, id', [ghost.id]);
+      expect(events.map((e) => e.kind)).toEqual(['power_on', 'power_off']);
+      // Deleting it is only a record change now.
+      expect((await request(server.url).delete(`/vms/${ghost.id}`).set(bearer(token))).body).toMatchObject({ status: 'deleted', power_state: 'unknown' });
       expect((await request(server.url).get(`/vms/${kept.id}`).set(bearer(token))).body.status).toBe('created');
       // The ghost's public IP was released with it.
       expect((await request(server.url).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: '10.9.9.9' })).status).toBe(201);
