@@ -12,7 +12,7 @@ import {
   VmNotFoundError,
 } from '@vmplane/sdk';
 import { loadConfig } from '../config/app-config';
-import { classifyHypervisorError, isRetryable } from './hypervisor-errors';
+import { HypervisorCallError, classifyHypervisorError, isRetryable } from './hypervisor-errors';
 import { createHypervisorClient } from './hypervisor.module';
 
 describe(classifyHypervisorError.name, () => {
@@ -63,5 +63,27 @@ describe(createHypervisorClient.name, () => {
     const libvirt = createHypervisorClient(loadConfig({ ...env, HYPERVISOR_DRIVER: 'libvirt' }));
     expect(libvirt).toBeInstanceOf(LibvirtClient);
     expect(libvirt.authenticate()).toBe(true);
+  });
+});
+
+describe('what a VM owner reads of a hypervisor failure (HypervisorCallError.message)', () => {
+  const owner = (error: unknown) => new HypervisorCallError(classifyHypervisorError(error), 1);
+
+  it('keeps what went wrong and hides the fleet: URIs with users and key files, user@host, addresses, paths', () => {
+    const unreachable = owner(
+      new HostUnreachableError('h100-07', 'qemu+ssh://vmplane@10.1.2.3:22/system?keyfile=/etc/vmplane/id_ed25519', 'ssh: connect to host 10.1.2.3 port 22: Connection refused'),
+    );
+    expect(unreachable.message).toBe('The hypervisor host did not answer: ssh: connect to host <address> port 22: Connection refused');
+    expect(unreachable.detail).toContain('qemu+ssh://vmplane@10.1.2.3:22/system?keyfile=/etc/vmplane/id_ed25519');
+
+    const command = owner(new HypervisorCommandError("qemu-img create -b '/var/lib/libvirt/images/vmplane/vmplane-image-x' -F qcow2: Image is not in qcow2 format"));
+    expect(command.message).toBe("qemu-img create -b '<path>' -F qcow2: Image is not in qcow2 format");
+    expect(owner(new HypervisorCommandError('error: failed to connect as admin@gpu-host.internal: denied')).message).toBe('error: failed to connect as <user@host>: denied');
+  });
+
+  it('leaves messages without internals as they are', () => {
+    for (const text of ['No resources available to create a new virtual machine', "host doesn't support passthrough of 1g.18gb (3/7 slices)", 'create failed after 3 attempt(s): x']) {
+      expect(owner(new HypervisorCommandError(text)).message).toBe(text);
+    }
   });
 });

@@ -85,11 +85,38 @@ function describe(value: unknown): string {
 
 /** An error that carries its classification and how many attempts were made. */
 export class HypervisorCallError extends Error {
+  /** The hypervisor's own words, for the log: they may name hosts, URIs, users and paths. */
+  readonly detail: string;
+
+  /** `message` is what a VM's owner may read (operations, status_reason, problem details): see publicMessage. */
   constructor(
     readonly classified: ClassifiedError,
     readonly attempts: number,
   ) {
-    super(classified.message);
+    super(publicMessage(classified));
     this.name = 'HypervisorCallError';
+    this.detail = classified.message;
   }
+}
+
+const URI = /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"()<>,;]+/gi;
+const USER_AT_HOST = /\b[\w.-]+@[\w.-]+/g;
+const ADDRESS = /\b(?:\d{1,3}\.){3}\d{1,3}\b|\[[0-9a-f:]+\]/gi;
+const ABSOLUTE_PATH = /(^|[\s'"=(:,])\/[^\s'"(),;:]*/g;
+
+/**
+ * A hypervisor failure as the VM's owner may read it. The owner sees what
+ * went wrong, not the fleet behind it: connection URIs (with their user and
+ * key file), user@host, addresses and absolute paths are replaced, and a host
+ * that did not answer is not named (members never see host names). Operators
+ * find the whole message in the log line of the failure.
+ */
+export function publicMessage(classified: ClassifiedError): string {
+  const text = classified.message
+    .replace(URI, '<uri>')
+    .replace(USER_AT_HOST, '<user@host>')
+    .replace(ADDRESS, '<address>')
+    .replace(ABSOLUTE_PATH, '$1<path>');
+  if (classified.kind !== 'host_unreachable') return text;
+  return text.replace(/^Host .*? \(<uri>\) did not answer/, 'The hypervisor host did not answer');
 }

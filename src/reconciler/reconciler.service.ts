@@ -322,7 +322,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       return true;
     } catch (error) {
       if (!(error instanceof HypervisorCallError)) throw error;
-      this.logger.error(`Could not delete orphan ${hypervisorId}: ${error.message}`);
+      this.logger.error(`Could not delete orphan ${hypervisorId}: ${error.detail}`);
       return false;
     }
   }

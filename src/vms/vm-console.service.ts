@@ -38,7 +38,8 @@ export class VmConsoleService {
 }
 
 function consoleError(error: HypervisorCallError, vmId: string): DomainError {
-  const { kind, message } = error.classified;
+  const { kind } = error.classified;
+  const { message } = error;
   if (kind === 'host_unreachable' || kind === 'authentication' || kind === 'transient') {
     return new HypervisorUnavailableError(`The console cannot be read now: ${message}`, vmId);
   }

@@ -203,7 +203,7 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
       if (op.action === OperationAction.Unshelve) await this.resources.release(tx, vm, now);
       if (op.action === OperationAction.Resize) await this.finishResize(tx, vm, op.params as unknown as ResizePlan, false, now);
     });
-    this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `${op.action} failed: ${error.message}`);
+    this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `${op.action} failed: ${error.detail}`);
     if (op.action === OperationAction.Unshelve || op.action === OperationAction.Resize) this.queue.kick();
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
   }

@@ -28,7 +28,10 @@ export function errorCodeFor(kind: HypervisorErrorKind): string {
   switch (kind) {
     case 'no_resources':
       return 'insufficient_capacity';
+    // Not now: the hypervisor could not be reached or asked to be asked again, so nothing happened there.
     case 'authentication':
+    case 'host_unreachable':
+    case 'transient':
       return 'hypervisor_unavailable';
     default:
       return 'hypervisor_error';

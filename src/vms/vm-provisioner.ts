@@ -154,10 +154,10 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
       const moved = await this.vms.transition(tx, vm.id, VmEvent.ProvisionFailed, { statusReason: reason, releasedAt: now });
       if (moved.applied) await this.resources.giveBack(tx, vm, now);
-      // A capacity refusal is worth retrying with the same key, so it is not replayed.
-      if (code === 'insufficient_capacity') await this.idempotency.forget(tx, op.id);
+      // A refusal for now (no capacity, the hypervisor unreachable) is worth retrying with the same key, so it is not replayed.
+      if (code === 'insufficient_capacity' || code === 'hypervisor_unavailable') await this.idempotency.forget(tx, op.id);
     });
-    this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `create failed: ${error.message}`);
+    this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `create failed: ${error.detail}`);
     this.queue.kick();
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
   }
@@ -206,7 +206,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
         statusReason: `delete failed after ${attempts} attempt(s): ${error.message}`,
       });
     });
-    this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `delete failed: ${error.message}`);
+    this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `delete failed: ${error.detail}`);
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
   }
 

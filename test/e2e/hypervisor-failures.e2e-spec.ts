@@ -1,5 +1,5 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { AuthenticationError, Client } from '@vmplane/sdk';
+import { AuthenticationError, Client, HostUnreachableError } from '@vmplane/sdk';
 import request from 'supertest';
 import { ORIGINAL_VM, bearer, login } from '../support/api';
 import { startWithHypervisor } from '../support/in-process-app';
@@ -87,6 +87,26 @@ describe('hypervisor failure modes a real SDK does not produce (in-process, Clie
     expect(ready.status).toBe(503);
     expect(ready.body.checks).toEqual({ database: 'ok', hypervisor: 'not authenticated: Not authenticated' });
     expect((await request(server()).get('/health')).status).toBe(200);
+  });
+
+  it('answers 503 hypervisor_unavailable when the host does not answer, without naming it, and a retry with the same key runs afresh', async () => {
+    const key = `unreachable-${Date.now()}`;
+    const spy = jest
+      .spyOn(client, 'createVm')
+      .mockRejectedValue(new HostUnreachableError('h100-07', 'qemu+ssh://vmplane@10.1.2.3/system?keyfile=/etc/vmplane/id_ed25519', 'Connection refused'));
+    const refused = await request(server()).post('/vms').set(bearer(token)).set('Idempotency-Key', key).send({ ...ORIGINAL_VM, public_ip: null });
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ code: 'hypervisor_unavailable', detail: 'The hypervisor host did not answer: Connection refused' });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    const ops = await request(server()).get(`/vms/${refused.body.vm_id}/operations`).set(bearer(token));
+    expect(ops.body.items[0]).toMatchObject({ status: 'failed', error: { code: 'hypervisor_unavailable' } });
+    expect(JSON.stringify([refused.body, ops.body])).not.toMatch(/h100-07|10\.1\.2\.3|keyfile|vmplane@/);
+    spy.mockRestore();
+    // The host is back: the same key is a new attempt, not a replay of the refusal.
+    const retried = await request(server()).post('/vms').set(bearer(token)).set('Idempotency-Key', key).send({ ...ORIGINAL_VM, public_ip: null });
+    expect(retried.status).toBe(201);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    expect(retried.body.id).not.toBe(refused.body.vm_id);
   });
 
   it('keeps a VM whose delete failed, marked failed and still holding its resources, and deletes it on retry', async () => {
