@@ -16,5 +16,5 @@ export function toImageResponse(image: ImageEntity): ImageResponseDto {
 
 /** What the hypervisor SDK needs to put the image on a host. */
 export function toImageRef(image: ImageEntity): ImageRef {
-  return { name: image.name, path: image.path, format: image.format };
+  return { id: image.id, name: image.name, path: image.path, format: image.format };
 }

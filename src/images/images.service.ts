@@ -20,6 +20,7 @@ export class ImagesService {
   /** Registers a base image; its file must be a readable regular file on the control plane now. */
   async register(dto: RegisterImageDto): Promise<ImageResponseDto> {
     await assertReadableFile(dto.path);
+    await assertFormat(dto.path, dto.format);
     const image = Object.assign(new ImageEntity(), { id: this.ids.next(), name: dto.name, path: dto.path, format: dto.format });
     try {
       await this.uow.transaction(async (tx) => {
@@ -57,4 +58,26 @@ async function assertReadableFile(path: string): Promise<void> {
   } catch {
     throw problem(`${path} is not readable by the control plane`);
   }
+}
+
+/** The first bytes of every qcow2 file (QEMU's qcow2 spec: "QFI" and 0xfb). */
+const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+
+/**
+ * The file is what `format` says, as far as its first bytes tell: a qcow2
+ * image starts with QCOW2_MAGIC, and a raw one that starts with it is a qcow2
+ * file the guest would see as a disk of qcow2 metadata. Caught here, a wrong
+ * format is a 400 naming it, not a 502 at the first create on each host.
+ */
+async function assertFormat(path: string, format: 'qcow2' | 'raw'): Promise<void> {
+  const handle = await fs.open(path, 'r');
+  const head = Buffer.alloc(QCOW2_MAGIC.length);
+  try {
+    await handle.read(head, 0, head.length, 0);
+  } finally {
+    await handle.close();
+  }
+  const qcow2 = head.equals(QCOW2_MAGIC);
+  if (format === 'qcow2' && !qcow2) throw new ValidationFailedError([{ field: 'format', message: `is qcow2, but ${path} is not a qcow2 image (it does not start with QFI\\xfb)` }]);
+  if (format === 'raw' && qcow2) throw new ValidationFailedError([{ field: 'format', message: `is raw, but ${path} is a qcow2 image: register it as qcow2` }]);
 }

@@ -15,13 +15,17 @@ describe('images, SSH keys, user data and the console (real server)', () => {
   let admin: string;
   let other: string;
   let imagePath: string;
+  let rawPath: string;
   const post = (path: string, body: object, as = token) => request(server.url).post(path).set(bearer(as)).send(body);
   const get = (path: string, as = token) => request(server.url).get(path).set(bearer(as));
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vmplane-images-'));
     imagePath = join(dir, 'tiny.qcow2');
-    writeFileSync(imagePath, Buffer.alloc(4096));
+    // What a qcow2 file starts with ("QFI" 0xfb); registration checks it.
+    writeFileSync(imagePath, Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.alloc(4092)]));
+    rawPath = join(dir, 'tiny.raw');
+    writeFileSync(rawPath, Buffer.alloc(4096));
     mkdirSync(join(dir, 'a-directory'));
     server = await startServer();
     token = await login(server.url);
@@ -118,7 +122,7 @@ describe('images, SSH keys, user data and the console (real server)', () => {
   });
 
   it('images: members may list but not register; a bad path is a 400 naming path; a duplicate name is a 409', async () => {
-    expect((await post('/images', { name: 'member-image', path: imagePath, format: 'raw' })).status).toBe(403);
+    expect((await post('/images', { name: 'member-image', path: rawPath, format: 'raw' })).status).toBe(403);
     expect((await get('/images')).status).toBe(200);
     for (const [path, message] of [
       ['relative/path.qcow2', /absolute path/],
@@ -131,8 +135,13 @@ describe('images, SSH keys, user data and the console (real server)', () => {
     }
     const format = await post('/images', { name: 'bad-format', path: imagePath, format: 'vmdk' }, admin);
     expect(format.body.errors).toEqual([{ field: 'format', message: expect.stringMatching(/qcow2, raw/) }]);
-    expect((await post('/images', { name: 'twice', path: imagePath, format: 'raw' }, admin)).status).toBe(201);
-    const again = await post('/images', { name: 'twice', path: imagePath, format: 'raw' }, admin);
+    // The format must be what the file is: a qcow2 file starts with QFI\xfb, and a raw one must not.
+    const notQcow2 = await post('/images', { name: 'not-qcow2', path: rawPath, format: 'qcow2' }, admin);
+    expect({ status: notQcow2.status, errors: notQcow2.body.errors }).toEqual({ status: 400, errors: [{ field: 'format', message: expect.stringMatching(/^is qcow2, but .* is not a qcow2 image/) }] });
+    const notRaw = await post('/images', { name: 'not-raw', path: imagePath, format: 'raw' }, admin);
+    expect({ status: notRaw.status, errors: notRaw.body.errors }).toEqual({ status: 400, errors: [{ field: 'format', message: expect.stringMatching(/^is raw, but .* is a qcow2 image/) }] });
+    expect((await post('/images', { name: 'twice', path: rawPath, format: 'raw' }, admin)).status).toBe(201);
+    const again = await post('/images', { name: 'twice', path: rawPath, format: 'raw' }, admin);
     expect(again.status).toBe(409);
     expect(again.body).toMatchObject({ code: 'image_exists' });
   });

@@ -24,7 +24,8 @@ describeLibvirt('LibvirtClient on qemu:///system', () => {
   const made: string[] = [];
 
   beforeAll(() => {
-    image = { name: 'test-guest', path: testGuestImage(), format: 'qcow2' };
+    // A fixed registration id: every run shares one uploaded base.
+    image = { id: '01a20000-0000-7000-8000-00000000test', name: 'test-guest', path: testGuestImage(), format: 'qcow2' };
     client = new LibvirtClient({ pool: POOL, stopTimeoutSeconds: 20 });
     client.authenticate();
   }, 300_000);
@@ -139,6 +140,29 @@ describeLibvirt('LibvirtClient on qemu:///system', () => {
       virshOrNull(['undefine', `vmplane-${foreignId}`]);
       await client.deleteVm(a.vmId);
       await client.deleteVm(b.vmId);
+    }
+  }, 300_000);
+
+  it('gives each image registration its own base volume: two installations with an image of one name never share its content', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmplane-base-'));
+    const [one, two] = [1, 2].map((mib) => {
+      const path = join(dir, `shared-${mib}.raw`);
+      writeFileSync(path, Buffer.alloc(mib * 1024 * 1024));
+      return { id: randomUUID(), name: 'shared-name', path, format: 'raw' as const };
+    });
+    const [a, b] = [metadata(), metadata()];
+    made.push(a.vmId, b.vmId);
+    const bases = [one, two].map((img) => `vmplane-image-shared-name-${img.id}`);
+    try {
+      await client.createVm({ name: 'a', cpuCores: 1, memory: 128, diskSize: 1, image: one, metadata: a });
+      await client.createVm({ name: 'b', cpuCores: 1, memory: 128, diskSize: 1, image: two, metadata: b });
+      expect(volumes()).toEqual(expect.arrayContaining(bases));
+      const capacity = (volume: string) => Number(/Capacity:\s+([\d.]+) MiB/.exec(virsh(['vol-info', '--pool', POOL, volume]))?.[1]);
+      expect(bases.map(capacity)).toEqual([1, 2]);
+    } finally {
+      await client.deleteVm(a.vmId);
+      await client.deleteVm(b.vmId);
+      for (const volume of bases) virshOrNull(['vol-delete', '--pool', POOL, volume]);
     }
   }, 300_000);
 

@@ -240,7 +240,8 @@ describe(Client.name, () => {
       await expect(client.createVm({ ...spec, sshKeys: ['ssh-ed25519 AAAA ok', 'not a key'] })).rejects.toThrow(/sshKeys\[1\]/);
       await expect(client.createVm({ ...spec, sshKeys: ['ssh-ed25519 AAAA a\nb'] })).rejects.toThrow(InvalidVmSpecError);
       await expect(client.createVm({ ...spec, gpuDevices: [{ uuid: 'g', pciAddress: 'bogus' }] })).rejects.toThrow(/gpuDevices\[0\].pciAddress/);
-      await expect(client.createVm({ ...spec, image: { name: '../etc', path: '/x', format: 'qcow2' } })).rejects.toThrow(/image.name/);
+      await expect(client.createVm({ ...spec, image: { id: '01a2', name: '../etc', path: '/x', format: 'qcow2' } })).rejects.toThrow(/image.name/);
+      await expect(client.createVm({ ...spec, image: { id: '../01a2', name: 'ok', path: '/x', format: 'qcow2' } })).rejects.toThrow(/image.id/);
     });
   });
 

@@ -37,7 +37,13 @@ export interface VirtualMachine {
 
 /** A base image on the control plane, uploaded once into each host's storage pool. */
 export interface ImageRef {
-  /** Unique among images; becomes part of a volume name, so letters, digits, '.', '_' and '-' only. */
+  /**
+   * The image's registration, unique across installations (a UUID). With the name it makes the base
+   * volume's name, so two installations sharing a host, or an image registered again under a new name,
+   * never share a base that holds other content.
+   */
+  id: string;
+  /** Unique among an installation's images; becomes part of a volume name, so letters, digits, '.', '_' and '-' only. */
   name: string;
   /** Absolute path of the image file on the control plane. */
   path: string;
@@ -107,6 +113,8 @@ const SSH_KEY_MAX_BYTES = 16 * 1024;
 const MAX_LABELS = 64;
 const MAX_GPUS = 16;
 export const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** An image's registration id (a UUID from the control plane): part of a volume name too. */
+const IMAGE_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const PCI_ADDRESS = /^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$/;
 const MDEV_TYPE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** One line of printable ASCII: what `ssh-keygen` writes and what a cloud-config list item can hold verbatim. */
@@ -161,6 +169,7 @@ export function validateCreateVmRequest(req: CreateVmRequest): void {
   }
   if (req.image != null) {
     if (!IMAGE_NAME.test(req.image.name ?? '')) throw new InvalidVmSpecError('image.name must be 1-64 letters, digits, ".", "_" or "-"');
+    if (!IMAGE_ID.test(req.image.id ?? '')) throw new InvalidVmSpecError('image.id must be 1-64 letters, digits or "-"');
     if (typeof req.image.path !== 'string' || !req.image.path.startsWith('/')) throw new InvalidVmSpecError('image.path must be an absolute path');
     if (req.image.format !== 'qcow2' && req.image.format !== 'raw') throw new InvalidVmSpecError('image.format must be qcow2 or raw');
   }

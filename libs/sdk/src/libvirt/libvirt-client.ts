@@ -79,7 +79,7 @@ const volumeNames = (id: string) => ({
   seed: `${DOMAIN_PREFIX}${id}-seed.iso`,
   console: `${DOMAIN_PREFIX}${id}-console.log`,
 });
-const baseVolumeName = (image: ImageRef) => `${DOMAIN_PREFIX}image-${image.name}`;
+const baseVolumeName = (image: ImageRef) => `${DOMAIN_PREFIX}image-${image.name}-${image.id}`;
 const domainName = (id: string) => `${DOMAIN_PREFIX}${id}`;
 
 async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -580,7 +580,7 @@ export class LibvirtClient implements HypervisorClient {
 
   /** The base image, uploaded once into the host's pool through libvirt's streams (so remote hosts work). */
   private ensureBaseImage(target: VirshTarget, image: ImageRef): Promise<void> {
-    const key = `${target.uri}\n${this.pool}\n${image.name}`;
+    const key = `${target.uri}\n${this.pool}\n${baseVolumeName(image)}`;
     let ready = this.baseImages.get(key);
     if (!ready) {
       ready = this.uploadBaseImage(target, image).catch((error: unknown) => {
