@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   }
   await app.listen({ port: config.port, host: config.host });
   logger.info(
-    { port: config.port, host: config.host, database: config.database.kind, demo: config.demo },
+    { port: config.port, host: config.host, database: config.database.kind, hypervisor: config.hypervisorDriver, demo: config.demo },
     `vmplane listening on http://${config.host}:${config.port} (docs at /docs)`,
   );
 }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { bearer, login } from '../support/api';
-import { ServerHandle, startServer } from '../support/server-process';
+import { ServerHandle, e2eDatabase, startServer } from '../support/server-process';
 
 const logLines = (server: ServerHandle) =>
   readFileSync(server.logFile, 'utf8')
@@ -33,7 +33,8 @@ describe('the request log', () => {
 
   it('shows a single request on a quiet server within a second of its answer', async () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(logLines(server).some((line) => String(line.msg).startsWith('vmplane listening'))).toBe(true);
+    // The start-up line says what the server runs on.
+    expect(logLines(server).find((line) => String(line.msg).startsWith('vmplane listening'))).toMatchObject({ database: e2eDatabase(), hypervisor: 'simulator' });
     const delays: number[] = [];
     for (const id of ['quiet-1', 'quiet-2', 'quiet-3']) {
       await request(server.url).get('/health').set('X-Request-Id', id).expect(200);
