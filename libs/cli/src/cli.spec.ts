@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { VmplaneApiError, type ProblemDetailsDto } from '../../client/src';
 import { configPath, loginKey, parseApiUrl, readConfig, removeCredentials, resolveToken, saveCredentials, writeConfig, type ConfigFile } from './config';
 import { CliError, EXIT, describeError } from './errors';
-import { escapeControl, escapeControlKeepLines, hostGpus, safeJson, table } from './format';
+import { consoleLines, escapeControl, escapeControlKeepLines, hostGpus, safeJson, table } from './format';
 
 const API = 'http://127.0.0.1:8000';
 
@@ -135,6 +135,12 @@ describe('CLI output on a terminal', () => {
     expect(escapeControl(hostile)).toBe('\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mRED\\x9b2J\\x7f\\x0d\\x0a');
     expect(escapeControlKeepLines(`a\tb\n${hostile}`)).toBe('a\\x09b\n\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mRED\\x9b2J\\x7f\\x0d\n');
     expect(escapeControl('h100-80gb 1×GPU é')).toBe('h100-80gb 1×GPU é');
+  });
+
+  it("prints a serial console's CR LF line ends as line breaks, and still shows a lone CR and escapes", () => {
+    const serial = 'Booting\r\nvmplane-guest ready\r\n50%\r100%\u001b[2J';
+    expect(escapeControlKeepLines(consoleLines(serial))).toBe('Booting\nvmplane-guest ready\n50%\\x0d100%\\x1b[2J\n');
+    expect(consoleLines('')).toBe('');
   });
 
   it('escapes every control character in JSON, which still parses to the same values', () => {

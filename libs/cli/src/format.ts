@@ -53,6 +53,16 @@ export function escapeControlKeepLines(value: string): string {
   return value.replace(CONTROL_BUT_LINE_BREAK, hex);
 }
 
+/**
+ * A serial console's tail as lines: a serial line ends in CR LF, which is one
+ * line break here (a lone CR, which a terminal would use to overwrite the line,
+ * is still shown as \x0d by print), and the text ends with a line break.
+ */
+export function consoleLines(log: string): string {
+  const text = log.replace(/\r\n/g, '\n');
+  return text === '' || text.endsWith('\n') ? text : `${text}\n`;
+}
+
 /** Indented JSON that is safe on a terminal: JSON.stringify escapes C0 controls in strings but leaves DEL and C1 raw. */
 export function safeJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);

@@ -20,7 +20,7 @@ import {
 } from '../../client/src';
 import { DEFAULT_API, configPath, parseApiUrl, readConfig, removeCredentials, resolveToken, saveCredentials, writeConfig } from './config';
 import { CliError, EXIT, describeError, exitCodeForProblem } from './errors';
-import { CAPACITY_COLUMNS, HOST_COLUMNS, IMAGE_COLUMNS, OPERATION_COLUMNS, SSH_KEY_COLUMNS, Progress, VM_COLUMNS, escapeControl, escapeControlKeepLines, safeJson, table, vmDetails } from './format';
+import { CAPACITY_COLUMNS, HOST_COLUMNS, IMAGE_COLUMNS, OPERATION_COLUMNS, SSH_KEY_COLUMNS, Progress, VM_COLUMNS, consoleLines, escapeControl, escapeControlKeepLines, safeJson, table, vmDetails } from './format';
 import { promptLine, promptSecret, readStdin } from './prompt';
 
 type OutputFormat = 'table' | 'json';
@@ -375,7 +375,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .action(async (id: string, options: { bytes: number }) => {
       const ctx = context();
       const log = unwrap(await ctx.client().GET('/vms/{id}/console', { params: { path: { id }, query: { bytes: options.bytes } }, parseAs: 'text' }));
-      ctx.print({ id, console: log }, () => (log.endsWith('\n') || log === '' ? log : `${log}\n`));
+      ctx.print({ id, console: log }, () => consoleLines(log));
     });
 
   lifecycleCommand(vm, context, 'stop', 'Shut a running VM down; it keeps its host, GPUs and quota', 'Stopping', () => ({}));
