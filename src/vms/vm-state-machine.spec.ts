@@ -13,6 +13,7 @@ describe('VM state machine', () => {
     [VmEvent.DeleteRequested]: [VmStatus.Created, VmStatus.Failed, VmStatus.Shelved],
     [VmEvent.Deleted]: [VmStatus.Deleting],
     [VmEvent.DeleteFailed]: [VmStatus.Deleting],
+    [VmEvent.DeleteNotReached]: [VmStatus.Deleting],
     [VmEvent.FoundMissing]: [VmStatus.Created],
     [VmEvent.RecordDeleted]: [VmStatus.Failed, VmStatus.Provisioning],
     [VmEvent.Shelved]: [VmStatus.Created],

@@ -12,6 +12,8 @@ export enum VmEvent {
   Deleted = 'deleted',
   /** The delete failed; the VM may still be on the hypervisor and keeps its resources. */
   DeleteFailed = 'delete_failed',
+  /** The delete of a created VM never reached its host (unreachable, or asked to retry): nothing changed there, so neither does the VM. */
+  DeleteNotReached = 'delete_not_reached',
   /** The reconciler found a created VM missing from the hypervisor. */
   FoundMissing = 'found_missing',
   /** A VM that holds nothing on the hypervisor: deleting it is only a record change. */
@@ -34,6 +36,7 @@ const TRANSITIONS: Readonly<Record<VmEvent, Transition>> = {
   [VmEvent.DeleteRequested]: { from: [VmStatus.Created, VmStatus.Failed, VmStatus.Shelved], to: VmStatus.Deleting },
   [VmEvent.Deleted]: { from: [VmStatus.Deleting], to: VmStatus.Deleted },
   [VmEvent.DeleteFailed]: { from: [VmStatus.Deleting], to: VmStatus.Failed },
+  [VmEvent.DeleteNotReached]: { from: [VmStatus.Deleting], to: VmStatus.Created },
   [VmEvent.FoundMissing]: { from: [VmStatus.Created], to: VmStatus.Failed },
   [VmEvent.RecordDeleted]: { from: [VmStatus.Failed, VmStatus.Provisioning], to: VmStatus.Deleted },
   [VmEvent.Shelved]: { from: [VmStatus.Created], to: VmStatus.Shelved },

@@ -320,7 +320,8 @@ export class VmsService {
     if ((vm.status === VmStatus.Failed && vm.releasedAt) || vm.status === VmStatus.Provisioning) return this.deleteRecordOnly(tx, vm, user, options);
     assertActionAllowed(VmAction.Delete, vm.status, vm.powerState);
     // The VM's one open-operation slot first, then its row: the order every operation's outcome takes too (no deadlock).
-    const op = this.runner.newOperation(OperationAction.Delete, vm.id, user, options, lease);
+    // Where the VM goes back to if the delete never reaches its host (VmProvisioner.failDelete).
+    const op = this.runner.newOperation(OperationAction.Delete, vm.id, user, options, lease, { from: vm.status });
     await this.insertOperation(tx, op);
     const moved = await this.vms.transition(tx, vm.id, VmEvent.DeleteRequested);
     if (!moved.applied) throw new LostRace();

@@ -109,6 +109,19 @@ describe('hypervisor failure modes a real SDK does not produce (in-process, Clie
     expect(retried.body.id).not.toBe(refused.body.vm_id);
   });
 
+  it('a delete that never reaches the host (503) leaves a created VM as it was; deleting again later works', async () => {
+    const created = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: null });
+    expect(created.status).toBe(201);
+    const spy = jest.spyOn(client, 'deleteVm').mockRejectedValue(new HostUnreachableError('h1', 'qemu+ssh://h1/system', 'Connection refused'));
+    const refused = await request(server()).delete(`/vms/${created.body.id}`).set(bearer(token));
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe('hypervisor_unavailable');
+    expect((await request(server()).get(`/vms/${created.body.id}`).set(bearer(token))).body).toMatchObject({ status: 'created', power_state: 'running', status_reason: null });
+    spy.mockRestore();
+    const deleted = await request(server()).delete(`/vms/${created.body.id}`).set(bearer(token));
+    expect({ status: deleted.status, vm: deleted.body.status }).toEqual({ status: 200, vm: 'deleted' });
+  });
+
   it('keeps a VM whose delete failed, marked failed and still holding its resources, and deletes it on retry', async () => {
     const created = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: '172.16.0.9' });
     expect(created.status).toBe(201);
