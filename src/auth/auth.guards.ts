@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { ForbiddenError, UnauthenticatedError } from '../common/domain-errors';
 import { UserRole } from '../common/user-role';
+import { Principals } from '../users/principals';
 import type { AuthUser } from './auth-user';
 import { IS_PUBLIC, REQUIRED_ROLE } from './auth.decorators';
 
@@ -33,12 +34,20 @@ function describeTokenProblem(info: unknown): string {
   return 'A valid bearer token is required';
 }
 
-/** Registered globally after JwtAuthGuard: enforces @RequireRole. */
+/**
+ * Registered globally after JwtAuthGuard: enforces @RequireRole. A route that
+ * needs a role reads the caller's user row itself rather than the cached
+ * principal, so a role taken away (or a token revoked) on another replica
+ * counts here before that replica's announcement arrives (see Principals).
+ */
 @Injectable()
 export class RoleGuard {
-  constructor(private readonly reflector: Reflector) {}
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly principals: Principals,
+  ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const role = this.reflector.getAllAndOverride<UserRole | undefined>(REQUIRED_ROLE, [
       context.getHandler(),
       context.getClass(),
@@ -46,6 +55,9 @@ export class RoleGuard {
     if (!role) return true;
     const user = context.switchToHttp().getRequest<{ user?: AuthUser }>().user;
     if (user?.role !== role) throw new ForbiddenError(`This operation requires the ${role} role`);
+    const now = await this.principals.resolve(user.id, { fresh: true });
+    if (!now || now.tokenVersion !== user.tokenVersion) throw new UnauthenticatedError(describeTokenProblem(undefined));
+    if (now.role !== role) throw new ForbiddenError(`This operation requires the ${role} role`);
     return true;
   }
 }

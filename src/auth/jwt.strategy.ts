@@ -40,6 +40,6 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (typeof claims.sub !== 'string') return false;
     const principal = await this.principals.resolve(claims.sub);
     if (!principal || (claims.ver ?? 0) !== principal.tokenVersion) return false;
-    return { id: principal.id, role: principal.role };
+    return { id: principal.id, role: principal.role, tokenVersion: principal.tokenVersion };
   }
 }

@@ -22,6 +22,17 @@ interface QueuedUnit {
 /** At most this many units share one SQLite commit. */
 const MAX_GROUP = 64;
 
+/** How soon a lost LISTEN connection is tried again. */
+const LISTEN_RETRY_MS = 1000;
+
+/** The part of a node-postgres client that listen() uses. */
+interface ListeningClient {
+  query(sql: string): Promise<unknown>;
+  on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+}
+
 /**
  * One transaction per request or job, always TypeORM's.
  *
@@ -91,6 +102,69 @@ export class UnitOfWork {
    */
   async serialise(tx: Tx, key: number): Promise<void> {
     if (this.isPostgres) await tx.query('SELECT pg_advisory_xact_lock($1)', [key]);
+  }
+
+  /**
+   * Tells every replica's listen(channel) `payload` when this transaction commits (PostgreSQL NOTIFY, which
+   * is delivered at COMMIT and not at all on ROLLBACK). SQLite serves a single process: nobody to tell.
+   */
+  async notify(tx: Tx, channel: string, payload: string): Promise<void> {
+    if (this.isPostgres) await tx.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  /**
+   * Calls `onPayload` for each notify(channel) any replica commits, over a pooled connection kept for it
+   * (LISTEN). `onLive(false)` when that connection is lost, since notifications may be missed from then on,
+   * and `onLive(true)` once it listens again (retried every LISTEN_RETRY_MS). SQLite: live at once, as every
+   * change is made in this process. Returns what stops it.
+   */
+  async listen(channel: string, onPayload: (payload: string) => void, onLive: (live: boolean) => void): Promise<() => void> {
+    if (!this.isPostgres) {
+      onLive(true);
+      return () => undefined;
+    }
+    const driver = this.dataSource.driver as unknown as { obtainMasterConnection(): Promise<[ListeningClient, (error?: unknown) => void]>; escape(name: string): string };
+    let stopped = false;
+    let current: { client: ListeningClient; release: (error?: unknown) => void } | null = null;
+    let retry: NodeJS.Timeout | null = null;
+    const drop = (client: ListeningClient, error?: unknown) => {
+      if (current?.client !== client) return;
+      current.release(error ?? new Error('listening stopped'));
+      current = null;
+      onLive(false);
+      if (!stopped) retry = setTimeout(() => void connect(), LISTEN_RETRY_MS);
+    };
+    const connect = async (): Promise<void> => {
+      retry = null;
+      if (stopped) return;
+      let client: ListeningClient;
+      try {
+        const [obtained, release] = await driver.obtainMasterConnection();
+        client = obtained;
+        current = { client, release };
+      } catch {
+        if (!stopped) retry = setTimeout(() => void connect(), LISTEN_RETRY_MS);
+        return;
+      }
+      client.on('notification', (message) => {
+        if (message.channel === channel && message.payload) onPayload(message.payload);
+      });
+      client.on('error', (error) => drop(client, error));
+      client.on('end', () => drop(client));
+      try {
+        await client.query(`LISTEN ${driver.escape(channel)}`);
+        if (current?.client === client) onLive(true);
+      } catch (error) {
+        drop(client, error);
+      }
+    };
+    await connect();
+    return () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      // Released with an error, so the pool closes this connection rather than hand it out still listening.
+      if (current) drop(current.client);
+    };
   }
 
   /** A trivial round trip, for readiness checks. */

@@ -83,6 +83,7 @@ export class UsersService {
       if (dto.disabled !== undefined) changes.disabledAt = dto.disabled ? (found.disabledAt ?? this.clock.now()) : null;
       if (found.role === UserRole.Admin && !found.disabledAt && (changes.role === UserRole.Member || disabling)) await this.assertNotLastAdmin(tx);
       await this.users.update(tx, id, changes, disabling);
+      await this.principals.announce(tx, id);
       return this.requireIn(tx, id);
     });
     this.principals.invalidate(id);
@@ -103,6 +104,7 @@ export class UsersService {
       }
       if (found.role === UserRole.Admin && !found.disabledAt) await this.assertNotLastAdmin(tx);
       await this.users.update(tx, id, { deletedAt: this.clock.now() }, true);
+      await this.principals.announce(tx, id);
     });
     this.principals.invalidate(id);
   }
@@ -114,7 +116,10 @@ export class UsersService {
       throw new ValidationFailedError([{ field: 'current_password', message: 'is not your current password' }]);
     }
     const passwordHash = await this.hasher.hash(dto.new_password);
-    await this.uow.transaction((tx) => this.users.update(tx, auth.id, { passwordHash }, true));
+    await this.uow.transaction(async (tx) => {
+      await this.users.update(tx, auth.id, { passwordHash }, true);
+      await this.principals.announce(tx, auth.id);
+    });
     this.principals.invalidate(auth.id);
   }
 

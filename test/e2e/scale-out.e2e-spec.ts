@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { bearer, login } from '../support/api';
+import { bearer, createUser, login } from '../support/api';
 import { writeFleetFile } from '../support/fleet';
 import { createTestDatabase, describePostgres } from '../support/postgres';
 import { ServerHandle, startServer } from '../support/server-process';
@@ -66,6 +66,30 @@ describePostgres('two server processes sharing PostgreSQL and one simulated hype
 
     const capacity = await request(servers[1].url).get('/capacity').set(bearer(tokens[1]));
     expect(capacity.body.items).toEqual([expect.objectContaining({ total: 32, allocated: 32, free: 0, largest_placeable: 0 })]);
+  });
+
+  it('a role taken away or a user disabled on one replica counts on the other at once', async () => {
+    const [a, b] = servers.map((s) => s.url);
+    const admin = await login(a, 'admin', 'adminpassword');
+    const users = (await request(a).get('/users?limit=200').set(bearer(admin))).body.items as { id: string; username: string }[];
+    await createUser(a, admin, 'deputy', 'admin');
+    await createUser(a, admin, 'carol');
+    const idOf = async (username: string) => ((await request(a).get('/users?limit=200').set(bearer(admin))).body.items as typeof users).find((u) => u.username === username)!.id;
+    const [deputyId, carolId] = [await idOf('deputy'), await idOf('carol')];
+
+    // The deputy's token works as an admin's on B (and B has cached it), then A demotes them: B refuses an admin request at once.
+    const deputy = await login(b, 'deputy', 'deputy-password');
+    expect((await request(b).get('/users?limit=1').set(bearer(deputy))).status).toBe(200);
+    expect((await request(a).patch(`/users/${deputyId}`).set(bearer(admin)).send({ role: 'member' })).status).toBe(200);
+    const escalation = await request(b).post('/users').set(bearer(deputy)).send({ username: 'sneaky', password: 'sneaky-password', role: 'admin' });
+    expect(escalation.status).toBe(403);
+
+    // Carol's token works on B (cached there for up to a second), then A disables her: B refuses it as soon as the announcement arrives.
+    const carol = await login(b, 'carol', 'carol-password');
+    expect((await request(b).get('/vms').set(bearer(carol))).status).toBe(200);
+    expect((await request(a).patch(`/users/${carolId}`).set(bearer(admin)).send({ disabled: true })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await request(b).get('/vms').set(bearer(carol))).status).toBe(401);
   });
 
   it('lets either replica serve and delete what the other created', async () => {

@@ -230,6 +230,47 @@ describe.each(DB_KINDS)('UnitOfWork on %s', (kind) => {
       expect(await countUsers()).toBe(1);
     });
   }
+
+  it('listen hears what notify says in transactions that commit, once each, and nothing from one that rolls back', async () => {
+    const heard: string[] = [];
+    const live: boolean[] = [];
+    const stop = await db().uow.listen('vmplane_medium_test', (payload) => heard.push(payload), (up) => live.push(up));
+    try {
+      expect(live).toEqual([true]);
+      await db().uow.transaction((tx) => db().uow.notify(tx, 'vmplane_medium_test', 'committed'));
+      await errorOf(() => db().uow.transaction(async (tx) => {
+        await db().uow.notify(tx, 'vmplane_medium_test', 'rolled-back');
+        throw new Error('no');
+      }));
+      await db().uow.transaction((tx) => db().uow.notify(tx, 'another_channel', 'elsewhere'));
+      for (let i = 0; i < 50 && heard.length === 0; i++) await sleep(10);
+      await sleep(50);
+      // SQLite serves one process: there is nobody to tell, and its listener is live without hearing anything.
+      expect(heard).toEqual(kind === 'postgres' ? ['committed'] : []);
+    } finally {
+      stop();
+    }
+  });
+
+  if (kind === 'postgres') {
+    it('PostgreSQL only: a listener whose connection is lost says so, and listens again by itself', async () => {
+      const heard: string[] = [];
+      const live: boolean[] = [];
+      const stop = await db().uow.listen('vmplane_medium_lost', (payload) => heard.push(payload), (up) => live.push(up));
+      try {
+        const listener = `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN "vmplane_medium_lost"'`;
+        const [{ pid }] = await db().uow.read((tx) => rows<{ pid: number }>(tx, listener));
+        await db().uow.read((tx) => tx.query('SELECT pg_terminate_backend($1)', [pid]));
+        for (let i = 0; i < 300 && live.length < 3; i++) await sleep(10);
+        expect(live).toEqual([true, false, true]);
+        await db().uow.transaction((tx) => db().uow.notify(tx, 'vmplane_medium_lost', 'after'));
+        for (let i = 0; i < 100 && heard.length === 0; i++) await sleep(10);
+        expect(heard).toEqual(['after']);
+      } finally {
+        stop();
+      }
+    });
+  }
 });
 
 describe.each(DB_KINDS)('MigrationRunner on %s', (kind) => {
