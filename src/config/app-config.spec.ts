@@ -64,7 +64,8 @@ describe('loadConfig', () => {
 
   it('switches to PostgreSQL on a postgres:// URL and refuses other schemes', () => {
     expect(loadConfig({ ...prod, DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({ kind: 'postgres', url: 'postgres://u@h/db' });
-    expect(() => loadConfig({ ...prod, DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL must start with sqlite: or postgres:\/\//);
+    expect(loadConfig({ ...prod, DATABASE_URL: 'postgresql://u@h/db' }).database).toEqual({ kind: 'postgres', url: 'postgresql://u@h/db' });
+    expect(() => loadConfig({ ...prod, DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL must start with sqlite:, postgres:\/\/ or postgresql:\/\//);
   });
 
   it('validates numbers and ranges, naming the variable', () => {

@@ -196,7 +196,7 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return { kind: 'postgres', url };
   }
-  problems.push('DATABASE_URL must start with sqlite: or postgres://');
+  problems.push('DATABASE_URL must start with sqlite:, postgres:// or postgresql://');
   return { kind: 'sqlite', path: ':memory:' };
 }
 
