@@ -7,6 +7,8 @@
  * markers. Exits 1, naming variant, run and policy, if the default policy
  * places fewer tasks than another policy in any run, or if a variant whose
  * GPU tasks all share a GPU fits no more GPU tasks than there are GPUs.
+ * Exits 2, in one line naming the file and line, when a trace file cannot be
+ * read as the trace's CSV, and on an unknown option.
  *
  *   npm run bench:placement            (tsc build, then node dist/bench/placement.js)
  *   node dist/bench/placement.js [--trace-dir DIR] [--nodes FILE] [--no-docs] [POD_LIST.csv ...]
@@ -16,6 +18,7 @@
  * arguments every openb_pod_list_*.csv in it is a variant.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { cpus, loadavg } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import {
@@ -23,6 +26,7 @@ import {
   loadTracePodsFile,
   taskToRequests,
   TraceHost,
+  TraceParseError,
   TraceTask,
   traceHostsToFleet,
   vgpuDemandShare,
@@ -77,21 +81,17 @@ function findRoot(): string {
   return process.cwd();
 }
 
-function argValue(name: string): string | undefined {
-  const at: number = process.argv.indexOf(name);
-  return at >= 0 ? process.argv[at + 1] : undefined;
-}
+const USAGE: string = 'usage: node dist/bench/placement.js [--trace-dir DIR] [--nodes FILE] [--no-docs] [POD_LIST.csv ...]';
 
-/** Positional arguments: everything that is neither an option nor an option's value. */
-function fileArguments(): string[] {
-  const valued: Set<string> = new Set(['--trace-dir', '--nodes']);
-  const files: string[] = [];
-  const args: string[] = process.argv.slice(2);
-  for (let i: number = 0; i < args.length; i++) {
-    if (valued.has(args[i])) i++;
-    else if (!args[i].startsWith('--')) files.push(resolve(args[i]));
-  }
-  return files;
+/** The command line; an unknown or misspelt option is refused (strict), rather than ignored. */
+function commandLine(): { traceDir?: string; nodes?: string; noDocs: boolean; files: string[] } {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    options: { 'trace-dir': { type: 'string' }, nodes: { type: 'string' }, 'no-docs': { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  return { traceDir: values['trace-dir'], nodes: values.nodes, noDocs: values['no-docs'] === true, files: positionals.map((file: string) => resolve(file)) };
 }
 
 function variantName(file: string): string {
@@ -188,14 +188,18 @@ function fill(
   return result;
 }
 
-function percentileUs(samples: readonly number[], p: number): number {
+/** The p-th percentile in µs, as text; '—' when nothing was measured. */
+function percentileUs(samples: readonly number[], p: number): string {
+  if (samples.length === 0) return '—';
   const sorted: Float64Array = Float64Array.from(samples).sort();
   const at: number = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[at] / 1000;
+  return (sorted[at] / 1000).toFixed(0);
 }
 
+/** A share as a percentage; 'never' for no event, '—' for a share of nothing (a fleet without GPUs). */
 function percent(share: number | null): string {
-  return share === null ? 'never' : `${(share * 100).toFixed(1)}%`;
+  if (share === null) return 'never';
+  return Number.isFinite(share) ? `${(share * 100).toFixed(1)}%` : '—';
 }
 
 function units(milli: number): string {
@@ -218,7 +222,7 @@ function variantTable(results: readonly RunResult[][]): string {
     lines.push(
       `| ${policyLabel(a.policy)} | ${a.placed} | ${a.placedGpu} | ${units(a.allocatedMilli)} | ${percent(a.shareAtFirstGpuRefusal)} | ` +
         `${b.placed} | ${b.placedGpu} | ${units(b.allocatedMilli)} | ${percent(b.shareAtFirstGpuRefusal)} | ` +
-        `${percentileUs(samples, 50).toFixed(0)} | ${percentileUs(samples, 99).toFixed(0)} |`,
+        `${percentileUs(samples, 50)} | ${percentileUs(samples, 99)} |`,
     );
   });
   return lines.join('\n');
@@ -238,18 +242,17 @@ function writeSection(docPath: string, section: string): void {
 
 function main(): void {
   const root: string = findRoot();
-  const traceDir: string = resolve(
-    argValue('--trace-dir') ?? process.env.PLACEMENT_TRACE_DIR ?? join(root, '..', 'shared', 'fixtures', 'alibaba-gpu-v2023'),
-  );
-  const nodesFile: string = resolve(argValue('--nodes') ?? join(traceDir, NODE_LIST));
-  const given: string[] = fileArguments();
+  const args = commandLine();
+  const traceDir: string = resolve(args.traceDir ?? process.env.PLACEMENT_TRACE_DIR ?? join(root, '..', 'shared', 'fixtures', 'alibaba-gpu-v2023'));
+  const nodesFile: string = resolve(args.nodes ?? join(traceDir, NODE_LIST));
+  const given: string[] = args.files;
   const files: string[] =
     given.length > 0
       ? given
       : readdirSync(traceDir)
           .filter((name: string) => name.startsWith(POD_LIST_PREFIX) && name.endsWith('.csv'))
           .map((name: string) => join(traceDir, name));
-  if (files.length === 0) throw new Error(`no ${POD_LIST_PREFIX}*.csv in ${traceDir}`);
+  if (files.length === 0) throw Object.assign(new Error(`no ${POD_LIST_PREFIX}*.csv in ${traceDir}`), { code: 'NO_POD_LISTS' });
   const variants: Variant[] = files.map(loadVariant).sort((a: Variant, b: Variant) => compareVariants(a.name, b.name));
   const nodes: TraceHost[] = loadTraceNodesFile(nodesFile);
   const baseFleet: SchedulerHost[] = traceHostsToFleet(nodes);
@@ -323,7 +326,7 @@ function main(): void {
   for (let r: number = 0; r < TIMING_REPETITIONS; r++) {
     policies.forEach((policy: PlacementPolicy, p: number) => {
       const samples: number[] = timedOrders.flatMap((order: number[]) => fill(policy, timedFleet, timedRequests, order).decisionNs);
-      cells[p].push(`${percentileUs(samples, 50).toFixed(0)} / ${percentileUs(samples, 99).toFixed(0)}`);
+      cells[p].push(`${percentileUs(samples, 50)} / ${percentileUs(samples, 99)}`);
     });
   }
   policies.forEach((policy: PlacementPolicy, p: number) => timing.push(`| ${policyLabel(policy.name)} | ${cells[p].join(' | ')} |`));
@@ -352,7 +355,7 @@ function main(): void {
     verdict,
     '',
     `Decision time of the default over all its filling runs (${defaultSamples.length.toLocaleString('en-US')} \`schedule()\` calls ` +
-      `over ${nodes.length} hosts): p50 ${percentileUs(defaultSamples, 50).toFixed(0)} µs, p99 ${percentileUs(defaultSamples, 99).toFixed(0)} µs.`,
+      `over ${nodes.length} hosts): p50 ${percentileUs(defaultSamples, 50)} µs, p99 ${percentileUs(defaultSamples, 99)} µs.`,
     '',
     `Decision time on \`${timed.name}\`, both filling runs, each policy ${TIMING_REPETITIONS} times in turn (${load}):`,
     '',
@@ -389,11 +392,19 @@ function main(): void {
   ].join('\n');
 
   process.stdout.write(`${markdown}\n`);
-  if (!process.argv.includes('--no-docs')) writeSection(join(root, 'docs/benchmarks.md'), markdown);
+  if (!args.noDocs) writeSection(join(root, 'docs/benchmarks.md'), markdown);
   if (failures.length > 0) {
     process.stderr.write(`bench:placement FAILED:\n${failures.map((f: string) => `  ${f}`).join('\n')}\n`);
     process.exitCode = 1;
   }
 }
 
-main();
+try {
+  main();
+} catch (error) {
+  // A trace that cannot be read, or a command line that cannot be understood, is the user's to fix: one line, no stack.
+  const code: string = String((error as { code?: unknown }).code ?? '');
+  if (!(error instanceof TraceParseError || code.startsWith('ERR_PARSE_ARGS') || code === 'ENOENT' || code === 'NO_POD_LISTS')) throw error;
+  process.stderr.write(`bench:placement: ${(error as Error).message}\n${code.startsWith('ERR_PARSE_ARGS') ? `${USAGE}\n` : ''}`);
+  process.exitCode = 2;
+}

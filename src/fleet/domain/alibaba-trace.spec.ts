@@ -1,3 +1,5 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SchedulerHost } from '../../scheduler/scheduler.types';
 import {
@@ -349,5 +351,48 @@ describe('taskToRequest', () => {
   it('ignores gpu_spec for a CPU-only task', () => {
     expect(taskToRequests(task({ numGpu: 0, gpuSpec: ['t4-16gb'] }))).toHaveLength(1);
     expect(taskToRequest(task({ numGpu: 0, gpuSpec: ['t4-16gb'] })).gpuModel).toBeNull();
+  });
+});
+
+describe('variants of the trace a user may bring', () => {
+  const pods = (...rows: string[]): string => [POD_HEADER, ...rows].join('\n');
+  const nodes = (...rows: string[]): string => [NODE_HEADER, ...rows].join('\n');
+  const refusal = (parse: () => unknown): string => {
+    try {
+      parse();
+    } catch (error) {
+      expect(error).toBeInstanceOf(TraceParseError);
+      return (error as Error).message;
+    }
+    throw new Error('not refused');
+  };
+
+  it('reads lines ended by CR alone (old Mac files) as it reads LF and CR LF', () => {
+    const rows = ['p1,1000,1024,1,500,V100M16 | T4,LS,Running,0,10,1', 'p2,2000,2048,0,0,,BE,Running,5,,'];
+    const lf = parseTracePods(pods(...rows));
+    expect(parseTracePods(pods(...rows).replace(/\n/g, '\r'))).toEqual(lf);
+    expect(parseTracePods(pods(...rows).replace(/\n/g, '\r\n'))).toEqual(lf);
+    // Spaces around a gpu_spec alternative are trimmed, as around any cell.
+    expect(lf[0].gpuSpec).toEqual([TRACE_GPU_MODELS.V100M16.model, TRACE_GPU_MODELS.T4.model]);
+  });
+
+  it('refuses what no replay could mean, naming the line', () => {
+    expect(refusal(() => parseTracePods(POD_HEADER))).toBe('no tasks: the file has a header and nothing else');
+    expect(refusal(() => parseTraceNodes(`${NODE_HEADER}\n\n`))).toBe('no hosts: the file has a header and nothing else');
+    expect(refusal(() => parseTraceNodes(nodes('n1,64000,262144,2000000000,V100M16')))).toBe('line 2: gpu 2000000000 is more than 64 GPUs in one host');
+    expect(refusal(() => parseTraceNodes(nodes('n1,64000,262144,8,V100M16', 'n1,64000,262144,8,V100M16')))).toBe('line 3: host n1 is already on line 2');
+    expect(refusal(() => parseTraceNodes(nodes('n1,500,262144,0,')))).toBe('line 2: cpu_milli 500 is less than one core (1000)');
+    expect(refusal(() => parseTracePods(pods('p1,1000,1024,1000000,1000,,LS,Running,0,,')))).toBe('line 2: num_gpu 1000000 is more than 64 GPUs');
+    expect(refusal(() => parseTracePods(pods('p1,1000,1024,99999999999999999999,1000,,LS,Running,0,,')))).toMatch(/^line 2: num_gpu "9+" is not a non-negative integer below 10\^15$/);
+    expect(refusal(() => parseTracePods(pods('p1,1000,1024,2,500,,LS,Running,0,,')))).toMatch(/^line 2: gpu_milli 500 \(a share of one GPU\) needs num_gpu 1, not 2/);
+    expect(refusal(() => parseTracePods(pods('p1,1000,1024,1,1000,,LS,Running,50,10,')))).toBe('line 2: deletion_time 10 is before creation_time 50');
+    expect(refusal(() => parseTracePods(`${POD_HEADER},num_gpu\np1,1000,1024,1,1000,,LS,Running,0,,,2`))).toBe('line 1: column "num_gpu" appears twice in the header');
+  });
+
+  it('names the file in what it refuses', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trace-variant-'));
+    const file = join(dir, 'openb_pod_list_mine.csv');
+    writeFileSync(file, pods('p1,1000,1024,1,', 'p2,1000,1024,1,1000,,LS,Running,0,,'));
+    expect(refusal(() => loadTracePodsFile(file))).toBe(`${file}: line 2: expected 11 fields, found 5`);
   });
 });

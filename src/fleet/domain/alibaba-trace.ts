@@ -118,27 +118,40 @@ export interface TraceFleetOptions {
   diskGib?: number;
 }
 
+/** More GPUs than any server holds (an HGX board has 8, the largest chassis 16): a typo, refused before it costs memory. */
+export const MAX_TRACE_GPUS: number = 64;
+
 const NODE_COLUMNS = ['sn', 'cpu_milli', 'memory_mib', 'gpu', 'model'] as const;
 const POD_COLUMNS = ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli'] as const;
 const OPTIONAL_POD_COLUMNS = ['gpu_spec', 'qos', 'pod_phase', 'creation_time', 'deletion_time', 'scheduled_time'] as const;
 
 /** Parses openb_node_list_all_node.csv (or the GPU-only list). */
 export function parseTraceNodes(csv: string): TraceHost[] {
-  return parseCsv(csv, NODE_COLUMNS).map((row: CsvRow<(typeof NODE_COLUMNS)[number]>): TraceHost => {
+  const seen: Map<string, number> = new Map<string, number>();
+  const hosts: TraceHost[] = parseCsv(csv, NODE_COLUMNS).map((row: CsvRow<(typeof NODE_COLUMNS)[number]>): TraceHost => {
     const gpuCount: number = row.int('gpu');
     const model: string = row.text('model');
+    if (gpuCount > MAX_TRACE_GPUS) throw new TraceParseError(`line ${row.line}: gpu ${gpuCount} is more than ${MAX_TRACE_GPUS} GPUs in one host`);
     if (gpuCount > 0) mapTraceModel(model, row.line);
     if (gpuCount === 0 && model !== '') {
       throw new TraceParseError(`line ${row.line}: a host without GPUs names GPU model "${model}"`);
     }
+    const sn: string = row.required('sn');
+    const earlier: number | undefined = seen.get(sn);
+    if (earlier !== undefined) throw new TraceParseError(`line ${row.line}: host ${sn} is already on line ${earlier}`);
+    seen.set(sn, row.line);
+    const cpuMilli: number = row.int('cpu_milli');
+    if (cpuMilli < 1000) throw new TraceParseError(`line ${row.line}: cpu_milli ${cpuMilli} is less than one core (1000)`);
     return {
-      sn: row.required('sn'),
-      cpuMilli: row.int('cpu_milli'),
+      sn,
+      cpuMilli,
       memoryMib: row.int('memory_mib'),
       gpuCount,
       traceModel: gpuCount > 0 ? model : null,
     };
   });
+  if (hosts.length === 0) throw new TraceParseError('no hosts: the file has a header and nothing else');
+  return hosts;
 }
 
 /**
@@ -147,13 +160,22 @@ export function parseTraceNodes(csv: string): TraceHost[] {
  * given on every row when its column is there.
  */
 export function parseTracePods(csv: string): TraceTask[] {
-  return parseCsv(csv, POD_COLUMNS, OPTIONAL_POD_COLUMNS).map((row: CsvRow<PodColumn>): TraceTask => {
+  const tasks: TraceTask[] = parseCsv(csv, POD_COLUMNS, OPTIONAL_POD_COLUMNS).map((row: CsvRow<PodColumn>): TraceTask => {
     const spec: string = row.text('gpu_spec');
     const numGpu: number = row.int('num_gpu');
     const gpuMilli: number = row.int('gpu_milli');
+    if (numGpu > MAX_TRACE_GPUS) throw new TraceParseError(`line ${row.line}: num_gpu ${numGpu} is more than ${MAX_TRACE_GPUS} GPUs`);
     if (gpuMilli > 1000) throw new TraceParseError(`line ${row.line}: gpu_milli ${gpuMilli} is more than one GPU (1000)`);
     if ((numGpu === 0) !== (gpuMilli === 0)) {
       throw new TraceParseError(`line ${row.line}: num_gpu ${numGpu} and gpu_milli ${gpuMilli} must both be 0 or both positive`);
+    }
+    if (numGpu > 1 && gpuMilli < 1000) {
+      throw new TraceParseError(`line ${row.line}: gpu_milli ${gpuMilli} (a share of one GPU) needs num_gpu 1, not ${numGpu}: a task on several GPUs takes them whole`);
+    }
+    const creationTime: number | null = row.has('creation_time') ? row.int('creation_time') : null;
+    const deletionTime: number | null = row.optionalInt('deletion_time');
+    if (creationTime !== null && deletionTime !== null && deletionTime < creationTime) {
+      throw new TraceParseError(`line ${row.line}: deletion_time ${deletionTime} is before creation_time ${creationTime}`);
     }
     return {
       name: row.required('name'),
@@ -164,14 +186,16 @@ export function parseTracePods(csv: string): TraceTask[] {
       gpuSpec:
         spec === '' || spec.toLowerCase() === 'nan'
           ? []
-          : spec.split('|').map((code: string) => mapTraceModel(code, row.line).model),
+          : spec.split('|').map((code: string) => mapTraceModel(code.trim(), row.line).model),
       qos: row.text('qos'),
       podPhase: row.text('pod_phase'),
-      creationTime: row.has('creation_time') ? row.int('creation_time') : null,
-      deletionTime: row.optionalInt('deletion_time'),
+      creationTime,
+      deletionTime,
       scheduledTime: row.optionalInt('scheduled_time'),
     };
   });
+  if (tasks.length === 0) throw new TraceParseError('no tasks: the file has a header and nothing else');
+  return tasks;
 }
 
 type PodColumn = (typeof POD_COLUMNS)[number] | (typeof OPTIONAL_POD_COLUMNS)[number];
@@ -368,11 +392,21 @@ export function mapTraceModel(code: string, line?: number): TraceGpuModel {
 }
 
 export function loadTraceNodesFile(path: string): TraceHost[] {
-  return parseTraceNodes(readFileSync(path, 'utf8'));
+  return inFile(path, parseTraceNodes);
 }
 
 export function loadTracePodsFile(path: string): TraceTask[] {
-  return parseTracePods(readFileSync(path, 'utf8'));
+  return inFile(path, parseTracePods);
+}
+
+/** Parses the file, naming it in any TraceParseError. */
+function inFile<T>(path: string, parse: (csv: string) => T): T {
+  try {
+    return parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    if (error instanceof TraceParseError) throw new TraceParseError(`${path}: ${error.message}`);
+    throw error;
+  }
 }
 
 interface CsvRow<C extends string> {
@@ -392,12 +426,16 @@ function parseCsv<C extends string, O extends string = never>(
   columns: readonly C[],
   optionalColumns: readonly O[] = [],
 ): CsvRow<C | O>[] {
-  const lines: string[] = csv.split(/\r?\n/);
+  // CR LF, LF, or a lone CR (old Mac files): every one ends a line.
+  const lines: string[] = csv.split(/\r\n|\r|\n/);
   const header: string[] = (lines[0] ?? '').replace(/^\uFEFF/, '').split(',').map((name: string) => name.trim());
+  const shown: string = header.join(',').length > 120 ? `${header.join(',').slice(0, 120)}…` : header.join(',');
+  const twice: string | undefined = header.find((name: string, i: number) => name !== '' && header.indexOf(name) !== i);
+  if (twice !== undefined) throw new TraceParseError(`line 1: column "${twice}" appears twice in the header`);
   const position: Map<C | O, number> = new Map<C | O, number>();
   for (const column of columns) {
     const at: number = header.indexOf(column);
-    if (at < 0) throw new TraceParseError(`header "${lines[0] ?? ''}" lacks column "${column}"`);
+    if (at < 0) throw new TraceParseError(`line 1: the header "${shown}" lacks column "${column}" (plain comma-separated values, no quotes)`);
     position.set(column, at);
   }
   for (const column of optionalColumns) {
@@ -419,8 +457,9 @@ function parseCsv<C extends string, O extends string = never>(
     const optionalInt = (column: C | O): number | null => {
       const value: string = text(column);
       if (value === '' || value.toLowerCase() === 'nan') return null;
-      if (!/^\d+$/.test(value)) {
-        throw new TraceParseError(`line ${line}: ${column} "${value}" is not a non-negative integer`);
+      // At most 15 digits: every such number is exact in a double, and larger ones are no real trace's.
+      if (!/^\d{1,15}$/.test(value)) {
+        throw new TraceParseError(`line ${line}: ${column} "${value.slice(0, 40)}" is not a non-negative integer below 10^15`);
       }
       return Number(value);
     };
