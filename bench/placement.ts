@@ -245,10 +245,9 @@ function main(): void {
   const args = commandLine();
   const traceDir: string = resolve(args.traceDir ?? process.env.PLACEMENT_TRACE_DIR ?? join(root, '..', 'shared', 'fixtures', 'alibaba-gpu-v2023'));
   const nodesFile: string = resolve(args.nodes ?? join(traceDir, NODE_LIST));
-  const given: string[] = args.files;
   const files: string[] =
-    given.length > 0
-      ? given
+    args.files.length > 0
+      ? args.files
       : readdirSync(traceDir)
           .filter((name: string) => name.startsWith(POD_LIST_PREFIX) && name.endsWith('.csv'))
           .map((name: string) => join(traceDir, name));

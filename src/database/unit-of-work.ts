@@ -127,12 +127,15 @@ export class UnitOfWork {
     let stopped = false;
     let current: { client: ListeningClient; release: (error?: unknown) => void } | null = null;
     let retry: NodeJS.Timeout | null = null;
+    const retryLater = () => {
+      if (!stopped) retry = setTimeout(() => void connect(), LISTEN_RETRY_MS);
+    };
     const drop = (client: ListeningClient, error?: unknown) => {
       if (current?.client !== client) return;
       current.release(error ?? new Error('listening stopped'));
       current = null;
       onLive(false);
-      if (!stopped) retry = setTimeout(() => void connect(), LISTEN_RETRY_MS);
+      retryLater();
     };
     const connect = async (): Promise<void> => {
       retry = null;
@@ -143,7 +146,7 @@ export class UnitOfWork {
         client = obtained;
         current = { client, release };
       } catch {
-        if (!stopped) retry = setTimeout(() => void connect(), LISTEN_RETRY_MS);
+        retryLater();
         return;
       }
       client.on('notification', (message) => {

@@ -332,13 +332,13 @@ export class VmsService {
   /** A VM that holds nothing on the hypervisor: deleting it is only a record change. */
   private async deleteRecordOnly(tx: Tx, vm: VmEntity, user: AuthUser, options: RequestOptions): Promise<DeleteStep> {
     const now = this.clock.now();
+    await this.resources.markGone(tx, vm, now);
     const moved = await this.vms.transition(tx, vm.id, VmEvent.RecordDeleted, { deletedAt: now });
     if (!moved.applied) throw new LostRace();
-    await this.resources.markGone(tx, vm, now);
     const op = this.runner.newOperation(OperationAction.Delete, vm.id, user, options, null);
     Object.assign(op, { status: OperationStatus.Succeeded, stage: 'done', finishedAt: now });
     await this.ops.insert(tx, op);
-    return { kind: 'done', vm: Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: vm.updatedAt > moved.updatedAt ? vm.updatedAt : moved.updatedAt }) };
+    return { kind: 'done', vm: Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: moved.updatedAt }) };
   }
 
   /** A concurrent request took the VM's one open-operation slot first: read the VM again. */

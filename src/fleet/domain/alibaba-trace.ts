@@ -429,7 +429,8 @@ function parseCsv<C extends string, O extends string = never>(
   // CR LF, LF, or a lone CR (old Mac files): every one ends a line.
   const lines: string[] = csv.split(/\r\n|\r|\n/);
   const header: string[] = (lines[0] ?? '').replace(/^\uFEFF/, '').split(',').map((name: string) => name.trim());
-  const shown: string = header.join(',').length > 120 ? `${header.join(',').slice(0, 120)}…` : header.join(',');
+  const joined: string = header.join(',');
+  const shown: string = joined.length > 120 ? `${joined.slice(0, 120)}…` : joined;
   const twice: string | undefined = header.find((name: string, i: number) => name !== '' && header.indexOf(name) !== i);
   if (twice !== undefined) throw new TraceParseError(`line 1: column "${twice}" appears twice in the header`);
   const position: Map<C | O, number> = new Map<C | O, number>();
