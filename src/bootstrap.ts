@@ -13,7 +13,7 @@ import { mediaTypesByRoute, unsupportedBody } from './common/media-types';
 import { ROUTE_TABLE } from './common/problem-details.filter';
 import { RouteTable } from './common/route-table';
 import { AppConfig } from './config/app-config';
-import { PinoNestLogger, createLogger, redactUrl } from './logging/logger';
+import { PinoNestLogger, createLogger, redactUrl, requestLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 
 export { buildOpenApiDocument };
@@ -31,6 +31,7 @@ export function createAdapter(logger: PinoLogger, trustProxy: string | null = nu
     loggerInstance: logger,
     // One line per request is logged by the onResponse hook in configureApp instead.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: requestLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
     genReqId: (request: { headers: Record<string, string | string[] | undefined> }) => {

@@ -1,5 +1,7 @@
 import { LoggerService } from '@nestjs/common';
 import pino, { Logger, LoggerOptions } from 'pino';
+import type { FastifyChildLoggerFactory } from 'fastify/types/logger';
+import { isoTime } from '../common/iso-time';
 
 /**
  * Structured JSON logs. Writes are asynchronous and buffered so logging never
@@ -67,17 +69,44 @@ export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     base: { service: 'vmplane' },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: logTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: REDACT_PATHS, censor: REDACTED },
   };
 }
 
 export function createAppLogger(level: string): AppLogger {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const logger = pino(loggerOptions(level), destination);
+  return createBufferedLogger(level, pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES }));
+}
+
+/** pino's own asynchronous destination (sonic-boom). */
+type LogDestination = ReturnType<typeof pino.destination>;
+
+/** Lines are handed to the destination in chunks of at least this many characters (and on every flush). */
+export const BATCH_BYTES = 4096;
+
+/**
+ * A logger over `destination`, with lines gathered into chunks before the
+ * destination sees them. sonic-boom appends each line to its last buffered
+ * string and measures that string's UTF-8 length on every write, which
+ * flattens it: with 4 KiB buffered that was a third of each access-log
+ * line's cost (docs/benchmarks.md). Gathered lines are joined once per chunk.
+ */
+export function createBufferedLogger(level: string, destination: LogDestination): AppLogger {
+  const write = destination.write.bind(destination);
+  const lines: string[] = [];
+  let gathered = 0;
+  let scheduled: NodeJS.Timeout | null = null;
+  const handOver = () => {
+    if (lines.length === 0) return;
+    const chunk = lines.length === 1 ? lines[0] : lines.join('');
+    lines.length = 0;
+    gathered = 0;
+    write(chunk);
+  };
   const flush = () => {
     try {
+      handOver();
       destination.flushSync();
     } catch {
       /* stdout may already be closed */
@@ -85,25 +114,57 @@ export function createAppLogger(level: string): AppLogger {
   };
   // A write that fails (stdout closed) is reported, not thrown: logging must not take the server down.
   destination.on('error', (error: Error) => process.stderr.write(`vmplane: log write failed: ${error.message}\n`));
-  // The first line written after a flush schedules the next one, so an idle server sets no timers.
-  const write = destination.write.bind(destination);
-  let scheduled: NodeJS.Timeout | null = null;
-  destination.write = (chunk: string): boolean => {
-    const accepted = write(chunk);
+  // The first line gathered after a flush schedules the next one, so an idle server sets no timers.
+  destination.write = (line: string): boolean => {
+    lines.push(line);
+    gathered += line.length;
+    if (gathered >= BATCH_BYTES) handOver();
     if (!scheduled) {
       scheduled = setTimeout(() => {
         scheduled = null;
-        // No callback: with one, sonic-boom also fsyncs, which a pipe or a terminal refuses (EINVAL).
-        destination.flush();
+        try {
+          handOver();
+          // No callback: with one, sonic-boom also fsyncs, which a pipe or a terminal refuses (EINVAL).
+          destination.flush();
+        } catch {
+          /* the destination was closed: nothing is left to write to */
+        }
       }, FLUSH_INTERVAL_MS);
       scheduled.unref();
     }
-    return accepted;
+    return true;
   };
+  const logger = pino(loggerOptions(level), destination);
   process.once('beforeExit', flush);
   process.once('exit', flush);
   return { logger, flush };
 }
+
+let lastMs = Number.NaN;
+let lastTime = '';
+
+/** pino's `isoTime`, formatted once per millisecond: a busy server writes several lines in each. */
+export function logTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${isoTime(new Date(now))}"`;
+  }
+  return lastTime;
+}
+
+/**
+ * Each request's logger: a pino child carrying the request id. Fastify asks
+ * for it with options naming the route's level, which sends pino down its
+ * slow path (new level methods for every child, several closures per
+ * request, most of what a request's logger allocated; docs/benchmarks.md).
+ * When the route asks for the logger's own level and no serializers, the
+ * child is made without options: the same bindings, the parent's level.
+ */
+export const requestLogger: FastifyChildLoggerFactory = (logger, bindings, options) => {
+  const sameLevel = options.level === undefined || options.level === '' || options.level === logger.level;
+  return sameLevel && !options.serializers ? logger.child(bindings) : logger.child(bindings, options);
+};
 
 /** Nest's logger interface over pino, so framework and app logs share one format. */
 export class PinoNestLogger implements LoggerService {
