@@ -47,11 +47,25 @@ export interface PlannedSlotClaim {
   slots: number[];
 }
 
-/** Raised when a conditional claim finds the plan stale; the caller re-plans in a new transaction. */
+/**
+ * Raised when a conditional claim finds the plan stale; the caller re-plans in
+ * a new transaction. `fullHostId` names a host whose CPU, memory or disk could
+ * not take the request when it was claimed: others' claims, uncommitted when
+ * the plan read the fleet, filled it. A new plan reads only committed rows,
+ * so it would choose that host again; the caller leaves it out instead.
+ */
 export class PlacementConflictError extends Error {
-  constructor(what: string) {
+  constructor(
+    what: string,
+    readonly fullHostId: string | null = null,
+  ) {
     super(`Placement conflict: ${what} changed while placing`);
   }
+}
+
+/** The hosts a re-plan leaves out: those held for waiting requests, and those this request found full. */
+export function withoutHosts(held: ReadonlySet<string>, full: ReadonlySet<string>): ReadonlySet<string> {
+  return full.size === 0 ? held : new Set([...held, ...full]);
 }
 
 export function resourcesOf(request: PlacementRequest): PlacementResources {
@@ -99,7 +113,7 @@ export class PlacementService {
   /** Claims the plan for the VM (whose row must already exist), or throws PlacementConflictError. */
   async claim(tx: Tx, vmId: string, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
     if (!(await this.fleet.claimHost(tx, plan.hostId, resourcesOf(request)))) {
-      throw new PlacementConflictError(`host ${plan.hostName}`);
+      throw new PlacementConflictError(`host ${plan.hostName}`, plan.hostId);
     }
     if (plan.slotClaim) {
       const { gpu, profile, slots } = plan.slotClaim;

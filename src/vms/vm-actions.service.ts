@@ -7,7 +7,7 @@ import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { FleetRepository } from '../fleet/fleet.repository';
-import { PlacementConflictError, PlacementService } from '../fleet/placement.service';
+import { PlacementConflictError, PlacementService, withoutHosts } from '../fleet/placement.service';
 import { IdempotencyRepository, KeyClaim, fingerprint } from '../idempotency/idempotency.repository';
 import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
 import { Lease, OperationWorker } from '../operations/operation-worker';
@@ -53,6 +53,8 @@ interface ActionRequest {
   action: Exclude<VmAction, VmAction.Delete>;
   body: object;
   options: RequestOptions;
+  /** Hosts an earlier attempt of an unshelve found full when it claimed them; later plans leave them out. */
+  fullHosts?: Set<string>;
 }
 
 /**
@@ -123,6 +125,7 @@ export class VmActionsService {
         step = await this.uow.transaction((tx) => this.record(tx, request, lease, attempt === 3));
       } catch (error) {
         if (lease) this.worker.unreserve();
+        if (error instanceof PlacementConflictError && error.fullHostId) (request.fullHosts ??= new Set()).add(error.fullHostId);
         // A concurrent request took the VM's one open-operation slot: read the VM again (it is in flight, or busy).
         if ((error instanceof PlacementConflictError || isOpenOperationTaken(error)) && attempt < 3) continue;
         if (error instanceof PlacementConflictError) throw new InsufficientCapacityError('The capacity was taken by concurrent requests; retry', [], CAPACITY_RETRY_AFTER_SECONDS, request.id);
@@ -184,7 +187,7 @@ export class VmActionsService {
    */
   private async recordUnshelve(tx: Tx, request: ActionRequest, vm: VmEntity, lease: Lease | null, serialise: boolean): Promise<ActionStep> {
     const placement = placementOf(vm);
-    const plan = await this.placement.plan(tx, placement, serialise || placement.gpuCount > 0, await this.queue.heldHosts(tx));
+    const plan = await this.placement.plan(tx, placement, serialise || placement.gpuCount > 0, withoutHosts(await this.queue.heldHosts(tx), request.fullHosts ?? new Set()));
     const waitSeconds = (request.body as UnshelveVmDto).wait_for_capacity_seconds;
     if (plan) {
       const op = this.runner.newOperation(OperationAction.Unshelve, vm.id, request.user, request.options, lease);

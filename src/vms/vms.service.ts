@@ -10,7 +10,7 @@ import { constraintViolation } from '../database/constraint-violation';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { HostEntity } from '../fleet/host.entity';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
-import { PlacementConflictError, PlacementPlan, PlacementService } from '../fleet/placement.service';
+import { PlacementConflictError, PlacementPlan, PlacementService, withoutHosts } from '../fleet/placement.service';
 import { IdempotencyRepository, KeyClaim, fingerprint } from '../idempotency/idempotency.repository';
 import { OperationPageDto } from '../operations/dto/operation.dto';
 import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
@@ -53,6 +53,8 @@ interface CreateRequest {
   /** Resolved in the create's transaction: the image's name (null: none) and the keys as they are now. */
   image?: string | null;
   sshKeys?: VmSshKey[];
+  /** Hosts an earlier attempt of this request found full when it claimed them; later plans leave them out. */
+  fullHosts: Set<string>;
 }
 
 type CreateStep =
@@ -103,6 +105,7 @@ export class VmsService {
       placement: placementRequestOf(dto),
       hash: options.idempotencyKey ? fingerprint(dto) : null,
       options,
+      fullHosts: new Set(),
     };
     for (let attempt = 1; ; attempt++) {
       // GPU placements are serialised per model (identical requests would all pick the same best GPUs); CPU-only
@@ -115,6 +118,7 @@ export class VmsService {
       } catch (error) {
         if (lease) this.worker.unreserve();
         if (error instanceof PlacementConflictError) {
+          if (error.fullHostId) request.fullHosts.add(error.fullHostId);
           if (attempt < MAX_PLACEMENT_ATTEMPTS) continue;
           throw new InsufficientCapacityError(
             `The capacity for ${describeRequest(request.placement)} was taken by concurrent requests; retry`,
@@ -203,7 +207,7 @@ export class VmsService {
     request.sshKeys = await this.resolveSshKeys(tx, request.user, request.dto.ssh_keys ?? []);
     await this.assertPublicIpFree(tx, request.dto.public_ip);
     // Capacity goes to those already waiting first: a new request may take a host only if none of them could use it.
-    const plan = await this.placement.plan(tx, request.placement, serialise, await this.queue.heldHosts(tx));
+    const plan = await this.placement.plan(tx, request.placement, serialise, withoutHosts(await this.queue.heldHosts(tx), request.fullHosts));
     if (!plan) return this.recordNoRoom(tx, request, key?.id ?? null);
     return this.recordPlaced(tx, request, plan, key?.id ?? null, lease);
   }

@@ -1,6 +1,8 @@
 import type { AuthUser } from '../../src/auth/auth-user';
 import { InsufficientCapacityError, QuotaExceededError } from '../../src/common/domain-errors';
+import { FleetRepository } from '../../src/fleet/fleet.repository';
 import { FleetService } from '../../src/fleet/fleet.service';
+import { PlacementService } from '../../src/fleet/placement.service';
 import { platformVmIdFromLabels } from '../../src/hypervisor/hypervisor.constants';
 import { InstallationService } from '../../src/installation/installation.service';
 import { ReconcilerService } from '../../src/reconciler/reconciler.service';
@@ -122,6 +124,56 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     );
     expect(live).toHaveLength(8);
   });
+
+  it('concurrent CPU creates that fill the host placement prefers go on to another host that fits, not to a 503', async () => {
+    const region = `spill-${kind}`;
+    // Two hosts in a region of their own: the small one (which placement prefers) fills after four of the sixteen.
+    const small = await fleet.register(h100Host(`spill-small-${kind}`, region, 0, { cpu_cores: 4, memory_mib: 65_536, disk_gib: 1_000 }));
+    const big = await fleet.register(h100Host(`spill-big-${kind}`, region, 0, { cpu_cores: 1_000, memory_mib: 4_194_304, disk_gib: 100_000 }));
+    const user = await newUser();
+    const spec = (i: number) => vmSpec({ name: `spill-${i}`, cpu_cores: 1, memory: 1024, disk_size: 10, region });
+    const outcomes = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => vms.create(user, spec(i), WAIT)));
+
+    expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason))).toEqual([]);
+    const usedSmall = (await fleet.get(small.id)).used.cpu_cores;
+    expect(usedSmall).toBe(4);
+    expect(usedSmall + (await fleet.get(big.id)).used.cpu_cores).toBe(16);
+    expect(await usage(user)).toMatchObject({ vcpus: 16, vms: 16 });
+  });
+
+  if (kind === 'postgres') {
+    it('PostgreSQL only: a host that other creates fill between each plan and its claim is left out of the next plan, rather than chosen until the retries run out', async () => {
+      const region = `churn-${kind}`;
+      const small = await fleet.register(h100Host(`churn-small-${kind}`, region, 0, { cpu_cores: 4, memory_mib: 65_536, disk_gib: 1_000 }));
+      const big = await fleet.register(h100Host(`churn-big-${kind}`, region, 0, { cpu_cores: 1_000, memory_mib: 4_194_304, disk_gib: 100_000 }));
+      const placement = app.get(PlacementService);
+      const repository = app.get(FleetRepository);
+      const whole = { cpuCores: 4, memoryMib: 65_536, diskGib: 1_000 };
+      const claim = placement.claim.bind(placement);
+      let competed = 0;
+      // What a busy host sees: between this create's plan (the host had room) and its claim, other creates
+      // commit claims that fill it; they finish and give the room back before this create plans again.
+      const spy = jest.spyOn(placement, 'claim').mockImplementation(async (tx, vmId, plan, request, allocationIds) => {
+        if (plan.hostId !== small.id) return claim(tx, vmId, plan, request, allocationIds);
+        competed++;
+        expect(await app.uow.transaction((other) => repository.claimHost(other, small.id, whole))).toBe(true);
+        try {
+          return await claim(tx, vmId, plan, request, allocationIds);
+        } finally {
+          await app.uow.transaction((other) => repository.releaseHost(other, small.id, whole));
+        }
+      });
+      try {
+        const outcome = finished(await vms.create(await newUser(), vmSpec({ name: 'churn', cpu_cores: 1, memory: 1024, disk_size: 10, region }), WAIT));
+        expect(outcome.status).toBe(201);
+        expect(competed).toBe(1);
+        expect((await fleet.get(big.id)).used.cpu_cores).toBe(1);
+        expect((await fleet.get(small.id)).used.cpu_cores).toBe(0);
+      } finally {
+        spy.mockRestore();
+      }
+    });
+  }
 
   it('reconcile removes its own orphan made through the SDK and fails a VM deleted behind the platform’s back, releasing it', async () => {
     const host = await fleet.register({ ...gpuHost(`reconcile-${kind}`, 1), region: 'reconcile' });
