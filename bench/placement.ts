@@ -377,6 +377,10 @@ function main(): void {
       'over all GPU demand) is the share of each GPU model put in vgpu mode, whole hosts at a time, smallest hosts first ' +
       '(`withVgpuShare`): an operator sizing the pools to the expected workload. The rest stay passthrough. No GPU is in MIG ' +
       "mode: none of the trace's models (V100, P100, T4, A10 and the undisclosed G1–G3) is a MIG GPU we have a table for.",
+    '- **Files** are read by column name, in any order; plain comma-separated values, as the trace has them, or with ' +
+      'RFC 4180 quoting, as pandas or a spreadsheet may write them; a whole number may be written as a float (`12000.0`). ' +
+      "A GPU model code that is not the trace's own (`H100`, `A100M80`) is taken as a model of that name " +
+      '(`trace-h100-32gb`, `trace-a100-80gb`): placement only compares models, so hosts and tasks naming it agree.',
     '- **Columns**: *placed* counts tasks (CPU-only included); *GPU tasks* those with GPUs; *GPU units* the GPUs held at the ' +
       'end, fractions by their size; *share at 1st GPU refusal* is GPU units held / all GPUs when a GPU task was first ' +
       'refused, the higher the less capacity fragmentation wasted. p50 and p99 are per `schedule()` call over both runs, ' +

@@ -168,8 +168,12 @@ describe('parseTraceNodes and traceHostsToFleet', () => {
     ['a missing column', 'sn,cpu_milli,memory_mib,gpu\nx,1,1,0', /lacks column "model"/],
     ['a short row', `${NODE_HEADER}\nx,1,1,0`, /line 2: expected 5 fields, found 4/],
     ['a non-numeric value', `${NODE_HEADER}\nx,lots,1,0,`, /line 2: cpu_milli "lots"/],
-    ['an unknown GPU model', `${NODE_HEADER}\nx,1,1,2,H100`, /line 2: unknown trace GPU model "H100"/],
-    ['GPUs without a model', `${NODE_HEADER}\nx,1,1,2,`, /unknown trace GPU model ""/],
+    ['a model that is not a code', `${NODE_HEADER}\nx,1,1,2,H100 <script>`, /line 2: GPU model "H100 <script>" is not a model code/],
+    ['GPUs without a model', `${NODE_HEADER}\nx,1,1,2,`, /line 2: GPU model "" is not a model code/],
+    ['an unclosed quote', `${NODE_HEADER}\n"x,1,1,2,T4`, /line 2: a quoted field is not closed before the line ends/],
+    ['text after a closing quote', `${NODE_HEADER}\n"x"y,1,1,2,T4`, /line 2: text after the closing quote of field 1/],
+    ['a quote inside an unquoted field', `${NODE_HEADER}\nx"y,1,1,2,T4`, /line 2: a quote inside unquoted field 1/],
+    ['a fractional count', `${NODE_HEADER}\nx,1,1,2.5,T4`, /line 2: gpu "2.5" is not a non-negative integer/],
     ['a model without GPUs', `${NODE_HEADER}\nx,1,1,0,T4`, /names GPU model "T4"/],
     ['an empty name', `${NODE_HEADER}\n,1,1,0,`, /sn is empty/],
   ])('rejects %s', (_label: string, input: string, message: RegExp) => {
@@ -193,9 +197,15 @@ describe('trace GPU models', () => {
     expect(model).toMatch(GPU_MODEL_ID_PATTERN);
   });
 
-  it('only knows its own codes', () => {
+  it.each([
+    ['H100', 'trace-h100-32gb', 32 * 1024],
+    ['A100M80', 'trace-a100-80gb', 80 * 1024],
+    ['V100M16x', 'trace-v100m16x-32gb', 32 * 1024],
+    ['toString', 'trace-tostring-32gb', 32 * 1024],
+  ])('takes a code it does not know, %s, as a model of that name: %s', (code: string, model: string, memoryMib: number) => {
+    expect(mapTraceModel(code)).toMatchObject({ model, memoryMib });
+    expect(model).toMatch(GPU_MODEL_ID_PATTERN);
     expect(Object.keys(TRACE_GPU_MODELS)).toHaveLength(8);
-    expect(() => mapTraceModel('toString')).toThrow(TraceParseError);
   });
 });
 
@@ -214,10 +224,24 @@ describe('parseTracePods', () => {
     expect(pending).toMatchObject({ gpuSpec: [], gpuMilli: 590, deletionTime: null, scheduledTime: null, qos: 'BE' });
   });
 
-  it('rejects an unknown model in gpu_spec', () => {
-    expect(() => parseTracePods(`${POD_HEADER}\np,1,1,1,1000,V100|T4,LS,Running,0,1,0`)).toThrow(
-      /line 2: unknown trace GPU model "V100"/,
-    );
+  it('takes a model it does not know in gpu_spec as the same model a host with that code has', () => {
+    const [task] = parseTracePods(`${POD_HEADER}\np,1,1,1,1000,H100|T4,LS,Running,0,1,0`);
+    expect(task.gpuSpec).toEqual(['trace-h100-32gb', 't4-16gb']);
+    const [host] = traceHostsToFleet(parseTraceNodes(`${NODE_HEADER}\nx,8000,1024,2,H100`));
+    expect(host.gpus.map((gpu) => gpu.model)).toEqual(['trace-h100-32gb', 'trace-h100-32gb']);
+  });
+
+  it('reads quoted fields and whole numbers written as floats, as pandas and spreadsheets write them', () => {
+    const csv: string = [
+      '"name","cpu_milli","memory_mib","num_gpu","gpu_milli","gpu_spec","qos","pod_phase","creation_time","deletion_time","scheduled_time"',
+      '"p1",11300.0,49152.0,1.0,1000.0,"V100M16|V100M32","LS","Running",12844303.0,12844554.0,12844441.0',
+      '"p ""two""",3152,5600,1,590,"",BE,Pending,5,,',
+      '" p3 , with a comma",1000,1024,0,0,,BE,Pending,7,,',
+    ].join('\r\n');
+    const [first, second, third] = parseTracePods(csv);
+    expect(first).toMatchObject({ name: 'p1', cpuMilli: 11300, memoryMib: 49152, numGpu: 1, gpuMilli: 1000, gpuSpec: ['v100-16gb', 'v100-32gb'], creationTime: 12844303 });
+    expect(second).toMatchObject({ name: 'p "two"', gpuMilli: 590, gpuSpec: [], deletionTime: null });
+    expect(third).toMatchObject({ name: 'p3 , with a comma', numGpu: 0 });
   });
 
   it('needs a creation time', () => {

@@ -380,15 +380,31 @@ export function withVgpuShare(fleet: readonly SchedulerHost[], share: number): S
   }));
 }
 
+/** A model code this loader does not know: letters, digits, dots, hyphens and underscores, as the trace's own are. */
+const MODEL_CODE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
+/** `V100M32`-style codes carry the card's memory in GB after an `M`. */
+const MEMORY_SUFFIX: RegExp = /^(.*?[A-Za-z0-9])M([1-9]\d{0,3})$/;
+
+/**
+ * The model for a trace's code: the trace's own codes map to the cards they
+ * name (TRACE_GPU_MODELS); any other code (a variant of the trace with newer
+ * cards, say `A100M80` or `H100`) is taken as a model of that name, with the
+ * memory its `M<GB>` suffix gives or, without one, the undisclosed
+ * placeholder, in the `trace-` namespace so it cannot pass for a real card's
+ * id. Placement only compares models, so every host and task naming the
+ * same code agree. An empty or malformed code is refused.
+ */
 export function mapTraceModel(code: string, line?: number): TraceGpuModel {
-  const model: TraceGpuModel | undefined = Object.prototype.hasOwnProperty.call(TRACE_GPU_MODELS, code)
-    ? TRACE_GPU_MODELS[code]
-    : undefined;
-  if (model === undefined) {
+  if (Object.prototype.hasOwnProperty.call(TRACE_GPU_MODELS, code)) return TRACE_GPU_MODELS[code];
+  if (!MODEL_CODE.test(code)) {
     const where: string = line === undefined ? '' : `line ${line}: `;
-    throw new TraceParseError(`${where}unknown trace GPU model "${code}"`);
+    const shown: string = code.length > 40 ? `${code.slice(0, 40)}…` : code;
+    throw new TraceParseError(`${where}GPU model "${shown}" is not a model code (letters, digits, ".", "-" or "_", at most 32)`);
   }
-  return model;
+  const sized: RegExpExecArray | null = MEMORY_SUFFIX.exec(code);
+  return sized
+    ? traceModel(`Trace ${sized[1]}`, Number(sized[2]) * 1024)
+    : traceModel(`Trace ${code}`, UNDISCLOSED_GPU_MEMORY_MIB);
 }
 
 export function loadTraceNodesFile(path: string): TraceHost[] {
@@ -420,7 +436,48 @@ interface CsvRow<C extends string> {
   optionalInt(column: C): number | null;
 }
 
-/** The trace files are plain comma-separated values without quoting. */
+/**
+ * The cells of one line of comma-separated values: plain, as the trace's own
+ * files are, or with RFC 4180 quoting (a field in double quotes may hold
+ * commas, and `""` stands for a quote), as a spreadsheet or pandas may write
+ * them. A quoted field cannot span lines.
+ */
+export function splitCsvLine(text: string, line: number): string[] {
+  if (!text.includes('"')) return text.split(',');
+  const cells: string[] = [];
+  let i: number = 0;
+  for (;;) {
+    let cell: string = '';
+    while (text[i] === ' ') i++;
+    if (text[i] === '"') {
+      i++;
+      for (;;) {
+        const quote: number = text.indexOf('"', i);
+        if (quote < 0) throw new TraceParseError(`line ${line}: a quoted field is not closed before the line ends`);
+        cell += text.slice(i, quote);
+        i = quote + 1;
+        if (text[i] !== '"') break;
+        cell += '"';
+        i++;
+      }
+      while (text[i] === ' ') i++;
+      if (i < text.length && text[i] !== ',') {
+        throw new TraceParseError(`line ${line}: text after the closing quote of field ${cells.length + 1}`);
+      }
+    } else {
+      const comma: number = text.indexOf(',', i);
+      const end: number = comma < 0 ? text.length : comma;
+      cell = text.slice(i, end);
+      if (cell.includes('"')) throw new TraceParseError(`line ${line}: a quote inside unquoted field ${cells.length + 1}`);
+      i = end;
+    }
+    cells.push(cell);
+    if (i >= text.length) return cells;
+    i++; // the comma
+  }
+}
+
+/** The trace files: comma-separated values with a header line naming the columns. */
 function parseCsv<C extends string, O extends string = never>(
   csv: string,
   columns: readonly C[],
@@ -428,7 +485,7 @@ function parseCsv<C extends string, O extends string = never>(
 ): CsvRow<C | O>[] {
   // CR LF, LF, or a lone CR (old Mac files): every one ends a line.
   const lines: string[] = csv.split(/\r\n|\r|\n/);
-  const header: string[] = (lines[0] ?? '').replace(/^\uFEFF/, '').split(',').map((name: string) => name.trim());
+  const header: string[] = splitCsvLine((lines[0] ?? '').replace(/^\uFEFF/, ''), 1).map((name: string) => name.trim());
   const joined: string = header.join(',');
   const shown: string = joined.length > 120 ? `${joined.slice(0, 120)}…` : joined;
   const twice: string | undefined = header.find((name: string, i: number) => name !== '' && header.indexOf(name) !== i);
@@ -436,7 +493,7 @@ function parseCsv<C extends string, O extends string = never>(
   const position: Map<C | O, number> = new Map<C | O, number>();
   for (const column of columns) {
     const at: number = header.indexOf(column);
-    if (at < 0) throw new TraceParseError(`line 1: the header "${shown}" lacks column "${column}" (plain comma-separated values, no quotes)`);
+    if (at < 0) throw new TraceParseError(`line 1: the header "${shown}" lacks column "${column}"`);
     position.set(column, at);
   }
   for (const column of optionalColumns) {
@@ -446,8 +503,8 @@ function parseCsv<C extends string, O extends string = never>(
   const rows: CsvRow<C | O>[] = [];
   for (let i: number = 1; i < lines.length; i++) {
     if (lines[i].trim() === '') continue;
-    const cells: string[] = lines[i].split(',');
     const line: number = i + 1;
+    const cells: string[] = splitCsvLine(lines[i], line);
     if (cells.length !== header.length) {
       throw new TraceParseError(`line ${line}: expected ${header.length} fields, found ${cells.length}`);
     }
@@ -459,7 +516,8 @@ function parseCsv<C extends string, O extends string = never>(
       const value: string = text(column);
       if (value === '' || value.toLowerCase() === 'nan') return null;
       // At most 15 digits: every such number is exact in a double, and larger ones are no real trace's.
-      if (!/^\d{1,15}$/.test(value)) {
+      // A whole number may be written as a float (`12000.0`): pandas does so for a column with a missing value.
+      if (!/^\d{1,15}(?:\.0+)?$/.test(value)) {
         throw new TraceParseError(`line ${line}: ${column} "${value.slice(0, 40)}" is not a non-negative integer below 10^15`);
       }
       return Number(value);
