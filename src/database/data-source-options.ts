@@ -74,6 +74,7 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       connection.pragma('synchronous = NORMAL');
       connection.pragma('busy_timeout = 5000');
       connection.pragma('foreign_keys = ON');
+      connection.pragma('temp_store = MEMORY');
     },
   };
 }

@@ -280,6 +280,14 @@ describe.each(DB_KINDS)('schema objects and database-level constraints on %s', (
     expect(await tableNames(db())).toEqual(expect.arrayContaining(TABLES));
   });
 
+  if (kind === 'sqlite') {
+    it('SQLite only: every connection is in WAL mode with NORMAL sync, foreign keys on and statement journals in memory', async () => {
+      const pragma = (name: string) => db().uow.read(async (tx) => ((await tx.query(`PRAGMA ${name}`)) as Record<string, unknown>[])[0][name]);
+      // synchronous 1 = NORMAL; temp_store 2 = MEMORY (a statement journal is a temporary file otherwise, made and unlinked per statement).
+      expect([await pragma('journal_mode'), await pragma('synchronous'), await pragma('foreign_keys'), await pragma('temp_store')]).toEqual(['wal', 1, 1, 2]);
+    });
+  }
+
   it('creates every index on the right table; the live-GPU, live-IP and open-operation indexes are unique and partial', async () => {
     const indexes = await indexDefinitions(db());
     for (const [table, names] of Object.entries(INDEXES)) {
