@@ -74,15 +74,23 @@ export class UsersService {
   }
 
   /** An admin changes a user's role or status; a disable revokes the user's tokens, a role change applies to them at once. */
+  /**
+   * An admin changes a user's role, disables or enables them, or sets a new
+   * password for them (a reset). Disabling and a new password revoke every
+   * token the user holds.
+   */
   async update(id: string, dto: UpdateUserDto): Promise<UserResponseDto> {
+    // Hashed before the transaction: argon2id takes tens of milliseconds, and nothing waits on it.
+    const passwordHash = dto.password === undefined ? undefined : await this.hasher.hash(dto.password);
     const user = await this.uow.transaction(async (tx) => {
       const found = await this.requireIn(tx, id);
       const changes: Partial<UserEntity> = {};
       if (dto.role !== undefined) changes.role = dto.role;
       const disabling = dto.disabled === true && !found.disabledAt;
       if (dto.disabled !== undefined) changes.disabledAt = dto.disabled ? (found.disabledAt ?? this.clock.now()) : null;
+      if (passwordHash !== undefined) changes.passwordHash = passwordHash;
       if (found.role === UserRole.Admin && !found.disabledAt && (changes.role === UserRole.Member || disabling)) await this.assertNotLastAdmin(tx);
-      await this.users.update(tx, id, changes, disabling);
+      await this.users.update(tx, id, changes, disabling || passwordHash !== undefined);
       await this.principals.announce(tx, id);
       return this.requireIn(tx, id);
     });

@@ -55,6 +55,26 @@ describe('users: admin management and token revocation', () => {
     expect((await request(server.url).get('/users/me').set(bearer(fresh))).status).toBe(200);
   });
 
+  it('an admin sets a new password for a user who lost theirs: the old password and every old token stop working, the new one signs in', async () => {
+    const token = await createUser(server.url, admin, 'resetme');
+    const id = (await request(server.url).get('/users/me').set(bearer(token))).body.id;
+    const short = await request(server.url).patch(`/users/${id}`).set(bearer(admin)).send({ password: 'short' });
+    expect(short.status).toBe(400);
+    expect(short.body.errors).toEqual([{ field: 'password', message: 'must be longer than or equal to 8 characters' }]);
+    const byMember = await request(server.url).patch(`/users/${id}`).set(bearer(await login(server.url))).send({ password: 'taken-over-pass' });
+    expect(byMember.status).toBe(403);
+    expect((await request(server.url).get('/users/me').set(bearer(token))).status).toBe(200);
+
+    const reset = await request(server.url).patch(`/users/${id}`).set(bearer(admin)).send({ password: 'a-reset-passphrase' });
+    expect(reset.status).toBe(200);
+    expect(reset.body).toMatchObject({ id, username: 'resetme', disabled: false });
+    expect(JSON.stringify(reset.body)).not.toContain('a-reset-passphrase');
+    expect((await request(server.url).get('/users/me').set(bearer(token))).status).toBe(401);
+    await expect(login(server.url, 'resetme', 'resetme-password')).rejects.toThrow(/401/);
+    const fresh = await login(server.url, 'resetme', 'a-reset-passphrase');
+    expect((await request(server.url).get('/users/me').set(bearer(fresh))).body.username).toBe('resetme');
+  });
+
   it('a disabled user cannot sign in and their tokens stop working; enabling lets them sign in again', async () => {
     const token = await createUser(server.url, admin, 'dave');
     const id = (await request(server.url).get('/users/me').set(bearer(token))).body.id;
@@ -68,7 +88,7 @@ describe('users: admin management and token revocation', () => {
   });
 
   it('a user with VMs cannot be deleted; once they are gone, deleting answers 204 and their token is a 401, never a 500', async () => {
-    const token = await createUser(server.url, admin, 'erin');
+    const token = await createUser(server.url, admin, 'frank');
     const id = (await request(server.url).get('/users/me').set(bearer(token))).body.id;
     const vm = await request(server.url).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: null });
     expect(vm.status).toBe(201);

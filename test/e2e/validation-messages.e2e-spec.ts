@@ -77,6 +77,8 @@ const USER_UPDATE_ROWS: Row[] = [
   ['role', null, NOT_NULL],
   ...rows('disabled', [42, 'yes', [], {}], 'must be a boolean value'),
   ['disabled', null, NOT_NULL],
+  ...rows('password', NOT_STRINGS, STRING),
+  ['password', null, NOT_NULL],
 ];
 
 const USER_ROWS: Row[] = [

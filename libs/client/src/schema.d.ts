@@ -1470,6 +1470,12 @@ export interface components {
              * @example true
              */
             disabled?: boolean;
+            /**
+             * Format: password
+             * @description Sets a new password (a reset, for a user who lost theirs): every token they hold stops working
+             * @example a new passphrase for them
+             */
+            password?: string;
         };
         UserPageDto: {
             items: components["schemas"]["UserResponseDto"][];

@@ -15,6 +15,18 @@ export class UpdateUserDto {
   @OptionalNotNull()
   @IsBoolean()
   disabled?: boolean;
+
+  @ApiPropertyOptional({
+    example: 'a new passphrase for them',
+    format: 'password',
+    minLength: 8,
+    maxLength: 1024,
+    description: 'Sets a new password (a reset, for a user who lost theirs): every token they hold stops working',
+  })
+  @OptionalNotNull()
+  @IsString()
+  @Length(8, 1024)
+  password?: string;
 }
 
 export class ChangePasswordDto {
