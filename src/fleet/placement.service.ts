@@ -64,8 +64,8 @@ export class PlacementConflictError extends Error {
 }
 
 /** The hosts a re-plan leaves out: those held for waiting requests, and those this request found full. */
-export function withoutHosts(held: ReadonlySet<string>, full: ReadonlySet<string>): ReadonlySet<string> {
-  return full.size === 0 ? held : new Set([...held, ...full]);
+export function withoutHosts(held: ReadonlySet<string>, full: ReadonlySet<string> | undefined): ReadonlySet<string> {
+  return !full || full.size === 0 ? held : new Set([...held, ...full]);
 }
 
 export function resourcesOf(request: PlacementRequest): PlacementResources {

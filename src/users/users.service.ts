@@ -73,7 +73,6 @@ export class UsersService {
     return toPage(rows, limit, (user) => toUserResponse(user, this.config.quotaDefaults));
   }
 
-  /** An admin changes a user's role or status; a disable revokes the user's tokens, a role change applies to them at once. */
   /**
    * An admin changes a user's role, disables or enables them, or sets a new
    * password for them (a reset). Disabling and a new password revoke every
