@@ -51,7 +51,7 @@ describe(AuthService.name, () => {
     await expect(service.issueToken({ username: 'ghost', password: 'pw' })).rejects.toBeInstanceOf(InvalidCredentialsError);
     expect(hasher.verify).toHaveBeenCalledWith(null, 'pw');
     expect(users.findByUsername).toHaveBeenCalledWith({}, 'ghost');
-    expect(throttle.recordFailure).toHaveBeenCalledWith('ghost');
+    expect(throttle.recordFailure).toHaveBeenCalledWith('ghost', null);
   });
 
   it.each([
@@ -65,12 +65,20 @@ describe(AuthService.name, () => {
     expect(jwt.signAsync).not.toHaveBeenCalled();
   });
 
-  it('refuses a locked username before looking at the password', async () => {
+  it('refuses a locked username before looking at the password, asking about the lock with the user’s token version', async () => {
+    users.findByUsername.mockResolvedValue(user);
     throttle.retryAfter.mockReturnValue(42);
     const error = await service.issueToken({ username: 'alice', password: 'right' }).catch((e) => e);
     expect(error).toBeInstanceOf(TooManyLoginAttemptsError);
     expect(error.retryAfterSeconds).toBe(42);
-    expect(users.findByUsername).not.toHaveBeenCalled();
+    expect(throttle.retryAfter).toHaveBeenCalledWith('alice', 3);
     expect(hasher.verify).not.toHaveBeenCalled();
+  });
+
+  it('records a failure with the user’s token version, so a lock it sets ends when the version moves on', async () => {
+    users.findByUsername.mockResolvedValue(user);
+    hasher.verify.mockResolvedValue(false);
+    await expect(service.issueToken({ username: 'alice', password: 'wrong' })).rejects.toBeInstanceOf(InvalidCredentialsError);
+    expect(throttle.recordFailure).toHaveBeenCalledWith('alice', 3);
   });
 });

@@ -20,15 +20,17 @@ export class AuthService {
   ) {}
 
   async issueToken(form: TokenRequestDto): Promise<TokenResponseDto> {
-    const retryAfter = this.throttle.retryAfter(form.username);
+    // Read before the lock is looked at: a lock set before an admin reset the password has ended (LoginThrottle).
+    const found = await this.uow.read((tx) => this.users.findByUsername(tx, form.username));
+    const version = found?.tokenVersion ?? null;
+    const retryAfter = this.throttle.retryAfter(form.username, version);
     if (retryAfter > 0) throw new TooManyLoginAttemptsError(retryAfter);
 
-    const found = await this.uow.read((tx) => this.users.findByUsername(tx, form.username));
     // A disabled or deleted user is checked like an unknown one: same cost, same answer.
     const user = found && !found.disabledAt && !found.deletedAt ? found : null;
     const valid = await this.hasher.verify(user?.passwordHash ?? null, form.password);
     if (!user || !valid) {
-      this.throttle.recordFailure(form.username);
+      this.throttle.recordFailure(form.username, version);
       throw new InvalidCredentialsError();
     }
     this.throttle.recordSuccess(form.username);

@@ -11,11 +11,20 @@ const MAX_COUNTED_USERNAMES = 10_000;
  */
 const MAX_LOCKED_USERNAMES = 100_000;
 
+/** A live lock: until when, and the user's token version when it was set (null: no such user then). */
+interface Lock {
+  until: number;
+  version: number | null;
+}
+
 /**
  * Counts failed sign-ins per username. After LOGIN_MAX_FAILURES in a row the
  * username is locked for LOGIN_LOCKOUT_SECONDS, before the password is even
  * checked. Failures are counted and locks are held in separate tables, so a
  * flood of made-up usernames can push out counts but never a live lock.
+ * A lock remembers the user's token version: an admin's password reset (or a
+ * disable and enable) moves the version on, which ends the lock, so the user
+ * can sign in with the new password at once.
  * State is per process; with several replicas an attacker gets N × the
  * budget, which is still a hard bound.
  */
@@ -23,25 +32,26 @@ const MAX_LOCKED_USERNAMES = 100_000;
 export class LoginThrottle {
   private readonly logger = new Logger(LoginThrottle.name);
   private readonly failures = new Map<string, number>();
-  /** Username → locked until (ms). Insertion order is expiry order, since every lock lasts as long. */
-  private readonly locks = new Map<string, number>();
+  /** Username → its lock. Insertion order is expiry order, since every lock lasts as long. */
+  private readonly locks = new Map<string, Lock>();
 
   constructor(
     private readonly config: AppConfig,
     private readonly clock: Clock,
   ) {}
 
-  /** Seconds until the username may try again, or 0. */
-  retryAfter(username: string): number {
-    const lockedUntil = this.locks.get(username);
-    if (lockedUntil === undefined) return 0;
-    const remaining = lockedUntil - this.clock.now().getTime();
-    if (remaining > 0) return Math.ceil(remaining / 1000);
+  /** Seconds until the username may try again, or 0. `version`: the user's token version now (null: no such user). */
+  retryAfter(username: string, version: number | null): number {
+    const lock = this.locks.get(username);
+    if (lock === undefined) return 0;
+    const remaining = lock.until - this.clock.now().getTime();
+    if (remaining > 0 && lock.version === version) return Math.ceil(remaining / 1000);
     this.locks.delete(username);
     return 0;
   }
 
-  recordFailure(username: string): void {
+  /** `version`: the user's token version (null: no such user), which a lock set now remembers. */
+  recordFailure(username: string, version: number | null): void {
     const now = this.clock.now().getTime();
     this.forgetExpiredLocks(now);
     if (this.locks.has(username)) return;
@@ -49,7 +59,7 @@ export class LoginThrottle {
     this.failures.delete(username);
     if (count >= this.config.loginMaxFailures) {
       if (this.locks.size < MAX_LOCKED_USERNAMES) {
-        this.locks.set(username, now + this.config.loginLockoutSeconds * 1000);
+        this.locks.set(username, { until: now + this.config.loginLockoutSeconds * 1000, version });
       } else {
         this.logger.warn({ locked: this.locks.size }, 'sign-in lock table full: this username is not locked; the per-client /token limit still applies');
       }
@@ -71,8 +81,8 @@ export class LoginThrottle {
   }
 
   private forgetExpiredLocks(now: number): void {
-    for (const [username, lockedUntil] of this.locks) {
-      if (lockedUntil > now) break;
+    for (const [username, lock] of this.locks) {
+      if (lock.until > now) break;
       this.locks.delete(username);
     }
   }

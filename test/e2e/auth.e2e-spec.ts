@@ -60,6 +60,20 @@ describe('authentication and authorization', () => {
       // Other usernames are unaffected.
       expect((await request(server.url).post('/token').type('form').send({ username: 'testuser', password: 'testpassword' })).status).toBe(200);
     });
+
+    it("ends a lockout at once when an admin resets the user's password; the old password is then a plain 401", async () => {
+      const username = 'locked-then-reset';
+      const token = await createUser(server.url, adminToken, username);
+      const id = (await request(server.url).get('/users/me').set(bearer(token))).body.id;
+      for (let i = 0; i < 3; i++) await request(server.url).post('/token').type('form').send({ username, password: 'wrong' }).expect(401);
+      await request(server.url).post('/token').type('form').send({ username, password: `${username}-password` }).expect(429);
+
+      await request(server.url).patch(`/users/${id}`).set(bearer(adminToken)).send({ password: 'reset-by-admin' }).expect(200);
+      expect((await request(server.url).post('/token').type('form').send({ username, password: `${username}-password` })).status).toBe(401);
+      const fresh = await request(server.url).post('/token').type('form').send({ username, password: 'reset-by-admin' });
+      expect(fresh.status).toBe(200);
+      expect((await request(server.url).get('/users/me').set(bearer(fresh.body.access_token))).body.username).toBe(username);
+    });
   });
 
   describe('tokens', () => {
