@@ -197,17 +197,21 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
   }
 
   /**
-   * The VM may still exist on the hypervisor, so it keeps its resources; deleting it again retries. A created
-   * VM whose delete never reached its host (503: unreachable, or asked to retry) is as it was, and stays created.
+   * The VM may still exist on the hypervisor, so it keeps its resources; deleting it again retries. A VM whose
+   * delete never reached its host (503: unreachable, or asked to retry) is as it was: a created one stays
+   * created, a shelved one shelved. A shelved VM stays shelved after any failed delete (ShelvedDeleteFailed).
    */
   private async failDelete(op: OperationEntity, vm: VmEntity, error: HypervisorCallError, attempts: number): Promise<OperationResult> {
     const now = this.clock.now();
     const code = errorCodeFor(error.classified.kind);
-    const notReached = code === 'hypervisor_unavailable' && op.params?.from === VmStatus.Created;
+    const from = op.params?.from;
+    const notReached = code === 'hypervisor_unavailable';
+    const reason = { statusReason: `delete failed after ${attempts} attempt(s): ${error.message}` };
     await this.uow.transaction(async (tx) => {
       await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
-      if (notReached) await this.vms.transition(tx, vm.id, VmEvent.DeleteNotReached);
-      else await this.vms.transition(tx, vm.id, VmEvent.DeleteFailed, { statusReason: `delete failed after ${attempts} attempt(s): ${error.message}` });
+      if (from === VmStatus.Shelved) await this.vms.transition(tx, vm.id, VmEvent.ShelvedDeleteFailed, notReached ? {} : reason);
+      else if (notReached && from === VmStatus.Created) await this.vms.transition(tx, vm.id, VmEvent.DeleteNotReached);
+      else await this.vms.transition(tx, vm.id, VmEvent.DeleteFailed, reason);
     });
     this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `delete failed: ${error.detail}`);
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };

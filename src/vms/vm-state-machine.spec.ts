@@ -14,6 +14,7 @@ describe('VM state machine', () => {
     [VmEvent.Deleted]: [VmStatus.Deleting],
     [VmEvent.DeleteFailed]: [VmStatus.Deleting],
     [VmEvent.DeleteNotReached]: [VmStatus.Deleting],
+    [VmEvent.ShelvedDeleteFailed]: [VmStatus.Deleting],
     [VmEvent.FoundMissing]: [VmStatus.Created],
     [VmEvent.RecordDeleted]: [VmStatus.Failed, VmStatus.Provisioning],
     [VmEvent.Shelved]: [VmStatus.Created],

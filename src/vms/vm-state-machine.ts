@@ -14,6 +14,12 @@ export enum VmEvent {
   DeleteFailed = 'delete_failed',
   /** The delete of a created VM never reached its host (unreachable, or asked to retry): nothing changed there, so neither does the VM. */
   DeleteNotReached = 'delete_not_reached',
+  /**
+   * The delete of a shelved VM failed, or never reached the host that keeps its disk. It stays shelved: it holds
+   * nothing else, and as a failed VM with its resources given back a second delete would be a record change only,
+   * leaving the disk behind. Deleting it again goes to the host again.
+   */
+  ShelvedDeleteFailed = 'shelved_delete_failed',
   /** The reconciler found a created VM missing from the hypervisor. */
   FoundMissing = 'found_missing',
   /** A VM that holds nothing on the hypervisor: deleting it is only a record change. */
@@ -37,6 +43,7 @@ const TRANSITIONS: Readonly<Record<VmEvent, Transition>> = {
   [VmEvent.Deleted]: { from: [VmStatus.Deleting], to: VmStatus.Deleted },
   [VmEvent.DeleteFailed]: { from: [VmStatus.Deleting], to: VmStatus.Failed },
   [VmEvent.DeleteNotReached]: { from: [VmStatus.Deleting], to: VmStatus.Created },
+  [VmEvent.ShelvedDeleteFailed]: { from: [VmStatus.Deleting], to: VmStatus.Shelved },
   [VmEvent.FoundMissing]: { from: [VmStatus.Created], to: VmStatus.Failed },
   [VmEvent.RecordDeleted]: { from: [VmStatus.Failed, VmStatus.Provisioning], to: VmStatus.Deleted },
   [VmEvent.Shelved]: { from: [VmStatus.Created], to: VmStatus.Shelved },

@@ -122,6 +122,29 @@ describe('hypervisor failure modes a real SDK does not produce (in-process, Clie
     expect({ status: deleted.status, vm: deleted.body.status }).toEqual({ status: 200, vm: 'deleted' });
   });
 
+  it.each([
+    ['never reaches the host (503)', () => new HostUnreachableError('h1', 'qemu+ssh://h1/system', 'Connection refused'), 503, null],
+    ['fails on the host (502)', () => new Error('disk busy'), 502, /^delete failed after 2 attempt\(s\)/],
+  ])('a shelved VM whose delete %s stays shelved, and deleting it again removes its kept disk', async (_, failure, status, reason) => {
+    const created = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: null });
+    expect(created.status).toBe(201);
+    const shelved = await request(server()).post(`/vms/${created.body.id}/shelve`).set(bearer(token));
+    expect(shelved.body).toMatchObject({ status: 'shelved' });
+    const failing = jest.spyOn(client, 'deleteVm').mockRejectedValue(failure());
+    const refused = await request(server()).delete(`/vms/${created.body.id}`).set(bearer(token));
+    expect(refused.status).toBe(status);
+    expect((await request(server()).get(`/vms/${created.body.id}`).set(bearer(token))).body).toMatchObject({
+      status: 'shelved',
+      status_reason: reason ?? null,
+    });
+    failing.mockRestore();
+    // Not a record-only delete of a "failed" VM: the host is asked again, so the kept disk goes.
+    const deleting = jest.spyOn(client, 'deleteVm');
+    const deleted = await request(server()).delete(`/vms/${created.body.id}`).set(bearer(token));
+    expect({ status: deleted.status, vm: deleted.body.status }).toEqual({ status: 200, vm: 'deleted' });
+    expect(deleting).toHaveBeenCalledTimes(1);
+  });
+
   it('keeps a VM whose delete failed, marked failed and still holding its resources, and deletes it on retry', async () => {
     const created = await request(server()).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, public_ip: '172.16.0.9' });
     expect(created.status).toBe(201);
