@@ -30,6 +30,9 @@ export class FleetModule implements OnModuleInit {
 
   onModuleInit(): void {
     this.metrics.addCollector(async () => {
+      this.metrics.hostsUnreachable.set(await this.uow.read((tx) => this.fleet.countUnreachable(tx)));
+    });
+    this.metrics.addCollector(async () => {
       const counts = await this.uow.read((tx) => this.fleet.gpuCounts(tx));
       this.metrics.gpus.reset();
       // The same three states GET /capacity reports: free means placeable now (on an active host).

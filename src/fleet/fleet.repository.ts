@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Brackets, FindOptionsWhere, In, Not, Repository } from 'typeorm';
+import { Brackets, FindOptionsWhere, In, IsNull, Not, Repository } from 'typeorm';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
@@ -80,8 +80,17 @@ export class FleetRepository {
   }
 
   /** Every host's id, name and libvirt URI: where the reconciler looks for VMs. A removed host holds none, and may be gone. */
-  hostTargets(tx: Tx): Promise<Pick<HostEntity, 'id' | 'name' | 'hypervisorUri'>[]> {
-    return on(this.hosts, tx).find({ select: { id: true, name: true, hypervisorUri: true }, where: { state: Not(HostState.Removed) }, order: { name: 'ASC' } });
+  hostTargets(tx: Tx): Promise<Pick<HostEntity, 'id' | 'name' | 'hypervisorUri' | 'unreachableSince'>[]> {
+    return on(this.hosts, tx).find({
+      select: { id: true, name: true, hypervisorUri: true, unreachableSince: true },
+      where: { state: Not(HostState.Removed) },
+      order: { name: 'ASC' },
+    });
+  }
+
+  /** Hosts (not removed) whose hypervisor is marked as not answering. */
+  countUnreachable(tx: Tx): Promise<number> {
+    return on(this.hosts, tx).count({ where: { state: Not(HostState.Removed), unreachableSince: Not(IsNull()) } });
   }
 
   /** The host's libvirt URI (null: the driver's default), or undefined when there is no such host. */
@@ -124,6 +133,37 @@ export class FleetRepository {
   async setHostState(tx: Tx, id: string, state: HostState): Promise<HostEntity | null> {
     await on(this.hosts, tx).update({ id }, { state });
     return this.findHost(tx, id);
+  }
+
+  /**
+   * Records that these hosts' hypervisors did not answer at `now`, keeping the
+   * time of any earlier mark; returns how many were answering until now.
+   */
+  async markUnreachable(tx: Tx, hostIds: readonly string[], now: Date): Promise<number> {
+    if (hostIds.length === 0) return 0;
+    const { affected } = await on(this.hosts, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ unreachableSince: now })
+      .where('id IN (:...hostIds)', { hostIds })
+      .andWhere('unreachable_since IS NULL')
+      .updateEntity(false)
+      .execute();
+    return affected ?? 0;
+  }
+
+  /** Records that these hosts' hypervisors answered; returns how many had been marked unreachable. */
+  async markReachable(tx: Tx, hostIds: readonly string[]): Promise<number> {
+    if (hostIds.length === 0) return 0;
+    const { affected } = await on(this.hosts, tx)
+      .createQueryBuilder()
+      .update()
+      .set({ unreachableSince: null })
+      .where('id IN (:...hostIds)', { hostIds })
+      .andWhere('unreachable_since IS NOT NULL')
+      .updateEntity(false)
+      .execute();
+    return affected ?? 0;
   }
 
   /**
@@ -177,6 +217,7 @@ export class FleetRepository {
           .addSelect(['h.used_cpu_cores AS used_cpu_cores', 'h.used_memory_mib AS used_memory_mib', 'h.used_disk_gib AS used_disk_gib'])
           .addSelect((sub) => sub.select(gpus).from(GpuEntity, 'g').where('g.hostId = h.id'), 'gpus')
           .where('h.state = :active')
+          .andWhere('h.unreachableSince IS NULL')
           .andWhere('h.cpuCores - h.usedCpuCores >= :cpu')
           .andWhere('h.memoryMib - h.usedMemoryMib >= :memory')
           .andWhere('h.diskGib - h.usedDiskGib >= :disk');
@@ -437,8 +478,8 @@ export class FleetRepository {
       .addSelect('g.model', 'model')
       .addSelect('COUNT(*)', 'total')
       .addSelect('SUM(CASE WHEN g.vm_id IS NOT NULL OR g.live_claims > 0 THEN 1 ELSE 0 END)', 'allocated')
-      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND g.live_claims = 0 AND h.state = :active THEN 1 ELSE 0 END)', 'free')
-      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND g.live_claims = 0 AND h.state <> :active THEN 1 ELSE 0 END)', 'unavailable')
+      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND g.live_claims = 0 AND h.state = :active AND h.unreachable_since IS NULL THEN 1 ELSE 0 END)', 'free')
+      .addSelect('SUM(CASE WHEN g.vm_id IS NULL AND g.live_claims = 0 AND (h.state <> :active OR h.unreachable_since IS NOT NULL) THEN 1 ELSE 0 END)', 'unavailable')
       .where('h.state <> :removed')
       .setParameters({ active: HostState.Active, removed: HostState.Removed })
       .groupBy('h.region')
@@ -468,6 +509,7 @@ export class FleetRepository {
       .where('g.vm_id IS NULL')
       .andWhere('g.sharing_mode = :passthrough', { passthrough: 'passthrough' })
       .andWhere('h.state = :active', { active: HostState.Active })
+      .andWhere('h.unreachable_since IS NULL')
       .andWhere('h.cpu_cores - h.used_cpu_cores >= :cpu', { cpu: need.cpuCores })
       .andWhere('h.memory_mib - h.used_memory_mib >= :memory', { memory: need.memoryMib })
       .andWhere('h.disk_gib - h.used_disk_gib >= :disk', { disk: need.diskGib })

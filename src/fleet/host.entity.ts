@@ -55,6 +55,13 @@ export class HostEntity {
   @Column({ name: 'hypervisor_uri', type: 'varchar', length: 512, nullable: true })
   hypervisorUri: string | null;
 
+  /**
+   * Since when the host's hypervisor has not answered: a reconciliation pass could not list it, or a create could
+   * not reach it. Null while it answers. Placement leaves such a host out until a pass finds it answering again.
+   */
+  @Column({ name: 'unreachable_since', type: Date, nullable: true })
+  unreachableSince: Date | null;
+
   @OneToMany(() => GpuEntity, (gpu) => gpu.host)
   gpus: GpuEntity[];
 

@@ -31,6 +31,7 @@ export function toHostResponse(host: HostEntity): HostResponseDto {
     memory_mib: host.memoryMib,
     disk_gib: host.diskGib,
     hypervisor_uri: host.hypervisorUri ?? null,
+    unreachable_since: host.unreachableSince ? isoTime(host.unreachableSince) : null,
     used: { cpu_cores: host.usedCpuCores, memory_mib: host.usedMemoryMib, disk_gib: host.usedDiskGib },
     gpus: (host.gpus ?? []).map(toGpuResponse),
     created_at: isoTime(host.createdAt),

@@ -42,8 +42,14 @@ export class MetricsService {
 
   readonly gpus = new Gauge({
     name: 'vmplane_gpus',
-    help: 'GPUs by model and state: allocated, free (unbound on an active host) or unavailable (unbound on a draining or down host)',
+    help: 'GPUs by model and state: allocated, free (unbound on an active host that answers) or unavailable (unbound on a draining, down or unreachable host)',
     labelNames: ['model', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly hostsUnreachable = new Gauge({
+    name: 'vmplane_hosts_unreachable',
+    help: 'Hosts whose hypervisor did not answer (unreachable_since set); placement leaves them out',
     registers: [this.registry],
   });
 

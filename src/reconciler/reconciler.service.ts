@@ -21,6 +21,7 @@ import { VmEvent } from '../vms/vm-state-machine';
 import { VmsRepository } from '../vms/vms.repository';
 import { targetOf } from '../vms/vm-target';
 import { FleetRepository } from '../fleet/fleet.repository';
+import type { HostEntity } from '../fleet/host.entity';
 import { DriftDto, DriftKind, ReconciliationReportDto } from './dto/reconciliation.dto';
 import { ReconciliationRunEntity } from './reconciliation-run.entity';
 import { ReconciliationRunsRepository } from './reconciliation-runs.repository';
@@ -285,7 +286,9 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     const unreachableHostIds = new Set<string>();
     // The simulator is one hypervisor whatever the hosts' URIs say.
     if (this.config.hypervisorDriver === 'simulator' || !hosts.some((h) => h.hypervisorUri)) {
-      return { vms: await this.gateway.listVms(), targets, unreachableHostIds };
+      const vms = await this.gateway.listVms();
+      await this.recordReachability(hosts, unreachableHostIds);
+      return { vms, targets, unreachableHostIds };
     }
     const groups = new Map<string, { target: HypervisorTarget; hosts: typeof hosts }>();
     for (const host of hosts) {
@@ -313,7 +316,25 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
         });
       }
     }
+    await this.recordReachability(hosts, unreachableHostIds);
     return { vms, targets, unreachableHostIds };
+  }
+
+  /**
+   * Marks the hosts that stopped answering (placement leaves them out) and clears those that answer again; writes
+   * only what changed, and logs each change once.
+   */
+  private async recordReachability(hosts: Pick<HostEntity, 'id' | 'name' | 'unreachableSince'>[], unreachable: ReadonlySet<string>): Promise<void> {
+    const gone = hosts.filter((h) => unreachable.has(h.id) && !h.unreachableSince);
+    const back = hosts.filter((h) => !unreachable.has(h.id) && h.unreachableSince);
+    if (gone.length === 0 && back.length === 0) return;
+    const now = this.clock.now();
+    await this.uow.transaction(async (tx) => {
+      await this.fleet.markUnreachable(tx, gone.map((h) => h.id), now);
+      await this.fleet.markReachable(tx, back.map((h) => h.id));
+    });
+    if (gone.length > 0) this.logger.warn({ hosts: gone.map((h) => h.name) }, 'hosts stopped answering: placement leaves them out until they answer again');
+    if (back.length > 0) this.logger.log({ hosts: back.map((h) => h.name) }, 'hosts answer again: placement uses them again');
   }
 
   private async removeFromHypervisor(hypervisorId: string, target?: HypervisorTarget): Promise<boolean> {

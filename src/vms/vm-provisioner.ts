@@ -3,6 +3,7 @@ import type { HypervisorTarget, VirtualMachine } from '@vmplane/sdk';
 import { Clock } from '../common/clock';
 import { RandomSource } from '../common/random-source';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
+import { FleetRepository } from '../fleet/fleet.repository';
 import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
 import { platformVmIdFromLabels } from '../hypervisor/hypervisor.constants';
 import { HypervisorGateway, RetryObserver } from '../hypervisor/hypervisor.gateway';
@@ -63,6 +64,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     private readonly usage: UsageEventsRepository,
     private readonly queue: CapacityQueueService,
     private readonly guests: VmGuestSpecs,
+    private readonly fleet: FleetRepository,
   ) {}
 
   onModuleInit(): void {
@@ -156,6 +158,8 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       if (moved.applied) await this.resources.giveBack(tx, vm, now);
       // A refusal for now (no capacity, the hypervisor unreachable) is worth retrying with the same key, so it is not replayed.
       if (code === 'insufficient_capacity' || code === 'hypervisor_unavailable') await this.idempotency.forget(tx, op.id);
+      // The host did not answer: the next creates go elsewhere until a reconciliation pass finds it answering.
+      if (error.classified.kind === 'host_unreachable' && vm.hostId) await this.fleet.markUnreachable(tx, [vm.hostId], now);
     });
     this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `create failed: ${error.detail}`);
     this.queue.kick();

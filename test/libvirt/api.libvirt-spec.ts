@@ -177,7 +177,21 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(readFileSync(server.logFile, 'utf8')).toMatch(/create failed: Host lv-dead \(.*\) did not answer/);
     expect(domainsOf(vmId)).toEqual([]);
-    process.stdout.write(`libvirt API tier: create on an unreachable host failed in ${Date.now() - started} ms: ${failed.body.detail}\n`);
+    const failedMs = Date.now() - started;
+
+    // The host is now known not to answer: placement leaves it out, so the next create is refused for now at once.
+    const hosts = (await get('/hosts', admin)).body.items as { name: string; unreachable_since: string | null }[];
+    expect(hosts.find((h) => h.name === DEAD_HOST.name)?.unreachable_since).toEqual(expect.any(String));
+    expect(hosts.find((h) => h.name === LIVE_HOST.name)?.unreachable_since).toBeNull();
+    const againStarted = Date.now();
+    const again = await post('/vms', { ...VM, name: 'dead-host-again', region: 'lv-dead', image: 'test-guest' });
+    const againMs = Date.now() - againStarted;
+    expect(again.status).toBe(503);
+    expect(again.body).toMatchObject({ code: 'insufficient_capacity', vm_id: expect.any(String) });
+    expect(domainsOf(again.body.vm_id as string)).toEqual([]);
+    process.stdout.write(
+      `libvirt API tier: create on an unreachable host failed in ${failedMs} ms: ${failed.body.detail}; the next, with the host marked unreachable, in ${againMs} ms\n`,
+    );
   }, 180_000);
 
   it('kill -9 of the server in the middle of a create, then a restart: exactly the live VMs keep domains', async () => {
@@ -207,6 +221,8 @@ describeLibvirt('the API with the libvirt driver on qemu:///system', () => {
     expect(report.body.error).toBeNull();
     // The dead host is reported as unreachable, not as a host whose VMs are all gone.
     expect(report.body.drift).toContainEqual(expect.objectContaining({ kind: 'host_unreachable', action: expect.stringContaining('lv-dead'), resolved: false }));
+    const marks = Object.fromEntries(((await get('/hosts', admin)).body.items as { name: string; unreachable_since: string | null }[]).map((h) => [h.name, h.unreachable_since]));
+    expect(marks).toEqual({ [LIVE_HOST.name]: null, [DEAD_HOST.name]: expect.any(String) });
     expect(report.body.missing_vms_failed).toBe(0);
     expect((await get(`/vms/${survivor.body.id}`)).body.status).toBe('created');
     const live = (await server.query<{ id: string }>(`SELECT id FROM vms WHERE status = 'created'`)).map((r) => `vmplane-${r.id}`).sort();

@@ -206,6 +206,27 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     expect(plan?.hostId).toBe(draining.id);
   });
 
+  it('a host marked unreachable is no candidate, and its free GPUs count as unavailable, until it is marked reachable', async () => {
+    const gone = await db().uow.transaction((tx) => registerHost(tx, fleet, { name: 'gone', gpus: [H100, H100] }));
+    const request = gpuRequest(1);
+    const marked = await db().uow.transaction((tx) => fleet.markUnreachable(tx, [gone.id], at(5)));
+    expect(marked).toBe(1);
+    // A second mark keeps the first time.
+    expect(await db().uow.transaction((tx) => fleet.markUnreachable(tx, [gone.id], at(9)))).toBe(0);
+    expect((await db().uow.read((tx) => fleet.findHost(tx, gone.id)))?.unreachableSince).toEqual(at(5));
+    expect(await db().uow.read((tx) => fleet.countUnreachable(tx))).toBe(1);
+
+    expect(await db().uow.transaction((tx) => placement.plan(tx, request))).toBeNull();
+    expect(await db().uow.read((tx) => fleet.freeGpusPerHost(tx, request))).toEqual([]);
+    expect(await db().uow.read((tx) => fleet.gpuCounts(tx))).toEqual([{ region: 'eu-west', model: H100, total: 2, allocated: 0, free: 0, unavailable: 2 }]);
+
+    expect(await db().uow.transaction((tx) => fleet.markReachable(tx, [gone.id]))).toBe(1);
+    expect(await db().uow.transaction((tx) => fleet.markReachable(tx, [gone.id]))).toBe(0);
+    expect(await db().uow.read((tx) => fleet.countUnreachable(tx))).toBe(0);
+    expect((await db().uow.transaction((tx) => placement.plan(tx, request)))?.hostId).toBe(gone.id);
+    expect(await db().uow.read((tx) => fleet.gpuCounts(tx))).toEqual([{ region: 'eu-west', model: H100, total: 2, allocated: 0, free: 2, unavailable: 0 }]);
+  });
+
   it('plans only within the requested region and only on hosts with the requested model', async () => {
     const eu = await db().uow.transaction((tx) => registerHost(tx, fleet, { region: 'eu-west', gpus: [A100, A100] }));
     const us = await db().uow.transaction((tx) => registerHost(tx, fleet, { region: 'us-east', gpus: [H100, H100] }));

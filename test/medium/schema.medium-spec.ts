@@ -238,7 +238,7 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
     const violation = await violationOf(db, (tx) => run(tx, 'UPDATE users SET used_gpu_milli = -1 WHERE id = $1', [id]));
     expect(violation).toEqual({ kind: 'check', target: 'ck_users_usage' });
     await db.uow.transaction((tx) => run(tx, 'UPDATE users SET used_gpu_milli = 2429 WHERE id = $1', [id]));
-    await db.dataSource.undoLastMigration();
+    for (let i = MIGRATIONS.length - 1; i >= at; i--) await db.dataSource.undoLastMigration();
     const whole = await db.uow.read((tx) => one<{ quota_gpus: number; used_gpus: number }>(tx, 'SELECT quota_gpus, used_gpus FROM users WHERE id = $1', [id]));
     expect(whole).toEqual({ quota_gpus: 3, used_gpus: 3 }); // a fraction held rounds up
   });

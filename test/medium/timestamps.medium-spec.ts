@@ -104,6 +104,14 @@ describe.each(DB_KINDS)('timestamps on every write path on %s', (kind) => {
     expect((await stamps('hosts', host.id)).updated).toBe(at(120_000).getTime());
   });
 
+  it('a host marked unreachable, and reachable again', async () => {
+    const host = await db().uow.transaction((tx) => registerHost(tx, repos().fleet));
+    await expectStamped('hosts', host.id, () => db().uow.transaction((tx) => repos().fleet.markUnreachable(tx, [host.id], T1)));
+    db().clock.set(at(120_000));
+    await db().uow.transaction((tx) => repos().fleet.markReachable(tx, [host.id]));
+    expect((await stamps('hosts', host.id)).updated).toBe(at(120_000).getTime());
+  });
+
   it('a GPU bound and unbound, and its allocation closed', async () => {
     const owner = await db().uow.transaction((tx) => insertUser(tx));
     const host = await db().uow.transaction((tx) => registerHost(tx, repos().fleet, { gpus: ['h100-80gb'] }));

@@ -1,5 +1,6 @@
 import type { AuthUser } from '../../src/auth/auth-user';
-import { InsufficientCapacityError, QuotaExceededError } from '../../src/common/domain-errors';
+import { HostUnreachableError } from '@vmplane/sdk';
+import { HypervisorUnavailableError, InsufficientCapacityError, QuotaExceededError } from '../../src/common/domain-errors';
 import { FleetRepository } from '../../src/fleet/fleet.repository';
 import { FleetService } from '../../src/fleet/fleet.service';
 import { PlacementService } from '../../src/fleet/placement.service';
@@ -201,6 +202,29 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     expect(await vms.get(user, gone.vm.id)).toMatchObject({ status: 'failed', status_reason: expect.stringMatching(/missing from the hypervisor/) });
     expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 1, gpu_milli: 1000, vms: 1 });
     expect((await fleet.get(host.id)).used.cpu_cores).toBe(2);
+  });
+
+  it('a create that cannot reach its host marks the host unreachable, so placement leaves it out; a reconcile pass that finds it answering clears the mark', async () => {
+    const flaky = await fleet.register({ ...gpuHost(`flaky-${kind}`, 1), region: 'flaky' });
+    const user = await newUser();
+    const refusing = jest.spyOn(app.hypervisor, 'createVm').mockRejectedValue(new HostUnreachableError(flaky.name, 'qemu+ssh://flaky/system', 'Connection refused'));
+    try {
+      expect(await errorOf(() => vms.create(user, vmSpec({ region: 'flaky' }), WAIT))).toBeInstanceOf(HypervisorUnavailableError);
+    } finally {
+      refusing.mockRestore();
+    }
+    expect((await fleet.get(flaky.id)).unreachable_since).toEqual(expect.any(String));
+    // The region's only host is left out: a refusal for now, with no hypervisor call.
+    const calls = jest.spyOn(app.hypervisor, 'createVm');
+    try {
+      expect(await errorOf(() => vms.create(user, vmSpec({ region: 'flaky' }), WAIT))).toBeInstanceOf(InsufficientCapacityError);
+      expect(calls).not.toHaveBeenCalled();
+    } finally {
+      calls.mockRestore();
+    }
+    await app.get(ReconcilerService).runNow();
+    expect((await fleet.get(flaky.id)).unreachable_since).toBeNull();
+    expect(finished(await vms.create(user, vmSpec({ region: 'flaky' }), WAIT)).vm).toMatchObject({ status: 'created', region: 'flaky' });
   });
 
   it('reconcile never touches another installation’s VMs, nor unclaimed ones: it reports them', async () => {

@@ -837,6 +837,12 @@ export interface components {
              * @example qemu+ssh://ops@gpu-h100-01/system
              */
             hypervisor_uri: string | null;
+            /**
+             * Format: date-time
+             * @description Since when the host's hypervisor has not answered (a reconciliation pass could not list it, or a create could not reach it); null while it answers. Placement leaves the host out until a pass finds it answering again
+             * @example null
+             */
+            unreachable_since: string | null;
             /** @description Claimed by VMs placed here */
             used: components["schemas"]["HostResourcesDto"];
             gpus: components["schemas"]["GpuResponseDto"][];

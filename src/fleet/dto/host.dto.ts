@@ -329,6 +329,16 @@ export class HostResponseDto {
   @ApiProperty({ nullable: true, type: String, example: 'qemu+ssh://ops@gpu-h100-01/system', description: "The libvirt URI the host's VMs are driven through; null: the driver's default (hosts are admin-only)" })
   hypervisor_uri: string | null;
 
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    format: 'date-time',
+    example: null,
+    description:
+      "Since when the host's hypervisor has not answered (a reconciliation pass could not list it, or a create could not reach it); null while it answers. Placement leaves the host out until a pass finds it answering again",
+  })
+  unreachable_since: string | null;
+
   @ApiProperty({ type: HostResourcesDto, description: 'Claimed by VMs placed here' })
   used: HostResourcesDto;
 
