@@ -1,3 +1,4 @@
+import { HostUnreachableError } from '@vmplane/sdk';
 import type { AuthUser } from '../../src/auth/auth-user';
 import { DomainError } from '../../src/common/domain-errors';
 import { statusForCode } from '../../src/common/problem-details';
@@ -115,6 +116,27 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     expect(await statusOf(actions.unshelve(owner, vm.id, {}, WAIT))).toBe('503 insufficient_capacity');
     expect((await vms.get(owner, vm.id)).status).toBe('shelved');
     expect(await usage(owner)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
+  });
+
+  it('an unshelve whose new host does not answer stays shelved, gives the claim back and marks that host unreachable; the next unshelve goes elsewhere', async () => {
+    const region = `r-dead-${kind}`;
+    const first = await fleet.register(gpuHost(`dead-a-${kind}`, region, 1));
+    const owner = await newUser();
+    const vm = finishedVm(await vms.create(owner, spec({ gpu_count: 1, gpu_model: H100, region }), WAIT));
+    finishedVm(await actions.shelve(owner, vm.id, WAIT));
+    const refusing = jest.spyOn(app.hypervisor, 'unshelveVm').mockRejectedValue(new HostUnreachableError(first.name, 'qemu+ssh://dead/system', 'Connection refused'));
+    try {
+      expect(await statusOf(actions.unshelve(owner, vm.id, {}, WAIT))).toBe('503 hypervisor_unavailable');
+    } finally {
+      refusing.mockRestore();
+    }
+    expect((await vms.get(owner, vm.id)).status).toBe('shelved');
+    expect(await usage(owner)).toEqual({ vcpus: 0, memory_mib: 0, gpus: 0, gpu_milli: 0, vms: 0 });
+    expect((await fleet.get(first.id)).unreachable_since).toEqual(expect.any(String));
+    const second = await fleet.register(gpuHost(`dead-b-${kind}`, region, 1));
+    const back = finishedVm(await actions.unshelve(owner, vm.id, {}, WAIT));
+    expect(back.status).toBe('created');
+    expect(await boundTo(second.id)).toEqual([vm.id]);
   });
 
   it('resize grows and shrinks a shut-off VM on its host, GPUs included; a shelved VM changes only its record', async () => {
