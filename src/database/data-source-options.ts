@@ -22,6 +22,7 @@ import { ImagesSshKeysUserData1765300000000 } from './migrations/1765300000000-i
 import { HostAdmin1765350000000 } from './migrations/1765350000000-host-admin';
 import { FractionalGpus1765400000000 } from './migrations/1765400000000-fractional-gpus';
 import { HostReachability1765500000000 } from './migrations/1765500000000-host-reachability';
+import { UsageGpuMilli1765600000000 } from './migrations/1765600000000-usage-gpu-milli';
 import { GpuSlotClaimEntity } from '../fleet/gpu-slot-claim.entity';
 import { ImageEntity } from '../images/image.entity';
 import { SshKeyEntity } from '../ssh-keys/ssh-key.entity';
@@ -43,7 +44,7 @@ export const ENTITIES = [
   SshKeyEntity,
 ];
 
-export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000, ImagesSshKeysUserData1765300000000, HostAdmin1765350000000, FractionalGpus1765400000000, HostReachability1765500000000];
+export const MIGRATIONS = [InitialSchema1764190000000, VmRegionOneOpenOperation1764950000000, InstallationAndHostUri1765000000000, UserStatus1765100000000, Lifecycle1765200000000, ImagesSshKeysUserData1765300000000, HostAdmin1765350000000, FractionalGpus1765400000000, HostReachability1765500000000, UsageGpuMilli1765600000000];
 
 /** TypeORM options for either database. Migrations are run by MigrationRunner, never synchronize. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {

@@ -32,6 +32,14 @@ export class UsageEventEntity {
   @Column({ name: 'gpu_model', type: 'varchar', length: 64, nullable: true })
   gpuModel: string | null;
 
+  /** GPU events: how much GPU was claimed or released, in thousandths (whole GPUs × 1000, or a profile's weight). */
+  @Column({ name: 'gpu_milli', type: 'integer', default: 0 })
+  gpuMilli: number;
+
+  /** GPU events of a fractional VM: its MIG profile or vGPU size; null for whole GPUs. */
+  @Column({ name: 'gpu_profile', type: 'varchar', length: 32, nullable: true })
+  gpuProfile: string | null;
+
   @Column({ type: Date })
   at: Date;
 

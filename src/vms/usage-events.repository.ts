@@ -5,6 +5,7 @@ import { IdGenerator } from '../common/id-generator';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
+import { milliGpuOf } from '../fleet/domain/gpu-profiles';
 import { UsageEventEntity, UsageEventKind } from './usage-event.entity';
 import type { VmEntity } from './vm.entity';
 
@@ -17,11 +18,14 @@ export class UsageEventsRepository {
     private readonly ids: IdGenerator,
   ) {}
 
-  /** Records `kinds` for the VM at `at`; GPU events carry the VM's GPU count and model, power events none. */
-  async record(tx: Tx, vm: Pick<VmEntity, 'id' | 'ownerId' | 'gpuCount' | 'gpuModel'>, at: Date, ...kinds: UsageEventKind[]): Promise<void> {
+  /**
+   * Records `kinds` for the VM at `at`. GPU events carry the VM's GPU count, model, profile and their weight in
+   * milli-GPUs (whole or fractional), and are skipped for a VM without GPUs; power events carry none.
+   */
+  async record(tx: Tx, vm: Pick<VmEntity, 'id' | 'ownerId' | 'gpuCount' | 'gpuModel' | 'gpuProfile'>, at: Date, ...kinds: UsageEventKind[]): Promise<void> {
     for (const kind of kinds) {
       const gpu = kind === UsageEventKind.GpuClaim || kind === UsageEventKind.GpuRelease;
-      if (gpu && vm.gpuCount === 0) continue;
+      if (gpu && vm.gpuCount === 0 && !vm.gpuProfile) continue;
       await this.statements.insert(
         tx,
         this.events.target,
@@ -32,6 +36,8 @@ export class UsageEventsRepository {
           kind,
           gpuCount: gpu ? vm.gpuCount : 0,
           gpuModel: gpu ? vm.gpuModel : null,
+          gpuMilli: gpu ? milliGpuOf(vm) : 0,
+          gpuProfile: gpu ? (vm.gpuProfile ?? null) : null,
           at,
         }),
       );

@@ -11,6 +11,7 @@ import type { VmResponseDto } from '../../src/vms/dto/vm-response.dto';
 import { CapacityQueueService } from '../../src/vms/capacity-queue.service';
 import { VmActionsService } from '../../src/vms/vm-actions.service';
 import { VmOutcome } from '../../src/vms/vm-outcome';
+import { UsageEventsRepository } from '../../src/vms/usage-events.repository';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
 import { DB_KINDS, reportSkippedPostgres, sleep } from './support/database';
 import { finishedVm, newMember } from './support/fixtures';
@@ -191,6 +192,12 @@ describe.each(DB_KINDS)('fractional GPUs (vGPU and MIG) through the services on 
     expect((await users.me(user)).usage.gpu_milli).toBe(858);
 
     finishedVm(await vms.delete(user, a.id, WAIT));
+    // Metered in milli-GPUs like the quota, with the profile: a claim when placed, a release when it went.
+    const metered = await app.uow.read((tx) => app.get(UsageEventsRepository).listForVm(tx, a.id));
+    expect(metered.filter((e) => e.kind === 'gpu_claim' || e.kind === 'gpu_release')).toEqual([
+      expect.objectContaining({ kind: 'gpu_claim', gpuCount: 0, gpuModel: H200, gpuProfile: '3g.71gb', gpuMilli: 429 }),
+      expect.objectContaining({ kind: 'gpu_release', gpuCount: 0, gpuModel: H200, gpuProfile: '3g.71gb', gpuMilli: 429 }),
+    ]);
     expect(await placeable('3g.71gb')).toBe(1);
     expect((await users.me(user)).usage.gpu_milli).toBe(429);
     const deleted = await vms.get(user, a.id);

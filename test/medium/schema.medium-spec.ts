@@ -4,6 +4,7 @@ import { VmRegionOneOpenOperation1764950000000 } from '../../src/database/migrat
 import { HostAdmin1765350000000 } from '../../src/database/migrations/1765350000000-host-admin';
 import { HostState } from '../../src/fleet/host.entity';
 import { FractionalGpus1765400000000 } from '../../src/database/migrations/1765400000000-fractional-gpus';
+import { UsageGpuMilli1765600000000 } from '../../src/database/migrations/1765600000000-usage-gpu-milli';
 import type { Tx } from '../../src/database/unit-of-work';
 import { OperationStatus } from '../../src/operations/operation.entity';
 import { DB_KINDS, DbKind, TestDatabase, errorOf, one, openTestDatabase, reportSkippedPostgres, rows, run, scalar, useTestDatabase } from './support/database';
@@ -241,6 +242,46 @@ describe.each(DB_KINDS)('schema migrations on %s', (kind) => {
     for (let i = MIGRATIONS.length - 1; i >= at; i--) await db.dataSource.undoLastMigration();
     const whole = await db.uow.read((tx) => one<{ quota_gpus: number; used_gpus: number }>(tx, 'SELECT quota_gpus, used_gpus FROM users WHERE id = $1', [id]));
     expect(whole).toEqual({ quota_gpus: 3, used_gpus: 3 }); // a fraction held rounds up
+  });
+
+  it('the usage migration meters earlier whole-GPU events in milli-GPUs, and on down drops the fractional ones only', async () => {
+    const at = MIGRATIONS.indexOf(UsageGpuMilli1765600000000);
+    const opened = await openTestDatabase(kind);
+    db = opened;
+    const { vms } = repositoriesOf(opened);
+    const { owner, vm } = await opened.uow.transaction(async (tx) => {
+      const ownerId = await insertUser(tx);
+      return { owner: ownerId, vm: await insertVm(tx, vms, ownerId) };
+    });
+    for (let i = MIGRATIONS.length - 1; i >= at; i--) await opened.dataSource.undoLastMigration();
+    const event = (kind: string, gpuCount: number) =>
+      opened.uow.transaction((tx) =>
+        run(
+          tx,
+          `INSERT INTO usage_events (id, vm_id, owner_id, kind, gpu_count, gpu_model, at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)`,
+          [ids.next(), vm.id, owner, kind, gpuCount, gpuCount > 0 ? 'h100-80gb' : null, T0],
+        ),
+      );
+    await event('gpu_claim', 2);
+    await event('power_on', 0);
+    await opened.dataSource.runMigrations();
+    const metered = () => opened.uow.read((tx) => rows<{ kind: string; gpu_milli: number; gpu_profile: string | null }>(tx, 'SELECT kind, gpu_milli, gpu_profile FROM usage_events ORDER BY kind'));
+    expect(await metered()).toEqual([
+      { kind: 'gpu_claim', gpu_milli: 2000, gpu_profile: null },
+      { kind: 'power_on', gpu_milli: 0, gpu_profile: null },
+    ]);
+    await opened.uow.transaction((tx) =>
+      run(
+        tx,
+        `INSERT INTO usage_events (id, vm_id, owner_id, kind, gpu_count, gpu_model, gpu_milli, gpu_profile, at, created_at, updated_at) VALUES ($1, $2, $3, 'gpu_claim', 0, 'h200-141gb', 429, '3g.71gb', $4, $4, $4)`,
+        [ids.next(), vm.id, owner, T0],
+      ),
+    );
+    await opened.dataSource.undoLastMigration();
+    expect(await opened.uow.read((tx) => rows<{ kind: string; gpu_count: number }>(tx, 'SELECT kind, gpu_count FROM usage_events ORDER BY kind'))).toEqual([
+      { kind: 'gpu_claim', gpu_count: 2 },
+      { kind: 'power_on', gpu_count: 0 },
+    ]);
   });
 
   it('run every migration down and up again: down drops every table, up recreates them with their constraints', async () => {

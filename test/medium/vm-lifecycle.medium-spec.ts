@@ -77,7 +77,7 @@ describe.each(DB_KINDS)('the VM lifecycle with real repositories on %s', (kind) 
     expect(finishedVm(await actions.reboot(user, vm.id, { hard: true }, WAIT)).power_state).toBe('running');
     const events = await app.uow.read((tx) => app.get(UsageEventsRepository).listForVm(tx, vm.id));
     expect(events.map((e) => e.kind)).toEqual(['gpu_claim', 'power_on', 'power_off', 'power_on']);
-    expect(events[0]).toMatchObject({ gpuCount: 2, gpuModel: H100 });
+    expect(events[0]).toMatchObject({ gpuCount: 2, gpuModel: H100, gpuMilli: 2000, gpuProfile: null });
     const ops = (await vms.operations(user, vm.id)).items.map((o) => `${o.action}:${o.status}`);
     expect(ops).toEqual(['reboot:succeeded', 'start:succeeded', 'stop:succeeded', 'create:succeeded']);
   });
