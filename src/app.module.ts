@@ -19,6 +19,7 @@ import { OperationsModule } from './operations/operations.module';
 import { ReconcilerModule } from './reconciler/reconciler.module';
 import { UsersModule } from './users/users.module';
 import { VmModule } from './vms/vms.module';
+import { UsageModule } from './usage/usage.module';
 
 @Module({})
 export class AppModule {
@@ -39,6 +40,7 @@ export class AppModule {
         SshKeysModule,
         OperationsModule,
         VmModule,
+        UsageModule,
         ReconcilerModule,
         HealthModule,
         StartupModule,

@@ -7,7 +7,7 @@ import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { milliGpuOf } from '../fleet/domain/gpu-profiles';
 import { UsageEventEntity, UsageEventKind } from './usage-event.entity';
-import type { VmEntity } from './vm.entity';
+import { VmEntity } from './vm.entity';
 
 /** The metering log: appended in the transactions that change a VM's power or GPUs. */
 @Injectable()
@@ -42,6 +42,23 @@ export class UsageEventsRepository {
         }),
       );
     }
+  }
+
+  /**
+   * What a usage report over [start, end) needs: the owner's events before `end` of every VM that was not
+   * deleted before `start` (earlier events give the state the window opens with), per VM in time order.
+   */
+  listForReport(tx: Tx, ownerId: string, start: Date, end: Date): Promise<UsageEventEntity[]> {
+    return on(this.events, tx)
+      .createQueryBuilder('e')
+      .innerJoin(VmEntity, 'v', 'v.id = e.vm_id')
+      .where('e.owner_id = :ownerId', { ownerId })
+      .andWhere('e.at < :end', { end })
+      .andWhere('(v.deleted_at IS NULL OR v.deleted_at >= :start)', { start })
+      .orderBy('e.vm_id')
+      .addOrderBy('e.at')
+      .addOrderBy('e.id')
+      .getMany();
   }
 
   /** A VM's events, oldest first. */

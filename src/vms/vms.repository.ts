@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Brackets, Repository } from 'typeorm';
+import { Brackets, In, Repository } from 'typeorm';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
 import { GpuSlotClaimEntity } from '../fleet/gpu-slot-claim.entity';
 import { PreparedStatements } from '../database/prepared-statements';
@@ -74,6 +74,16 @@ export class VmsRepository {
   }
 
   /** The VM if `ownerId` owns it (or `ownerId` is null: an admin); otherwise null, as if it did not exist. */
+  /** The names of these VMs, by id (deleted ones too). */
+  async namesOf(tx: Tx, ids: readonly string[]): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const found = await on(this.vms, tx).find({ select: { id: true, name: true }, where: { id: In(ids.slice(i, i + 500)) } });
+      for (const vm of found) names.set(vm.id, vm.name);
+    }
+    return names;
+  }
+
   async findVisible(tx: Tx, id: string, ownerId: string | null, options: VmReadOptions = {}): Promise<VmEntity | null> {
     const vm = await this.findById(tx, id, options);
     return vm && (ownerId === null || vm.ownerId === ownerId) ? vm : null;

@@ -268,6 +268,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's VM-hours and GPU-hours over a window (default: the last 30 days) */
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -348,6 +365,23 @@ export interface paths {
         get?: never;
         /** Set a user's quota (admin) */
         put: operations["setUserQuota"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's VM-hours and GPU-hours over a window (admin) */
+        get: operations["getUserUsage"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -743,6 +777,15 @@ export interface components {
             largest_placeable: number;
             /** @description Fractional GPUs: the profiles GPUs of this model in this region are shared in (vgpu or mig mode), each with how many fit now; empty when every GPU is passthrough */
             profiles: components["schemas"]["ProfileCapacityDto"][];
+        };
+        GpuModelUsageDto: {
+            /** @example h100-80gb */
+            gpu_model: string;
+            /**
+             * @description GPU-hours held: whole GPUs × hours, a fractional VM counted by its weight
+             * @example 48
+             */
+            gpu_hours: number;
         };
         GpuResponseDto: {
             /**
@@ -1483,6 +1526,37 @@ export interface components {
              */
             password?: string;
         };
+        UsageReportDto: {
+            /**
+             * Format: uuid
+             * @example 01a21a6e-3f1c-7000-8a51-4b0c6f3e2d19
+             */
+            user_id: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-01T00:00:00.000Z
+             */
+            start: string;
+            /**
+             * Format: date-time
+             * @description The end asked for, or now if that is earlier
+             * @example 2026-12-01T00:00:00.000Z
+             */
+            end: string;
+            /**
+             * @description Hours VMs ran within the window, summed
+             * @example 24
+             */
+            vm_hours: number;
+            /**
+             * @description GPU-hours held within the window, summed over models
+             * @example 48
+             */
+            gpu_hours: number;
+            gpu_hours_by_model: components["schemas"]["GpuModelUsageDto"][];
+            /** @description Every VM that ran or held GPUs within the window, most GPU-hours first */
+            vms: components["schemas"]["VmUsageDto"][];
+        };
         UserPageDto: {
             items: components["schemas"]["UserResponseDto"][];
             /**
@@ -1658,6 +1732,32 @@ export interface components {
         };
         /** @enum {string} */
         VmStatus: "provisioning" | "created" | "shelved" | "deleting" | "deleted" | "failed";
+        VmUsageDto: {
+            /**
+             * Format: uuid
+             * @example 01a21a6e-40d3-7000-852f-8c4b37264b28
+             */
+            vm_id: string;
+            /** @example trainer */
+            name: string;
+            /** @example h100-80gb */
+            gpu_model: string | null;
+            /**
+             * @description A fractional VM: its MIG profile or vGPU size
+             * @example null
+             */
+            gpu_profile: string | null;
+            /**
+             * @description Hours running within the window
+             * @example 24
+             */
+            vm_hours: number;
+            /**
+             * @description GPU-hours held within the window (a stopped VM keeps its GPUs; a shelved one gives them back)
+             * @example 48
+             */
+            gpu_hours: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -1676,6 +1776,7 @@ export type DriftDto = components['schemas']['DriftDto'];
 export type DriftKind = components['schemas']['DriftKind'];
 export type FieldErrorDto = components['schemas']['FieldErrorDto'];
 export type GpuCapacityDto = components['schemas']['GpuCapacityDto'];
+export type GpuModelUsageDto = components['schemas']['GpuModelUsageDto'];
 export type GpuResponseDto = components['schemas']['GpuResponseDto'];
 export type GpuSharingMode = components['schemas']['GpuSharingMode'];
 export type GrantType = components['schemas']['GrantType'];
@@ -1715,6 +1816,7 @@ export type UnshelveVmDto = components['schemas']['UnshelveVmDto'];
 export type UpdateGpuDto = components['schemas']['UpdateGpuDto'];
 export type UpdateHostDto = components['schemas']['UpdateHostDto'];
 export type UpdateUserDto = components['schemas']['UpdateUserDto'];
+export type UsageReportDto = components['schemas']['UsageReportDto'];
 export type UserPageDto = components['schemas']['UserPageDto'];
 export type UserResponseDto = components['schemas']['UserResponseDto'];
 export type UserRole = components['schemas']['UserRole'];
@@ -1723,6 +1825,7 @@ export type VmPageDto = components['schemas']['VmPageDto'];
 export type VmResponseDto = components['schemas']['VmResponseDto'];
 export type VmSshKeyDto = components['schemas']['VmSshKeyDto'];
 export type VmStatus = components['schemas']['VmStatus'];
+export type VmUsageDto = components['schemas']['VmUsageDto'];
 export type $defs = Record<string, never>;
 export interface operations {
     getLastReconciliation: {
@@ -2850,6 +2953,48 @@ export interface operations {
             };
         };
     };
+    getUsage: {
+        parameters: {
+            query?: {
+                /** @description Start of the window (inclusive); default: 30 days before `end` */
+                start?: string;
+                /** @description End of the window (exclusive); default: now. Usage is counted up to now at most */
+                end?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReportDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
     listUsers: {
         parameters: {
             query?: {
@@ -3286,6 +3431,68 @@ export interface operations {
             };
             /** @description Body of a media type this operation does not take */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    getUserUsage: {
+        parameters: {
+            query?: {
+                /** @description Start of the window (inclusive); default: 30 days before `end` */
+                start?: string;
+                /** @description End of the window (exclusive); default: now. Usage is counted up to now at most */
+                end?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReportDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Not allowed (forbidden) or over quota (quota_exceeded) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
