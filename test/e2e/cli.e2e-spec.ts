@@ -411,6 +411,19 @@ describe('the vmplane CLI against the real server', () => {
     expect(run).toEqual({ code: 0, stdout: 'ts-vm created\nts-vm\nts-vm deleted\n', stderr: '' });
   });
 
+  it('usage: the window, the totals and a row per VM that ran; another user’s usage is for admins', async () => {
+    const created = await json<{ id: string }>(['vm', 'create', 'cli-usage', '--cpus', '1', '--memory', '512', '--disk', '1']);
+    await ok(['vm', 'delete', created.id]);
+    const report = await json<{ user_id: string; vm_hours: number; vms: { vm_id: string; name: string; vm_hours: number }[] }>(['usage']);
+    expect(report.vms.find((vm) => vm.vm_id === created.id)).toMatchObject({ name: 'cli-usage' });
+    const shown = (await ok(['usage', '--start', new Date(Date.now() - 3_600_000).toISOString()])).stdout;
+    expect(shown).toMatch(/^Window\s+\S+ – \S+$/m);
+    expect(shown).toMatch(/^VM\s+NAME\s+GPU\s+VM HOURS\s+GPU HOURS$/m);
+    expect(shown).toMatch(new RegExp(`^${created.id}\\s+cli-usage\\s+-\\s+[0-9.]+\\s+0$`, 'm'));
+    expectOneLineError(await vmplane(['usage', '--user', report.user_id]), 3, /forbidden|403/);
+    expectOneLineError(await vmplane(['usage', '--start', 'yesterday']), 1, /start/);
+  });
+
   it('logout forgets the token', async () => {
     await ok(['logout']);
     expectOneLineError(await vmplane(['capacity']), 3, /not_logged_in/);

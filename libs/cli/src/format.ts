@@ -1,4 +1,4 @@
-import type { GpuCapacityDto, HostResponseDto, ImageResponseDto, OperationResponseDto, SshKeyResponseDto, VmResponseDto } from '../../client/src';
+import type { GpuCapacityDto, HostResponseDto, ImageResponseDto, OperationResponseDto, SshKeyResponseDto, UsageReportDto, VmResponseDto, VmUsageDto } from '../../client/src';
 
 export type Align = 'left' | 'right';
 export interface Column<T> {
@@ -176,6 +176,25 @@ export const CAPACITY_COLUMNS: Column<GpuCapacityDto>[] = [
   // Fractional GPUs: how many of each profile fit now, e.g. "1g.18gb:14 3g.71gb:4"; - when every GPU is whole.
   { header: 'PROFILES (FIT NOW)', value: (c) => (c.profiles ?? []).map((p) => `${p.profile}:${p.placeable_now}`).join(' ') || '-' },
 ];
+
+export const USAGE_COLUMNS: Column<VmUsageDto>[] = [
+  { header: 'VM', value: (u) => u.vm_id },
+  { header: 'NAME', value: (u) => u.name },
+  { header: 'GPU', value: (u) => (u.gpu_profile ? `${u.gpu_model ?? 'any'} ${u.gpu_profile}` : u.gpu_model ?? '-') },
+  { header: 'VM HOURS', value: (u) => u.vm_hours, align: 'right' },
+  { header: 'GPU HOURS', value: (u) => u.gpu_hours, align: 'right' },
+];
+
+/** A usage report: its window and totals, per GPU model, then a row per VM. */
+export function usageReport(report: UsageReportDto): string {
+  const head = details([
+    ['Window', `${report.start} – ${report.end}`],
+    ['VM hours', report.vm_hours],
+    ['GPU hours', report.gpu_hours],
+    ...report.gpu_hours_by_model.map((m): [string, number] => [`  ${m.gpu_model}`, m.gpu_hours]),
+  ]);
+  return `${head}\n${report.vms.length === 0 ? 'No VM ran or held GPUs in this window.\n' : table(report.vms, USAGE_COLUMNS)}`;
+}
 
 export const OPERATION_COLUMNS: Column<OperationResponseDto>[] = [
   { header: 'ID', value: (op) => op.id },

@@ -20,7 +20,7 @@ import {
 } from '../../client/src';
 import { DEFAULT_API, configPath, parseApiUrl, readConfig, removeCredentials, resolveToken, saveCredentials, writeConfig } from './config';
 import { CliError, EXIT, describeError, exitCodeForProblem } from './errors';
-import { CAPACITY_COLUMNS, HOST_COLUMNS, IMAGE_COLUMNS, OPERATION_COLUMNS, SSH_KEY_COLUMNS, Progress, VM_COLUMNS, consoleLines, escapeControl, escapeControlKeepLines, safeJson, table, vmDetails } from './format';
+import { CAPACITY_COLUMNS, HOST_COLUMNS, IMAGE_COLUMNS, OPERATION_COLUMNS, SSH_KEY_COLUMNS, Progress, VM_COLUMNS, consoleLines, escapeControl, escapeControlKeepLines, safeJson, table, usageReport, vmDetails } from './format';
 import { promptLine, promptSecret, readStdin } from './prompt';
 
 type OutputFormat = 'table' | 'json';
@@ -238,6 +238,22 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       const ctx = context();
       const capacity = unwrap(await ctx.client().GET('/capacity'));
       ctx.print(capacity.items, () => (capacity.items.length === 0 ? 'No GPUs in the fleet.\n' : table(capacity.items, CAPACITY_COLUMNS)));
+    });
+
+  program
+    .command('usage')
+    .description('VM-hours and GPU-hours over a window (default: the last 30 days), per GPU model and per VM')
+    .option('--start <time>', 'start of the window, ISO 8601 (e.g. 2026-11-01T00:00:00Z)')
+    .option('--end <time>', 'end of the window, ISO 8601 (default: now)')
+    .option('--user <id>', "another user's usage (admin)")
+    .action(async (options: { start?: string; end?: string; user?: string }) => {
+      const ctx = context();
+      const query = { ...(options.start ? { start: options.start } : {}), ...(options.end ? { end: options.end } : {}) };
+      const client = ctx.client();
+      const report = options.user
+        ? unwrap(await client.GET('/users/{id}/usage', { params: { path: { id: options.user }, query } }))
+        : unwrap(await client.GET('/usage', { params: { query } }));
+      ctx.print(report, () => usageReport(report));
     });
 
   program
