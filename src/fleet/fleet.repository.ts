@@ -139,28 +139,24 @@ export class FleetRepository {
    * Records that these hosts' hypervisors did not answer at `now`, keeping the
    * time of any earlier mark; returns how many were answering until now.
    */
-  async markUnreachable(tx: Tx, hostIds: readonly string[], now: Date): Promise<number> {
-    if (hostIds.length === 0) return 0;
-    const { affected } = await on(this.hosts, tx)
-      .createQueryBuilder()
-      .update()
-      .set({ unreachableSince: now })
-      .where('id IN (:...hostIds)', { hostIds })
-      .andWhere('unreachable_since IS NULL')
-      .updateEntity(false)
-      .execute();
-    return affected ?? 0;
+  markUnreachable(tx: Tx, hostIds: readonly string[], now: Date): Promise<number> {
+    return this.setUnreachableSince(tx, hostIds, now);
   }
 
   /** Records that these hosts' hypervisors answered; returns how many had been marked unreachable. */
-  async markReachable(tx: Tx, hostIds: readonly string[]): Promise<number> {
+  markReachable(tx: Tx, hostIds: readonly string[]): Promise<number> {
+    return this.setUnreachableSince(tx, hostIds, null);
+  }
+
+  /** Sets unreachable_since on the hosts where it changes state (null ↔ a time); returns how many changed. */
+  private async setUnreachableSince(tx: Tx, hostIds: readonly string[], since: Date | null): Promise<number> {
     if (hostIds.length === 0) return 0;
     const { affected } = await on(this.hosts, tx)
       .createQueryBuilder()
       .update()
-      .set({ unreachableSince: null })
+      .set({ unreachableSince: since })
       .where('id IN (:...hostIds)', { hostIds })
-      .andWhere('unreachable_since IS NOT NULL')
+      .andWhere(since ? 'unreachable_since IS NULL' : 'unreachable_since IS NOT NULL')
       .updateEntity(false)
       .execute();
     return affected ?? 0;

@@ -200,11 +200,11 @@ export class VmLifecycleHandler implements OperationHandler, OnModuleInit {
     const now = this.clock.now();
     await this.uow.transaction(async (tx) => {
       await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
-      // The host it was placed on did not answer: the next placements go elsewhere until a reconciliation pass finds it answering.
-      if (op.action === OperationAction.Unshelve && error.classified.kind === 'host_unreachable' && vm.hostId) {
-        await this.fleet.markUnreachable(tx, [vm.hostId], now);
+      if (op.action === OperationAction.Unshelve) {
+        // The host it was placed on did not answer: the next placements go elsewhere until a reconciliation pass finds it answering.
+        if (error.classified.kind === 'host_unreachable' && vm.hostId) await this.fleet.markUnreachable(tx, [vm.hostId], now);
+        await this.resources.release(tx, vm, now);
       }
-      if (op.action === OperationAction.Unshelve) await this.resources.release(tx, vm, now);
       if (op.action === OperationAction.Resize) await this.finishResize(tx, vm, op.params as unknown as ResizePlan, false, now);
     });
     this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `${op.action} failed: ${error.detail}`);

@@ -73,7 +73,6 @@ export class VmsRepository {
     return vm ?? null;
   }
 
-  /** The VM if `ownerId` owns it (or `ownerId` is null: an admin); otherwise null, as if it did not exist. */
   /** The names of these VMs, by id (deleted ones too). */
   async namesOf(tx: Tx, ids: readonly string[]): Promise<Map<string, string>> {
     const names = new Map<string, string>();
@@ -84,6 +83,7 @@ export class VmsRepository {
     return names;
   }
 
+  /** The VM if `ownerId` owns it (or `ownerId` is null: an admin); otherwise null, as if it did not exist. */
   async findVisible(tx: Tx, id: string, ownerId: string | null, options: VmReadOptions = {}): Promise<VmEntity | null> {
     const vm = await this.findById(tx, id, options);
     return vm && (ownerId === null || vm.ownerId === ownerId) ? vm : null;
