@@ -55,7 +55,8 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       type: 'postgres',
       url: db.url,
       applicationName: 'vmplane',
-      extra: { max: 20, options: '-c timezone=UTC' },
+      // pipeline: statements a unit starts together leave together (statements-together.ts).
+      extra: { max: 20, options: '-c timezone=UTC', pipeline: true },
     };
   }
   if (db.path !== ':memory:') {

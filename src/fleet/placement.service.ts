@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { RandomSource } from '../common/random-source';
 import { CapacityAlternative, UnsatisfiableError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
+import { settled, together } from '../database/statements-together';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
 import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
@@ -110,31 +111,34 @@ export class PlacementService {
     return { hostId: host.id, hostName: host.name, region: host.region, hypervisorUri: host.hypervisorUri, gpus, slotClaim };
   }
 
-  /** Claims the plan for the VM (whose row must already exist), or throws PlacementConflictError. */
+  /**
+   * Claims the plan for the VM (whose row must already exist), or throws PlacementConflictError. The host's
+   * counters, its GPUs and their allocation rows are sent together, in that (lock) order (statements-together.ts).
+   */
   async claim(tx: Tx, vmId: string, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
-    if (!(await this.fleet.claimHost(tx, plan.hostId, resourcesOf(request)))) {
-      throw new PlacementConflictError(`host ${plan.hostName}`, plan.hostId);
-    }
+    const gpuIds = plan.gpus.map((g) => g.id);
+    const gpus = gpuIds.length > 0;
+    const [host, bound, allocated] = await together(tx, [
+      () => this.fleet.claimHost(tx, plan.hostId, resourcesOf(request)),
+      gpus ? () => this.fleet.bindGpus(tx, vmId, plan.hostId, gpuIds) : null,
+      gpus ? () => this.fleet.insertAllocations(tx, gpuIds.map((gpuId, i) => ({ id: allocationIds[i], gpuId, vmId }))) : null,
+    ]);
+    if (!settled(host)) throw new PlacementConflictError(`host ${plan.hostName}`, plan.hostId);
+    if ((settled(bound) ?? 0) !== gpuIds.length) throw new PlacementConflictError('a GPU');
+    settled(allocated);
     if (plan.slotClaim) {
       const { gpu, profile, slots } = plan.slotClaim;
       const sharingMode = gpu.sharingMode === 'vgpu' ? 'vgpu' : 'mig';
       const claimed = await this.fleet.claimGpuSlots(tx, vmId, { gpuId: gpu.id, profile, slots, sharingMode }, slots.map(() => this.ids.next()));
       if (!claimed) throw new PlacementConflictError(`a slot of GPU ${gpu.index} on ${plan.hostName}`);
     }
-    if (plan.gpus.length === 0) return;
-    const gpuIds = plan.gpus.map((g) => g.id);
-    const bound = await this.fleet.bindGpus(tx, vmId, plan.hostId, gpuIds);
-    if (bound !== gpuIds.length) throw new PlacementConflictError('a GPU');
-    await this.fleet.insertAllocations(
-      tx,
-      gpuIds.map((gpuId, i) => ({ id: allocationIds[i], gpuId, vmId })),
-    );
   }
 
-  /** Gives a VM's host capacity and GPUs back. Callers make sure this happens once per VM. */
+  /** Gives a VM's host capacity and GPUs back, the host's row and its GPUs sent together. Callers make sure this happens once per VM. */
   async release(tx: Tx, vm: { id: string; hostId: string | null; gpuCount: number; gpuProfile?: string | null } & PlacementResources, now: Date): Promise<void> {
-    if (vm.hostId) await this.fleet.releaseHost(tx, vm.hostId, vm);
-    if (vm.gpuCount > 0) await this.fleet.unbindGpus(tx, vm.id, now);
+    const { hostId } = vm;
+    const outcomes = await together(tx, [hostId ? () => this.fleet.releaseHost(tx, hostId, vm) : null, vm.gpuCount > 0 ? () => this.fleet.unbindGpus(tx, vm.id, now) : null]);
+    outcomes.forEach(settled);
     if (vm.gpuProfile) await this.fleet.releaseGpuSlots(tx, vm.id, now);
   }
 

@@ -3,6 +3,7 @@ import { Clock } from '../common/clock';
 import { ConflictError, DomainError, NotFoundError, QuotaExceededError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
 import { milliGpuOf } from '../fleet/domain/gpu-profiles';
+import { settled, together } from '../database/statements-together';
 import type { Tx } from '../database/unit-of-work';
 import { PlacementPlan, PlacementService } from '../fleet/placement.service';
 import type { PlacementRequest } from '../scheduler/scheduler.types';
@@ -48,21 +49,37 @@ export class VmResources {
    * when the user's quota no longer holds it.
    */
   async claim(tx: Tx, vm: VmEntity, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
-    await this.claimPlacement(tx, vm, plan, request, allocationIds);
-    await this.reserveQuota(tx, vm);
+    // The host and its GPUs, then the user's row (the lock order), sent together (statements-together.ts). A
+    // fractional plan's slots are claimed once the host has answered, so its user's row waits for them.
+    const [placed, reserved] = await together(tx, [
+      () => this.claimPlacement(tx, vm, plan, request, allocationIds),
+      plan.slotClaim ? null : () => this.tryReserveQuota(tx, vm),
+    ]);
+    settled(placed);
+    await this.assertReserved(tx, vm, settled(reserved) ?? (await this.tryReserveQuota(tx, vm)));
   }
 
-  /** Claims the host capacity and GPUs of the plan (the quota is already held, e.g. by a VM that waited). */
+  /** Claims the host capacity and GPUs of the plan (the quota is already held, e.g. by a VM that waited), with its metering event. */
   async claimPlacement(tx: Tx, vm: VmEntity, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
-    await this.placement.claim(tx, vm.id, plan, request, allocationIds);
-    await this.usage.record(tx, { ...vm, gpuModel: plan.gpus[0]?.model ?? plan.slotClaim?.gpu.model ?? vm.gpuModel }, this.clock.now(), UsageEventKind.GpuClaim);
+    const [claimed, recorded] = await together(tx, [
+      () => this.placement.claim(tx, vm.id, plan, request, allocationIds),
+      () => this.usage.record(tx, { ...vm, gpuModel: plan.gpus[0]?.model ?? plan.slotClaim?.gpu.model ?? vm.gpuModel }, this.clock.now(), UsageEventKind.GpuClaim),
+    ]);
+    settled(claimed);
+    settled(recorded);
   }
 
   /** Takes the VM's size from its owner's quota, or throws the quota it would exceed. */
   async reserveQuota(tx: Tx, vm: VmEntity): Promise<void> {
-    if (!(await this.users.tryConsume(tx, vm.ownerId, amountsOf(vm), this.config.quotaDefaults))) {
-      throw (await this.quotaError(tx, vm.ownerId, amountsOf(vm))) ?? new ConflictError('request_in_progress', 'Quota changed meanwhile; retry');
-    }
+    await this.assertReserved(tx, vm, await this.tryReserveQuota(tx, vm));
+  }
+
+  private tryReserveQuota(tx: Tx, vm: VmEntity): Promise<boolean> {
+    return this.users.tryConsume(tx, vm.ownerId, amountsOf(vm), this.config.quotaDefaults);
+  }
+
+  private async assertReserved(tx: Tx, vm: VmEntity, reserved: boolean): Promise<void> {
+    if (!reserved) throw (await this.quotaError(tx, vm.ownerId, amountsOf(vm))) ?? new ConflictError('request_in_progress', 'Quota changed meanwhile; retry');
   }
 
   /** Gives back what the VM holds, once: only the caller that sets released_at does it. */
@@ -85,9 +102,15 @@ export class VmResources {
 
   /** The giving back itself, for callers that set released_at in the same conditional status change. */
   async giveBack(tx: Tx, vm: VmEntity, now: Date): Promise<void> {
-    await this.placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, now);
-    await this.users.release(tx, vm.ownerId, amountsOf(vm));
-    if (vm.hostId) await this.usage.record(tx, vm, now, UsageEventKind.GpuRelease);
+    // Host, GPUs, then the user's row (the lock order), sent together (statements-together.ts); a fractional
+    // VM's slots are given back once the host has answered, so its user's row waits for them.
+    const outcomes = await together(tx, [
+      () => this.placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, now),
+      vm.gpuProfile ? null : () => this.users.release(tx, vm.ownerId, amountsOf(vm)),
+      vm.hostId ? () => this.usage.record(tx, vm, now, UsageEventKind.GpuRelease) : null,
+    ]);
+    outcomes.forEach(settled);
+    if (vm.gpuProfile) await this.users.release(tx, vm.ownerId, amountsOf(vm));
   }
 
   /** The quota this request would exceed, as a 403, or null if it fits. */

@@ -7,6 +7,7 @@ import { CapacityAlternative, ConflictError, InsufficientCapacityError, NotFound
 import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
 import { constraintViolation } from '../database/constraint-violation';
+import { settled, together } from '../database/statements-together';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { HostEntity } from '../fleet/host.entity';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
@@ -244,18 +245,22 @@ export class VmsService {
   }
 
   /**
-   * The VM row, its create operation and the idempotency key first; the
-   * contended rows (the host's counters, its GPUs, the user's usage) last, so
-   * other creates and deletes on this host or by this user wait for the fewest
+   * The VM row and its create operation first; the contended rows (the host's
+   * counters, its GPUs, the user's usage) last, all sent together, so other
+   * creates and deletes on this host or by this user wait for the fewest
    * round trips before COMMIT.
    */
   private async recordPlaced(tx: Tx, request: CreateRequest, plan: PlacementPlan, keyId: string | null, lease: Lease | null): Promise<Started> {
     const vm = this.newVm(request, plan);
-    await this.vms.insert(tx, vm);
     const op = this.runner.newOperation(OperationAction.Create, vm.id, request.user, request.options, lease);
-    await this.ops.insert(tx, op);
+    // The VM's row first (the others refer to it), then its operation and the claim, sent together (statements-together.ts).
+    const [inserted, opened, claimed] = await together(tx, [
+      () => this.vms.insert(tx, vm),
+      () => this.ops.insert(tx, op),
+      () => this.resources.claim(tx, vm, plan, request.placement, plan.gpus.map(() => this.ids.next())),
+    ]);
+    [inserted, opened, claimed].forEach(settled);
     if (keyId) await this.idempotency.attach(tx, keyId, vm.id, op.id);
-    await this.resources.claim(tx, vm, plan, request.placement, plan.gpus.map(() => this.ids.next()));
     vm.slotClaims = slotClaimsOf(vm.id, plan);
     return { kind: 'started', vm, op, lease };
   }
