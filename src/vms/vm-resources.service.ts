@@ -61,12 +61,11 @@ export class VmResources {
 
   /** Claims the host capacity and GPUs of the plan (the quota is already held, e.g. by a VM that waited), with its metering event. */
   async claimPlacement(tx: Tx, vm: VmEntity, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
-    const [claimed, recorded] = await together(tx, [
+    const outcomes = await together(tx, [
       () => this.placement.claim(tx, vm.id, plan, request, allocationIds),
       () => this.usage.record(tx, { ...vm, gpuModel: plan.gpus[0]?.model ?? plan.slotClaim?.gpu.model ?? vm.gpuModel }, this.clock.now(), UsageEventKind.GpuClaim),
     ]);
-    settled(claimed);
-    settled(recorded);
+    outcomes.forEach(settled);
   }
 
   /** Takes the VM's size from its owner's quota, or throws the quota it would exceed. */

@@ -254,12 +254,12 @@ export class VmsService {
     const vm = this.newVm(request, plan);
     const op = this.runner.newOperation(OperationAction.Create, vm.id, request.user, request.options, lease);
     // The VM's row first (the others refer to it), then its operation and the claim, sent together (statements-together.ts).
-    const [inserted, opened, claimed] = await together(tx, [
+    const outcomes = await together(tx, [
       () => this.vms.insert(tx, vm),
       () => this.ops.insert(tx, op),
       () => this.resources.claim(tx, vm, plan, request.placement, plan.gpus.map(() => this.ids.next())),
     ]);
-    [inserted, opened, claimed].forEach(settled);
+    outcomes.forEach(settled);
     if (keyId) await this.idempotency.attach(tx, keyId, vm.id, op.id);
     vm.slotClaims = slotClaimsOf(vm.id, plan);
     return { kind: 'started', vm, op, lease };
