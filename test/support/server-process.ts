@@ -112,9 +112,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
   const logFile = join(dataDir, `server-${port}-${Date.now()}.log`);
   const log = createWriteStream(logFile);
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Not ended by either pipe: the log file is complete only once both have closed, which can
+  // be after 'exit' ('close' waits for them), and once the file stream has written it all.
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => log.end(() => resolve(code))));
   const url = `http://127.0.0.1:${port}`;
 
   const deadline = Date.now() + 30_000;
@@ -195,7 +197,8 @@ export function runServerToExit(env: Record<string, string | undefined>): Promis
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the output may still be arriving when the process has exited.
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
     });
