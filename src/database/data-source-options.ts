@@ -26,6 +26,7 @@ import { UsageGpuMilli1765600000000 } from './migrations/1765600000000-usage-gpu
 import { GpuSlotClaimEntity } from '../fleet/gpu-slot-claim.entity';
 import { ImageEntity } from '../images/image.entity';
 import { SshKeyEntity } from '../ssh-keys/ssh-key.entity';
+import { WRITER_AUTOCHECKPOINT_FRAMES } from './sqlite-checkpointer';
 
 export const ENTITIES = [
   UserEntity,
@@ -78,6 +79,8 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       connection.pragma('busy_timeout = 5000');
       connection.pragma('foreign_keys = ON');
       connection.pragma('temp_store = MEMORY');
+      // The log is copied into the file on a thread of its own; this only restarts it (sqlite-checkpointer.ts).
+      connection.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_FRAMES}`);
     },
   };
 }

@@ -5,6 +5,7 @@ import { dataSourceOptions, openDataSource } from './data-source-options';
 import { MigrationRunner } from './migration-runner';
 import { PreparedStatements } from './prepared-statements';
 import { TimestampSubscriber } from './timestamp.subscriber';
+import { SqliteCheckpointerService } from './sqlite-checkpointer';
 import { UnitOfWork } from './unit-of-work';
 
 @Global()
@@ -17,7 +18,7 @@ import { UnitOfWork } from './unit-of-work';
       dataSourceFactory: (options) => openDataSource(options!),
     }),
   ],
-  providers: [UnitOfWork, MigrationRunner, TimestampSubscriber, PreparedStatements],
+  providers: [UnitOfWork, MigrationRunner, TimestampSubscriber, PreparedStatements, SqliteCheckpointerService],
   exports: [UnitOfWork, PreparedStatements],
 })
 export class DatabaseModule {}

@@ -1,7 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { SqliteCheckpointerService } from './sqlite-checkpointer';
 
 /**
  * A transaction, or a read, as repositories see it: TypeORM's entity manager
@@ -47,7 +48,9 @@ interface ListeningClient {
  * result is handed back before the COMMIT that makes it durable. A commit
  * writes every page the group touched once instead of once per unit, which
  * is most of the cost of a write on SQLite. Reads join the same queue so they
- * never see another unit's uncommitted changes.
+ * never see another unit's uncommitted changes. Each commit that wrote is
+ * signalled to the checkpointer thread, which copies the log into the
+ * database file off the event loop (sqlite-checkpointer.ts).
  */
 @Injectable()
 export class UnitOfWork {
@@ -55,7 +58,10 @@ export class UnitOfWork {
   private readonly queue: QueuedUnit[] = [];
   private draining = false;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Optional() private readonly checkpointer?: SqliteCheckpointerService,
+  ) {
     this.kind = dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
   }
 
@@ -237,6 +243,7 @@ export class UnitOfWork {
         for (const unit of group) unit.reject(error);
         return;
       }
+      this.checkpointer?.committed();
     }
     group.forEach((unit, i) => (outcomes[i].ok ? unit.resolve(outcomes[i].value) : unit.reject(outcomes[i].value)));
   }
