@@ -44,6 +44,11 @@ export async function together<T extends readonly Statement<unknown>[] | []>(tx:
   return outcomes as Outcomes<T>;
 }
 
+/** `together`, for statements whose answers the caller does not need: throws the first failure, in order. */
+export async function allTogether(tx: Tx, statements: readonly Statement<unknown>[]): Promise<void> {
+  (await together(tx, statements)).forEach(settled);
+}
+
 /** The statement's answer, or its error thrown: judge `together`'s outcomes with it, in order. */
 export function settled<T>(outcome: PromiseSettledResult<T>): T {
   if (outcome.status === 'rejected') throw outcome.reason;

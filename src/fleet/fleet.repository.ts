@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Brackets, FindOptionsWhere, In, IsNull, Not, Repository } from 'typeorm';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
-import { settled, together } from '../database/statements-together';
+import { allTogether } from '../database/statements-together';
 import type { Tx } from '../database/unit-of-work';
 import type { SchedulerGpu, SchedulerHost } from '../scheduler/scheduler.types';
 import type { HostShape } from './feasibility';
@@ -422,22 +422,20 @@ export class FleetRepository {
 
   /** One row per GPU, sent together (statements-together.ts). */
   async insertAllocations(tx: Tx, rows: Pick<GpuAllocationEntity, 'id' | 'gpuId' | 'vmId'>[]): Promise<void> {
-    const outcomes = await together(
+    await allTogether(
       tx,
       rows.map((row) => () => this.statements.insert(tx, this.allocations.target, Object.assign(new GpuAllocationEntity(), { ...row, releasedAt: null }))),
     );
-    outcomes.forEach(settled);
   }
 
   /** Frees the VM's GPUs and closes its live allocations, both sent together (statements-together.ts). */
   async unbindGpus(tx: Tx, vmId: string, now: Date): Promise<void> {
-    const outcomes = await together(tx, [
+    await allTogether(tx, [
       () => this.statements.update(tx, this.gpus.target, 'unbind', { vmId }, (qb) => qb.set({ vmId: null }).where('vm_id = :vmId')),
       () => this.statements.update(tx, this.allocations.target, 'close', { vmId, releasedAt: now }, (qb) =>
         qb.set({ releasedAt: () => ':releasedAt' }).where('vm_id = :vmId').andWhere('released_at IS NULL'),
       ),
     ]);
-    outcomes.forEach(settled);
   }
 
   /** Up to `count` free GPUs of `model` on the host, in device order (for a resize that adds GPUs in place). */

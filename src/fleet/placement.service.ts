@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { RandomSource } from '../common/random-source';
 import { CapacityAlternative, UnsatisfiableError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
-import { settled, together } from '../database/statements-together';
+import { allTogether, settled, together } from '../database/statements-together';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
 import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
@@ -137,8 +137,7 @@ export class PlacementService {
   /** Gives a VM's host capacity and GPUs back, the host's row and its GPUs sent together. Callers make sure this happens once per VM. */
   async release(tx: Tx, vm: { id: string; hostId: string | null; gpuCount: number; gpuProfile?: string | null } & PlacementResources, now: Date): Promise<void> {
     const { hostId } = vm;
-    const outcomes = await together(tx, [hostId ? () => this.fleet.releaseHost(tx, hostId, vm) : null, vm.gpuCount > 0 ? () => this.fleet.unbindGpus(tx, vm.id, now) : null]);
-    outcomes.forEach(settled);
+    await allTogether(tx, [hostId ? () => this.fleet.releaseHost(tx, hostId, vm) : null, vm.gpuCount > 0 ? () => this.fleet.unbindGpus(tx, vm.id, now) : null]);
     if (vm.gpuProfile) await this.fleet.releaseGpuSlots(tx, vm.id, now);
   }
 

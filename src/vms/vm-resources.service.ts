@@ -3,7 +3,7 @@ import { Clock } from '../common/clock';
 import { ConflictError, DomainError, NotFoundError, QuotaExceededError } from '../common/domain-errors';
 import { AppConfig } from '../config/app-config';
 import { milliGpuOf } from '../fleet/domain/gpu-profiles';
-import { settled, together } from '../database/statements-together';
+import { allTogether, settled, together } from '../database/statements-together';
 import type { Tx } from '../database/unit-of-work';
 import { PlacementPlan, PlacementService } from '../fleet/placement.service';
 import type { PlacementRequest } from '../scheduler/scheduler.types';
@@ -61,11 +61,10 @@ export class VmResources {
 
   /** Claims the host capacity and GPUs of the plan (the quota is already held, e.g. by a VM that waited), with its metering event. */
   async claimPlacement(tx: Tx, vm: VmEntity, plan: PlacementPlan, request: PlacementRequest, allocationIds: string[]): Promise<void> {
-    const outcomes = await together(tx, [
+    await allTogether(tx, [
       () => this.placement.claim(tx, vm.id, plan, request, allocationIds),
       () => this.usage.record(tx, { ...vm, gpuModel: plan.gpus[0]?.model ?? plan.slotClaim?.gpu.model ?? vm.gpuModel }, this.clock.now(), UsageEventKind.GpuClaim),
     ]);
-    outcomes.forEach(settled);
   }
 
   /** Takes the VM's size from its owner's quota, or throws the quota it would exceed. */
@@ -103,12 +102,11 @@ export class VmResources {
   async giveBack(tx: Tx, vm: VmEntity, now: Date): Promise<void> {
     // Host, GPUs, then the user's row (the lock order), sent together (statements-together.ts); a fractional
     // VM's slots are given back once the host has answered, so its user's row waits for them.
-    const outcomes = await together(tx, [
+    await allTogether(tx, [
       () => this.placement.release(tx, { ...vm, memoryMib: vm.memory, diskGib: vm.diskSize }, now),
       vm.gpuProfile ? null : () => this.users.release(tx, vm.ownerId, amountsOf(vm)),
       vm.hostId ? () => this.usage.record(tx, vm, now, UsageEventKind.GpuRelease) : null,
     ]);
-    outcomes.forEach(settled);
     if (vm.gpuProfile) await this.users.release(tx, vm.ownerId, amountsOf(vm));
   }
 

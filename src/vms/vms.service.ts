@@ -7,7 +7,7 @@ import { CapacityAlternative, ConflictError, InsufficientCapacityError, NotFound
 import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
 import { constraintViolation } from '../database/constraint-violation';
-import { settled, together } from '../database/statements-together';
+import { allTogether } from '../database/statements-together';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { HostEntity } from '../fleet/host.entity';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
@@ -254,12 +254,11 @@ export class VmsService {
     const vm = this.newVm(request, plan);
     const op = this.runner.newOperation(OperationAction.Create, vm.id, request.user, request.options, lease);
     // The VM's row first (the others refer to it), then its operation and the claim, sent together (statements-together.ts).
-    const outcomes = await together(tx, [
+    await allTogether(tx, [
       () => this.vms.insert(tx, vm),
       () => this.ops.insert(tx, op),
       () => this.resources.claim(tx, vm, plan, request.placement, plan.gpus.map(() => this.ids.next())),
     ]);
-    outcomes.forEach(settled);
     if (keyId) await this.idempotency.attach(tx, keyId, vm.id, op.id);
     vm.slotClaims = slotClaimsOf(vm.id, plan);
     return { kind: 'started', vm, op, lease };
