@@ -7,19 +7,20 @@ import { UserRole } from '../common/user-role';
 import { Principals } from '../users/principals';
 import type { AuthUser } from './auth-user';
 import { IS_PUBLIC, REQUIRED_ROLE } from './auth.decorators';
+import { JWT_STRATEGY } from './jwt.strategy';
 
 /**
  * Registered globally: every route needs a valid token unless marked @Public().
  *
  * It runs passport's `jwt` strategy as AuthGuard does, but with a callback
  * that holds nothing of the request (verdictOf). AuthGuard's own callback
- * closes over the execution context; with it, the objects of recent requests outlived V8's
- * young-generation collections and were promoted, which made every such
- * collection several times longer and set `GET /vms/{id}`'s tail
+ * closes over the execution context; with it, the objects of recent requests
+ * outlived V8's young-generation collections and were promoted, which made
+ * every such collection several times longer and set `GET /vms/{id}`'s tail
  * (docs/benchmarks.md, "the cost of a callback").
  */
 @Injectable()
-export class JwtAuthGuard extends AuthGuard('jwt') {
+export class JwtAuthGuard extends AuthGuard(JWT_STRATEGY) {
   constructor(private readonly reflector: Reflector) {
     super();
   }
@@ -45,7 +46,7 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
 function verdictOf(request: unknown, response: unknown): Promise<{ error: unknown; user: unknown; info: unknown }> {
   return new Promise((resolve) => {
     // `next` is only called when a strategy passes without a verdict, which the jwt strategy never does.
-    passport.authenticate('jwt', { session: false }, (error: unknown, user: unknown, info: unknown) => resolve({ error, user, info }))(request, response, (error?: unknown) =>
+    passport.authenticate(JWT_STRATEGY, { session: false }, (error: unknown, user: unknown, info: unknown) => resolve({ error, user, info }))(request, response, (error?: unknown) =>
       resolve({ error, user: false, info: undefined }),
     );
   });

@@ -16,6 +16,9 @@ interface TokenClaims {
   nbf?: unknown;
 }
 
+/** The name passport knows the strategy by. */
+export const JWT_STRATEGY = 'jwt';
+
 /** How many verified tokens are remembered: a few MB at most, and far more than there are active clients. */
 export const REMEMBERED_TOKENS = 10_000;
 
@@ -33,7 +36,7 @@ const bearerToken = ExtractJwt.fromAuthHeaderAsBearerToken();
  * check but not its expiry, nor the user lookup.
  */
 @Injectable()
-export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   private readonly verified = new VerifiedTokens<TokenClaims>(REMEMBERED_TOKENS);
 
   constructor(
