@@ -205,13 +205,35 @@ describe('validation messages', () => {
 
     it.each([
       ['cut short', '{"name":', /^is not valid JSON: /],
-      ['empty', '', /^is empty; send a JSON object$/],
       ['a __proto__ key', '{"name":"a","__proto__":{"admin":true}}', /^must not have a key named __proto__/],
       ['a constructor.prototype key', '{"name":"a","constructor":{"prototype":{"admin":true}}}', /^must not have a key named __proto__, or constructor with a prototype$/],
     ])('a JSON body %s is a 400 that says what is wrong with it', async (_case, body, message) => {
       const response = await request(server.url).post('/vms').set(bearer(member)).set('Content-Type', 'application/json').send(body);
       expect(response.status).toBe(400);
       expect(response.body.errors).toEqual([{ field: 'body', message: expect.stringMatching(message) }]);
+    });
+
+    it.each([
+      ['empty', ''],
+      ['only whitespace', ' \r\n\t'],
+    ])('a JSON body that is %s counts as no body: a route that needs one names its required fields', async (_case, body) => {
+      const response = await request(server.url).post('/vms').set(bearer(member)).set('Content-Type', 'application/json').send(body);
+      expect(response.status).toBe(400);
+      expect(response.body.errors).toEqual(
+        expect.arrayContaining(['name', 'cpu_cores', 'memory', 'disk_size'].map((field) => ({ field, message: 'is required' }))),
+      );
+    });
+
+    it('a body-less DELETE or action with Content-Type: application/json (as many clients send on every request) is served', async () => {
+      const json = { 'Content-Type': 'application/json' };
+      const created = await request(server.url).post('/vms').set(bearer(member)).send({ ...ORIGINAL_VM, name: 'json-header-delete', public_ip: undefined });
+      expect(created.status).toBe(201);
+      const stopped = await request(server.url).post(`/vms/${created.body.id}/stop`).set(bearer(member)).set(json);
+      expect(stopped.status).toBe(200);
+      expect(stopped.body.power_state).toBe('shut_off');
+      const deleted = await request(server.url).delete(`/vms/${created.body.id}`).set(bearer(member)).set(json);
+      expect(deleted.status).toBe(200);
+      expect(deleted.body.status).toBe('deleted');
     });
 
     it('POST /hosts/import takes application/xml only', async () => {
