@@ -31,8 +31,11 @@ type Outcomes<T extends readonly Statement<unknown>[]> = { -readonly [K in keyof
  * sent. What the rest did is rolled back with the transaction.
  */
 export async function together<T extends readonly Statement<unknown>[] | []>(tx: Tx, statements: T): Promise<Outcomes<T>> {
-  // Each is called at once; `new Promise` turns a synchronous throw into that statement's failure.
-  if (tx.connection.options.type === 'postgres') return Promise.allSettled(statements.map((run) => new Promise((resolve) => resolve(run ? run() : null)))) as Promise<Outcomes<T>>;
+  if (tx.connection.options.type === 'postgres') {
+    corkUntilSent(tx);
+    // Each is called at once; `new Promise` turns a synchronous throw into that statement's failure.
+    return Promise.allSettled(statements.map((run) => new Promise((resolve) => resolve(run ? run() : null)))) as Promise<Outcomes<T>>;
+  }
   const outcomes: PromiseSettledResult<unknown>[] = [];
   for (const run of statements) {
     try {
@@ -42,6 +45,25 @@ export async function together<T extends readonly Statement<unknown>[] | []>(tx:
     }
   }
   return outcomes as Outcomes<T>;
+}
+
+/** The socket of a node-postgres client: writes held back while corked leave in one write when uncorked. */
+interface CorkableClient {
+  connection?: { stream?: { cork?: () => void; uncork?: () => void } };
+}
+
+/**
+ * Holds the transaction's socket writes until every statement started now has
+ * reached the driver, so they leave in one write system call instead of one
+ * each (node-postgres corks and uncorks around each statement; corks nest).
+ * The statements reach the driver within this turn's microtasks, and a
+ * `process.nextTick` callback queued now runs only after those have drained.
+ */
+function corkUntilSent(tx: Tx): void {
+  const stream = (tx.queryRunner as { databaseConnection?: CorkableClient } | undefined)?.databaseConnection?.connection?.stream;
+  if (!stream?.cork || !stream.uncork) return;
+  stream.cork();
+  process.nextTick(() => stream.uncork!());
 }
 
 /** `together`, for statements whose answers the caller does not need: throws the first failure, in order. */

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { Socket } from 'node:net';
 import { Client } from 'pg';
 import { FleetService } from '../../src/fleet/fleet.service';
 import { UsersService } from '../../src/users/users.service';
@@ -27,15 +28,32 @@ function shortForm(sql: string): string {
  * better-sqlite3's Statement#run/#all), with how many of that connection's statements were still waiting for
  * their answers at that moment.
  */
-function recordWire(): { byConnection: Map<unknown, Sent[]>; restore: () => void } {
+function recordWire(): { byConnection: Map<unknown, Sent[]>; timelines: Map<unknown, string[]>; restore: () => void } {
   const byConnection = new Map<unknown, Sent[]>();
+  /** Per node-postgres client: its statements as they reach the driver and `write` for each write to its socket, interleaved. */
+  const timelines = new Map<unknown, string[]>();
+  const clientOf = new Map<unknown, Client>();
   const inFlight = new Map<unknown, number>();
   const note = (connection: unknown, sql: string) => {
     if (!byConnection.has(connection)) byConnection.set(connection, []);
     byConnection.get(connection)!.push({ statement: shortForm(sql), inFlight: inFlight.get(connection) ?? 0 });
+    if (connection instanceof Client) timelines.get(connection)?.push(shortForm(sql));
   };
+  const socketWrite = { _write: Socket.prototype._write, _writev: Socket.prototype._writev! };
+  for (const method of ['_write', '_writev'] as const) {
+    (Socket.prototype as unknown as Record<string, unknown>)[method] = function (this: Socket, ...args: unknown[]) {
+      const client = clientOf.get(this);
+      if (client) timelines.get(client)?.push('write');
+      return (socketWrite[method] as (...a: unknown[]) => unknown).apply(this, args);
+    };
+  }
   const pgQuery = Client.prototype.query;
   Client.prototype.query = function (this: Client, config: unknown, ...rest: unknown[]) {
+    const stream = (this as unknown as { connection: { stream: unknown } }).connection.stream;
+    if (!clientOf.has(stream)) {
+      clientOf.set(stream, this);
+      timelines.set(this, []);
+    }
     note(this, typeof config === 'string' ? config : String((config as { text?: string }).text ?? ''));
     inFlight.set(this, (inFlight.get(this) ?? 0) + 1);
     const done = () => inFlight.set(this, (inFlight.get(this) ?? 1) - 1);
@@ -56,8 +74,10 @@ function recordWire(): { byConnection: Map<unknown, Sent[]>; restore: () => void
   };
   return {
     byConnection,
+    timelines,
     restore: () => {
       Client.prototype.query = pgQuery;
+      Object.assign(Socket.prototype, socketWrite);
       statement.run = run;
       statement.all = all;
     },
@@ -92,7 +112,7 @@ describe.each(DB_KINDS)('statements a unit sends together, on %s', (kind) => {
   }, 60_000);
   afterAll(() => app?.close());
 
-  it('reach the database in lock order, a row before the rows that refer to it; on PostgreSQL without waiting for each other', async () => {
+  it('reach the database in lock order, a row before the rows that refer to it; on PostgreSQL without waiting for each other, in one write', async () => {
     await fleet.register(h100Host(`together-${kind}`, 'eu-together', 2, { cpu_cores: 64, memory_mib: 524_288, disk_gib: 4_000 }));
     const user = await newMember(users, `together-${kind}`);
     const spec = Object.assign(new CreateVmDto(), { name: 'together', cpu_cores: 2, memory: 4096, disk_size: 20, gpu_count: 2, gpu_model: 'h100-80gb', region: 'eu-together' });
@@ -129,6 +149,10 @@ describe.each(DB_KINDS)('statements a unit sends together, on %s', (kind) => {
       // Each left while all the ones before it in the batch were still unanswered: one round trip for eight.
       expect(writes.map((s) => s.inFlight)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
       expect(release.map((s) => s.inFlight)).toEqual([0, 1, 2, 3, 4]);
+      // And in one write to the socket: none while the batch reaches the driver, one once it all has.
+      const timeline = [...wire.timelines.values()].find((t) => t.includes('INSERT vms'))!;
+      const first = timeline.indexOf('INSERT vms');
+      expect(timeline.slice(first, first + writes.length + 2)).toEqual([...writes.map((s) => s.statement), 'write', 'COMMIT']);
     }
   });
 });
