@@ -2,6 +2,7 @@ import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { HypervisorTarget, VirtualMachine } from '@vmplane/sdk';
 import { Clock } from '../common/clock';
 import { RandomSource } from '../common/random-source';
+import { settled, together } from '../database/statements-together';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { FleetRepository } from '../fleet/fleet.repository';
 import { HypervisorCallError } from '../hypervisor/hypervisor-errors';
@@ -22,7 +23,7 @@ import { VmViewer, toVmResponse } from './vm.mapper';
 import { OperationResult, errorCodeFor, errorFromOperation } from './vm-outcome';
 import { VmResources } from './vm-resources.service';
 import { VmEvent } from './vm-state-machine';
-import { VmsRepository } from './vms.repository';
+import { TransitionResult, VmChanges, VmsRepository } from './vms.repository';
 import { VmGuestSpecs } from './vm-guest-spec';
 
 /** The worker lost its lease (it stalled past it) and another worker took the operation over. */
@@ -127,9 +128,8 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const now = this.clock.now();
     const applied = await this.uow
       .transaction(async (tx) => {
-        await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts }, now);
         const powerState = (created.power_state as PowerState | undefined) ?? PowerState.Running;
-        const moved = await this.vms.transition(tx, vm.id, VmEvent.Provisioned, { hypervisorId: created.id, powerState });
+        const moved = await this.completeWith(tx, op, { status: OperationStatus.Succeeded, attempts }, now, VmEvent.Provisioned, { hypervisorId: created.id, powerState });
         if (!moved.applied) throw new OutcomeNotApplicable();
         Object.assign(vm, { status: VmStatus.Created, hypervisorId: created.id, powerState, updatedAt: moved.updatedAt });
         if (powerState === PowerState.Running) await this.usage.record(tx, vm, now, UsageEventKind.PowerOn);
@@ -153,8 +153,8 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const code = errorCodeFor(error.classified.kind);
     const reason = `create failed after ${attempts} attempt(s): ${error.message}`;
     await this.uow.transaction(async (tx) => {
-      await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
-      const moved = await this.vms.transition(tx, vm.id, VmEvent.ProvisionFailed, { statusReason: reason, releasedAt: now });
+      const failed: Completion = { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message };
+      const moved = await this.completeWith(tx, op, failed, now, VmEvent.ProvisionFailed, { statusReason: reason, releasedAt: now });
       if (moved.applied) await this.resources.giveBack(tx, vm, now);
       // A refusal for now (no capacity, the hypervisor unreachable) is worth retrying with the same key, so it is not replayed.
       if (code === 'insufficient_capacity' || code === 'hypervisor_unavailable') await this.idempotency.forget(tx, op.id);
@@ -181,11 +181,11 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     }
     const now = this.clock.now();
     await this.uow.transaction(async (tx) => {
-      await this.completeOwn(tx, op, { status: OperationStatus.Succeeded, attempts: progress.attempts() }, now);
       // A deleting VM holds its resources unless the reconciler released them meanwhile (a failed VM found gone).
       const holds = vm.releasedAt === null;
       const changes = { deletedAt: now, powerState: PowerState.Unknown, diskRef: null };
-      const moved = await this.vms.transition(tx, vm.id, VmEvent.Deleted, holds ? { ...changes, releasedAt: now } : changes);
+      const succeeded: Completion = { status: OperationStatus.Succeeded, attempts: progress.attempts() };
+      const moved = await this.completeWith(tx, op, succeeded, now, VmEvent.Deleted, holds ? { ...changes, releasedAt: now } : changes);
       if (moved.applied) {
         if (vm.powerState === PowerState.Running) await this.usage.record(tx, vm, now, UsageEventKind.PowerOff);
         if (holds) await this.resources.giveBack(tx, vm, now);
@@ -211,12 +211,14 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const from = op.params?.from;
     const notReached = code === 'hypervisor_unavailable';
     const reason = { statusReason: `delete failed after ${attempts} attempt(s): ${error.message}` };
-    await this.uow.transaction(async (tx) => {
-      await this.completeOwn(tx, op, { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message }, now);
-      if (from === VmStatus.Shelved) await this.vms.transition(tx, vm.id, VmEvent.ShelvedDeleteFailed, notReached ? {} : reason);
-      else if (notReached && from === VmStatus.Created) await this.vms.transition(tx, vm.id, VmEvent.DeleteNotReached);
-      else await this.vms.transition(tx, vm.id, VmEvent.DeleteFailed, reason);
-    });
+    const [event, changes] =
+      from === VmStatus.Shelved
+        ? [VmEvent.ShelvedDeleteFailed, notReached ? {} : reason]
+        : notReached && from === VmStatus.Created
+          ? [VmEvent.DeleteNotReached, {}]
+          : [VmEvent.DeleteFailed, reason];
+    const failed: Completion = { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message };
+    await this.uow.transaction((tx) => this.completeWith(tx, op, failed, now, event, changes));
     this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `delete failed: ${error.detail}`);
     return { kind: 'failed', error: errorFromOperation(code, error.message, vm.id) };
   }
@@ -232,6 +234,20 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
       ),
     );
     return { kind: 'failed', error: errorFromOperation('operation_superseded', message, op.vmId) };
+  }
+
+  /**
+   * Completes the operation and applies `event` to its VM, the two statements sent together (the operation's row
+   * first: the lock order every outcome takes). Only while this worker still holds the operation's lease: otherwise
+   * the whole outcome is dropped, the VM's change with it.
+   */
+  private async completeWith(tx: Tx, op: OperationEntity, completion: Completion, now: Date, event: VmEvent, changes: VmChanges): Promise<TransitionResult> {
+    const [completed, moved] = await together(tx, [
+      () => this.ops.complete(tx, op.id, completion, now, op.leaseOwner),
+      () => this.vms.transition(tx, op.vmId!, event, changes),
+    ]);
+    if (!settled(completed)) throw new LeaseLostError(op.id);
+    return settled(moved)!;
   }
 
   /** Completes the operation only while this worker still holds its lease; otherwise the whole outcome is dropped. */

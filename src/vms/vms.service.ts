@@ -7,7 +7,7 @@ import { CapacityAlternative, ConflictError, InsufficientCapacityError, NotFound
 import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
 import { constraintViolation } from '../database/constraint-violation';
-import { allTogether } from '../database/statements-together';
+import { allTogether, settled, together } from '../database/statements-together';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { HostEntity } from '../fleet/host.entity';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
@@ -310,10 +310,15 @@ export class VmsService {
 
   private async recordDelete(tx: Tx, user: AuthUser, id: string, options: RequestOptions, lease: Lease | null): Promise<DeleteStep> {
     // Joined with its host whoever asks (the response shows the host to admins only): the delete's hypervisor call needs its URI.
-    const vm = await this.vms.findVisible(tx, id, isAdmin(user) ? null : user.id, { gpus: true, host: true });
+    // Its open operation is read with it (sent together); it counts only once the VM is found to be the caller's.
+    const [found, openFound] = await together(tx, [
+      () => this.vms.findVisible(tx, id, isAdmin(user) ? null : user.id, { gpus: true, host: true }),
+      () => this.ops.findOpenForVm(tx, id),
+    ]);
+    const vm = settled(found);
     if (!vm) throw new NotFoundError('vm', id);
     if (vm.status === VmStatus.Deleted) return { kind: 'done', vm };
-    const open = await this.ops.findOpenForVm(tx, vm.id);
+    const open = settled(openFound);
     // Deleting already (its status may have moved after this request read it): follow that delete.
     if (vm.status === VmStatus.Deleting || open?.action === OperationAction.Delete) return { kind: 'in_flight', vm, op: open };
     const now = this.clock.now();
@@ -330,8 +335,10 @@ export class VmsService {
     // The VM's one open-operation slot first, then its row: the order every operation's outcome takes too (no deadlock).
     // Where the VM goes back to if the delete never reaches its host (VmProvisioner.failDelete).
     const op = this.runner.newOperation(OperationAction.Delete, vm.id, user, options, lease, { from: vm.status });
-    await this.insertOperation(tx, op);
-    const moved = await this.vms.transition(tx, vm.id, VmEvent.DeleteRequested);
+    const [inserted, transitioned] = await together(tx, [() => this.ops.insert(tx, op), () => this.vms.transition(tx, vm.id, VmEvent.DeleteRequested)]);
+    if (inserted.status === 'rejected' && isOpenOperationTaken(inserted.reason)) throw new LostRace();
+    settled(inserted);
+    const moved = settled(transitioned)!;
     if (!moved.applied) throw new LostRace();
     Object.assign(vm, { status: VmStatus.Deleting, updatedAt: moved.updatedAt });
     return { kind: 'started', vm, op, lease };
@@ -347,16 +354,6 @@ export class VmsService {
     Object.assign(op, { status: OperationStatus.Succeeded, stage: 'done', finishedAt: now });
     await this.ops.insert(tx, op);
     return { kind: 'done', vm: Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: moved.updatedAt }) };
-  }
-
-  /** A concurrent request took the VM's one open-operation slot first: read the VM again. */
-  private async insertOperation(tx: Tx, op: OperationEntity): Promise<void> {
-    try {
-      await this.ops.insert(tx, op);
-    } catch (error) {
-      if (isOpenOperationTaken(error)) throw new LostRace();
-      throw error;
-    }
   }
 
   private findVisible(tx: Tx, user: AuthUser, id: string): Promise<VmEntity | null> {

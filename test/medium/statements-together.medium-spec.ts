@@ -98,6 +98,22 @@ function transactionWith(byConnection: Map<unknown, Sent[]>, marker: string): Se
   throw new Error(`no connection ran ${marker}`);
 }
 
+/** Every transaction of every connection: the statements between each `START` and its `COMMIT`. */
+function transactions(byConnection: Map<unknown, Sent[]>): Sent[][] {
+  const all: Sent[][] = [];
+  for (const sent of byConnection.values()) {
+    let current: Sent[] | null = null;
+    for (const s of sent) {
+      if (s.statement === 'START') current = [];
+      else if (s.statement === 'COMMIT' && current) {
+        all.push(current);
+        current = null;
+      } else current?.push(s);
+    }
+  }
+  return all;
+}
+
 describe.each(DB_KINDS)('statements a unit sends together, on %s', (kind) => {
   let app: MediumApp;
   let vms: VmsService;
@@ -153,6 +169,21 @@ describe.each(DB_KINDS)('statements a unit sends together, on %s', (kind) => {
       const timeline = [...wire.timelines.values()].find((t) => t.includes('INSERT vms'))!;
       const first = timeline.indexOf('INSERT vms');
       expect(timeline.slice(first, first + writes.length + 2)).toEqual([...writes.map((s) => s.statement), 'write', 'COMMIT']);
+
+      // Each outcome completes the operation and moves the VM together, the operation's row first.
+      const statements = (t: Sent[]) => t.map((s) => s.statement);
+      const all = transactions(wire.byConnection);
+      const outcomes = all.filter((t) => t[0]?.statement === 'UPDATE operations');
+      expect(outcomes).toHaveLength(2);
+      for (const t of outcomes) expect(t.slice(0, 2)).toEqual([expect.objectContaining({ statement: 'UPDATE operations', inFlight: 0 }), expect.objectContaining({ statement: 'UPDATE vms', inFlight: 1 })]);
+      // The delete's intent reads the VM with its open operation, then takes the operation slot and moves the VM, each pair together.
+      const deleteIntent = all.find((t) => statements(t).includes('INSERT operations') && !statements(t).includes('INSERT vms'))!;
+      expect(deleteIntent[0]).toEqual({ statement: 'SELECT row_to_json', inFlight: 0 });
+      expect(deleteIntent[1]).toEqual({ statement: 'SELECT row_to_json', inFlight: 1 });
+      expect(deleteIntent.slice(-2)).toEqual([
+        { statement: 'INSERT operations', inFlight: 0 },
+        { statement: 'UPDATE vms', inFlight: 1 },
+      ]);
     }
   });
 });
