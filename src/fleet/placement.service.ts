@@ -7,7 +7,7 @@ import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
 import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
 import { infeasibility } from './feasibility';
-import { FleetRepository, PlacementResources } from './fleet.repository';
+import { CandidateHost, FleetRepository, PlacementResources } from './fleet.repository';
 import { canFit, isWholeGpuFree, profileFor } from '../scheduler/gpu-slots';
 import { IdGenerator } from '../common/id-generator';
 import { GpuProfile, migProfilesFor, milliGpuOf, VGPU_PROFILES } from './domain/gpu-profiles';
@@ -96,12 +96,24 @@ export class PlacementService {
 
   /**
    * `serialise` takes the placement lock (PostgreSQL) for this transaction before reading the fleet;
-   * `exclude` names hosts the plan must not use (held for requests waiting for capacity).
+   * `exclude` names hosts the plan must not use (held for requests waiting for capacity). It may still be
+   * being read: the fleet's reads then leave without waiting for it (statements-together.ts), and it is
+   * awaited once they are back.
    */
-  async plan(tx: Tx, request: PlacementRequest, serialise = true, exclude: ReadonlySet<string> = new Set()): Promise<PlacementPlan | null> {
-    if (serialise) await this.uow.serialise(tx, placementLockKey(request.gpuModel));
-    const candidates = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
-    const hosts = exclude.size === 0 ? candidates : candidates.filter((h) => !exclude.has(h.id));
+  async plan(tx: Tx, request: PlacementRequest, serialise = true, exclude: ReadonlySet<string> | Promise<ReadonlySet<string>> = new Set()): Promise<PlacementPlan | null> {
+    // Awaited below; meanwhile a failure of its read must not count as an unhandled rejection.
+    if (exclude instanceof Promise) exclude.catch(() => undefined);
+    let candidates: CandidateHost[];
+    try {
+      if (serialise) await this.uow.serialise(tx, placementLockKey(request.gpuModel));
+      candidates = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
+    } catch (error) {
+      // Its read went first: when it failed, the transaction's later statements failed because it did.
+      await exclude;
+      throw error;
+    }
+    const excluded = await exclude;
+    const hosts = excluded.size === 0 ? candidates : candidates.filter((h) => !excluded.has(h.id));
     const decision = schedule(hosts, request, this.policy, () => this.random.next());
     if (!decision) return null;
     const host = hosts.find((h) => h.id === decision.hostId)!;

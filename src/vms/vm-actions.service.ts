@@ -187,7 +187,8 @@ export class VmActionsService {
    */
   private async recordUnshelve(tx: Tx, request: ActionRequest, vm: VmEntity, lease: Lease | null, serialise: boolean): Promise<ActionStep> {
     const placement = placementOf(vm);
-    const plan = await this.placement.plan(tx, placement, serialise || placement.gpuCount > 0, withoutHosts(await this.queue.heldHosts(tx), request.fullHosts));
+    const held = this.queue.heldHosts(tx).then((hosts) => withoutHosts(hosts, request.fullHosts));
+    const plan = await this.placement.plan(tx, placement, serialise || placement.gpuCount > 0, held);
     const waitSeconds = (request.body as UnshelveVmDto).wait_for_capacity_seconds;
     if (plan) {
       const op = this.runner.newOperation(OperationAction.Unshelve, vm.id, request.user, request.options, lease);

@@ -208,7 +208,9 @@ export class VmsService {
     request.sshKeys = await this.resolveSshKeys(tx, request.user, request.dto.ssh_keys ?? []);
     await this.assertPublicIpFree(tx, request.dto.public_ip);
     // Capacity goes to those already waiting first: a new request may take a host only if none of them could use it.
-    const plan = await this.placement.plan(tx, request.placement, serialise, withoutHosts(await this.queue.heldHosts(tx), request.fullHosts));
+    // Which hosts they hold is read while the plan reads the fleet.
+    const held = this.queue.heldHosts(tx).then((hosts) => withoutHosts(hosts, request.fullHosts));
+    const plan = await this.placement.plan(tx, request.placement, serialise, held);
     if (!plan) return this.recordNoRoom(tx, request, key?.id ?? null);
     return this.recordPlaced(tx, request, plan, key?.id ?? null, lease);
   }

@@ -170,6 +170,9 @@ describe.each(DB_KINDS)('statements a unit sends together, on %s', (kind) => {
       const first = timeline.indexOf('INSERT vms');
       expect(timeline.slice(first, first + writes.length + 2)).toEqual([...writes.map((s) => s.statement), 'write', 'COMMIT']);
 
+      // The plan reads the fleet without waiting for the read of what waiting requests hold.
+      expect(intent.slice(0, 2).map((s) => s.inFlight)).toEqual([0, 1]);
+
       // Each outcome completes the operation and moves the VM together, the operation's row first.
       const statements = (t: Sent[]) => t.map((s) => s.statement);
       const all = transactions(wire.byConnection);
