@@ -129,10 +129,12 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const applied = await this.uow
       .transaction(async (tx) => {
         const powerState = (created.power_state as PowerState | undefined) ?? PowerState.Running;
-        const moved = await this.completeWith(tx, op, { status: OperationStatus.Succeeded, attempts }, now, VmEvent.Provisioned, { hypervisorId: created.id, powerState });
+        // Its power-on event goes with them; if the VM did not move, the unit is rolled back, the event with it.
+        const powerOn = powerState === PowerState.Running ? () => this.usage.record(tx, vm, now, UsageEventKind.PowerOn) : null;
+        const succeeded: Completion = { status: OperationStatus.Succeeded, attempts };
+        const moved = await this.completeWith(tx, op, succeeded, now, VmEvent.Provisioned, { hypervisorId: created.id, powerState }, powerOn);
         if (!moved.applied) throw new OutcomeNotApplicable();
         Object.assign(vm, { status: VmStatus.Created, hypervisorId: created.id, powerState, updatedAt: moved.updatedAt });
-        if (powerState === PowerState.Running) await this.usage.record(tx, vm, now, UsageEventKind.PowerOn);
         // A request without a key has no stored response to write; one claimed from the database might.
         if (context?.idempotent ?? true) {
           await this.idempotency.recordResponse(tx, op.id, 201, toVmResponse(vm, context?.viewer ?? DEFAULT_VIEWER));
@@ -239,15 +241,27 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
   /**
    * Completes the operation and applies `event` to its VM, the two statements sent together (the operation's row
    * first: the lock order every outcome takes). Only while this worker still holds the operation's lease: otherwise
-   * the whole outcome is dropped, the VM's change with it.
+   * the whole outcome is dropped, the VM's change with it. `also` goes out with them, whether or not the VM
+   * moves: a caller that passes it rolls the unit back when the VM did not.
    */
-  private async completeWith(tx: Tx, op: OperationEntity, completion: Completion, now: Date, event: VmEvent, changes: VmChanges): Promise<TransitionResult> {
-    const [completed, moved] = await together(tx, [
+  private async completeWith(
+    tx: Tx,
+    op: OperationEntity,
+    completion: Completion,
+    now: Date,
+    event: VmEvent,
+    changes: VmChanges,
+    also: (() => Promise<unknown>) | null = null,
+  ): Promise<TransitionResult> {
+    const [completed, moved, extra] = await together(tx, [
       () => this.ops.complete(tx, op.id, completion, now, op.leaseOwner),
       () => this.vms.transition(tx, op.vmId!, event, changes),
+      also,
     ]);
     if (!settled(completed)) throw new LeaseLostError(op.id);
-    return settled(moved)!;
+    const result = settled(moved)!;
+    settled(extra);
+    return result;
   }
 
   /** Completes the operation only while this worker still holds its lease; otherwise the whole outcome is dropped. */

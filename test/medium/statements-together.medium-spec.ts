@@ -179,6 +179,9 @@ describe.each(DB_KINDS)('statements a unit sends together, on %s', (kind) => {
       const outcomes = all.filter((t) => t[0]?.statement === 'UPDATE operations');
       expect(outcomes).toHaveLength(2);
       for (const t of outcomes) expect(t.slice(0, 2)).toEqual([expect.objectContaining({ statement: 'UPDATE operations', inFlight: 0 }), expect.objectContaining({ statement: 'UPDATE vms', inFlight: 1 })]);
+      // The create's outcome sends the VM's power-on event with them.
+      const createOutcome = outcomes.find((t) => !statements(t).includes('UPDATE hosts'))!;
+      expect(createOutcome[2]).toEqual({ statement: 'INSERT usage_events', inFlight: 2 });
       // The delete's intent reads the VM with its open operation, then takes the operation slot and moves the VM, each pair together.
       const deleteIntent = all.find((t) => statements(t).includes('INSERT operations') && !statements(t).includes('INSERT vms'))!;
       expect(deleteIntent[0]).toEqual({ statement: 'SELECT row_to_json', inFlight: 0 });

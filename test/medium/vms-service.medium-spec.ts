@@ -11,7 +11,9 @@ import { UsersService } from '../../src/users/users.service';
 import { CreateVmDto } from '../../src/vms/dto/create-vm.dto';
 import { VmOutcome } from '../../src/vms/vm-outcome';
 import { RequestOptions, VmsService } from '../../src/vms/vms.service';
-import { DB_KINDS, errorOf, reportSkippedPostgres, rows, scalar } from './support/database';
+import { DB_KINDS, deferred, errorOf, reportSkippedPostgres, rows, scalar } from './support/database';
+import { VmEvent } from '../../src/vms/vm-state-machine';
+import { VmsRepository } from '../../src/vms/vms.repository';
 import { finished, h100Host, newMember } from './support/fixtures';
 import { MediumApp, newMediumApp } from './support/medium-app';
 
@@ -59,6 +61,40 @@ describe.each(DB_KINDS)('VmsService, ReconcilerService with real repositories on
     expect(await usage(user)).toEqual({ vcpus: 2, memory_mib: 4096, gpus: 2, gpu_milli: 2000, vms: 1 });
     const ops = await vms.operations(user, outcome.vm.id);
     expect(ops.items).toEqual([expect.objectContaining({ action: 'create', status: 'succeeded', attempts: 1 })]);
+  });
+
+  it('a create whose VM left provisioning during its hypervisor call records nothing of its outcome: superseded, no power-on event', async () => {
+    await fleet.register(gpuHost(`superseded-${kind}`, 1));
+    const user = await newUser();
+    const callStarted = deferred();
+    const gate = deferred();
+    const createVm = app.hypervisor.createVm.bind(app.hypervisor);
+    const spy = jest.spyOn(app.hypervisor, 'createVm').mockImplementationOnce(async (request) => {
+      callStarted.resolve();
+      await gate.promise;
+      return createVm(request);
+    });
+    try {
+      const pending = vms.create(user, vmSpec({ gpu_count: 1, gpu_model: H100 }), WAIT).catch((error: unknown) => error);
+      await callStarted.promise;
+      const [{ id }] = await app.uow.read((tx) => rows<{ id: string }>(tx, 'SELECT id FROM vms WHERE owner_id = $1', [user.id]));
+      const moved = await app.uow.transaction((tx) => app.get(VmsRepository).transition(tx, id, VmEvent.ProvisionFailed, { statusReason: 'failed elsewhere' }));
+      expect(moved.applied).toBe(true);
+      gate.resolve();
+      await pending;
+
+      const [op] = (await vms.operations(user, id)).items;
+      expect(op).toMatchObject({ action: 'create', status: 'failed', error: { code: 'operation_superseded' } });
+      expect((await vms.get(user, id)).status).toBe('failed');
+      const kinds = await app.uow.read((tx) => rows<{ kind: string }>(tx, 'SELECT kind FROM usage_events WHERE vm_id = $1', [id]));
+      expect(kinds.map((k) => k.kind)).not.toContain('power_on');
+      // What the call made on the hypervisor belongs to no live VM: the next reconcile pass removes it.
+      expect(await onHypervisor(id)).toHaveLength(1);
+      expect(await app.get(ReconcilerService).runNow()).toMatchObject({ orphans_found: 1, orphans_removed: 1 });
+      expect(await onHypervisor(id)).toHaveLength(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('delete removes the hypervisor VM and gives back host capacity, GPUs and quota once; the record stays', async () => {
