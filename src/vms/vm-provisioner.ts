@@ -213,12 +213,7 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     const from = op.params?.from;
     const notReached = code === 'hypervisor_unavailable';
     const reason = { statusReason: `delete failed after ${attempts} attempt(s): ${error.message}` };
-    const [event, changes] =
-      from === VmStatus.Shelved
-        ? [VmEvent.ShelvedDeleteFailed, notReached ? {} : reason]
-        : notReached && from === VmStatus.Created
-          ? [VmEvent.DeleteNotReached, {}]
-          : [VmEvent.DeleteFailed, reason];
+    const [event, changes] = failedDeleteOutcome(from, notReached, reason);
     const failed: Completion = { status: OperationStatus.Failed, attempts, errorCode: code, errorMessage: error.message };
     await this.uow.transaction((tx) => this.completeWith(tx, op, failed, now, event, changes));
     this.logger.warn({ operationId: op.id, vmId: vm.id, code, attempts }, `delete failed: ${error.detail}`);
@@ -284,4 +279,14 @@ export class VmProvisioner implements OperationHandler, OnModuleInit {
     };
     return { observer, attempts: () => attempts };
   }
+}
+
+/**
+ * Where a failed delete leaves its VM: a shelved one stays shelved (with the reason only if the call reached
+ * the host), a created one the call never reached stays created as it was, anything else is failed.
+ */
+function failedDeleteOutcome(from: unknown, notReached: boolean, reason: { statusReason: string }): [VmEvent, { statusReason?: string }] {
+  if (from === VmStatus.Shelved) return [VmEvent.ShelvedDeleteFailed, notReached ? {} : reason];
+  if (notReached && from === VmStatus.Created) return [VmEvent.DeleteNotReached, {}];
+  return [VmEvent.DeleteFailed, reason];
 }
