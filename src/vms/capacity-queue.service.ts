@@ -3,7 +3,7 @@ import { Clock } from '../common/clock';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { FleetRepository } from '../fleet/fleet.repository';
 import type { HostShape } from '../fleet/feasibility';
-import { PlacementService } from '../fleet/placement.service';
+import { PlacementService, withoutHosts } from '../fleet/placement.service';
 import { IdGenerator } from '../common/id-generator';
 import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
 import { OperationWorker } from '../operations/operation-worker';
@@ -89,12 +89,13 @@ export class CapacityQueueService implements OnApplicationBootstrap, OnApplicati
 
   /**
    * The hosts a request arriving now must leave alone: those a request already
-   * waiting could use (capacity goes in arrival order). Empty — one cheap query
-   * — when nothing waits.
+   * waiting could use (capacity goes in arrival order), and `alsoLeaveOut` (hosts
+   * the request itself found full). Only `alsoLeaveOut` — one cheap query — when
+   * nothing waits.
    */
-  async heldHosts(tx: Tx): Promise<ReadonlySet<string>> {
-    if (!(await this.ops.anyWaiting(tx))) return new Set();
-    return heldForWaiting(await this.fleet.shapes(tx), (await this.ops.listWaiting(tx)).map(waitingRequest));
+  async heldHosts(tx: Tx, alsoLeaveOut?: ReadonlySet<string>): Promise<ReadonlySet<string>> {
+    if (!(await this.ops.anyWaiting(tx))) return alsoLeaveOut ?? new Set();
+    return withoutHosts(heldForWaiting(await this.fleet.shapes(tx), (await this.ops.listWaiting(tx)).map(waitingRequest)), alsoLeaveOut);
   }
 
   /** Capacity may have freed: look at the queue soon (once, however many call). */

@@ -7,7 +7,7 @@ import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { FleetRepository } from '../fleet/fleet.repository';
-import { PlacementConflictError, PlacementService, withoutHosts } from '../fleet/placement.service';
+import { PlacementConflictError, PlacementService } from '../fleet/placement.service';
 import { IdempotencyRepository, KeyClaim, fingerprint } from '../idempotency/idempotency.repository';
 import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
 import { Lease, OperationWorker } from '../operations/operation-worker';
@@ -187,7 +187,7 @@ export class VmActionsService {
    */
   private async recordUnshelve(tx: Tx, request: ActionRequest, vm: VmEntity, lease: Lease | null, serialise: boolean): Promise<ActionStep> {
     const placement = placementOf(vm);
-    const held = this.queue.heldHosts(tx).then((hosts) => withoutHosts(hosts, request.fullHosts));
+    const held = this.queue.heldHosts(tx, request.fullHosts);
     const plan = await this.placement.plan(tx, placement, serialise || placement.gpuCount > 0, held);
     const waitSeconds = (request.body as UnshelveVmDto).wait_for_capacity_seconds;
     if (plan) {

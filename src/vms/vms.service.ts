@@ -11,7 +11,7 @@ import { allTogether, settled, together } from '../database/statements-together'
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { HostEntity } from '../fleet/host.entity';
 import { GpuAllocationEntity } from '../fleet/gpu-allocation.entity';
-import { PlacementConflictError, PlacementPlan, PlacementService, withoutHosts } from '../fleet/placement.service';
+import { PlacementConflictError, PlacementPlan, PlacementService } from '../fleet/placement.service';
 import { IdempotencyRepository, KeyClaim, fingerprint } from '../idempotency/idempotency.repository';
 import { OperationPageDto } from '../operations/dto/operation.dto';
 import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
@@ -209,7 +209,7 @@ export class VmsService {
     await this.assertPublicIpFree(tx, request.dto.public_ip);
     // Capacity goes to those already waiting first: a new request may take a host only if none of them could use it.
     // Which hosts they hold is read while the plan reads the fleet.
-    const held = this.queue.heldHosts(tx).then((hosts) => withoutHosts(hosts, request.fullHosts));
+    const held = this.queue.heldHosts(tx, request.fullHosts);
     const plan = await this.placement.plan(tx, request.placement, serialise, held);
     if (!plan) return this.recordNoRoom(tx, request, key?.id ?? null);
     return this.recordPlaced(tx, request, plan, key?.id ?? null, lease);
