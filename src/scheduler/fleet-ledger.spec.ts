@@ -1,4 +1,4 @@
-import { applyPlacement, createFleetLedger, FleetLedger, releasePlacement } from './fleet-ledger';
+import { applyPlacement, createFleetLedger, FleetLedger, neverFitting, releasePlacement } from './fleet-ledger';
 import { SchedulerHost } from './scheduler.types';
 import { makeGpus, makeHost, makeRequest } from './testing/host.factory';
 
@@ -106,5 +106,23 @@ describe('fleet ledger with fractional claims', () => {
     expect(() => createFleetLedger([makeHost('x', { gpus: [{ id: 'x0', index: 0, model: 't4-16gb', free: false, sharingMode: 'vgpu', usedSlots: 1, vgpuProfile: '1/2' }] })])).toThrow(
       /starts with claimed slots/,
     );
+  });
+
+  it('finds the tasks no host of the fresh fleet could ever hold, trying each task\'s requests in turn', () => {
+    const hosts: SchedulerHost[] = [
+      makeHost('a', { gpus: makeGpus('a', 'l4-24gb', 2) }),
+      makeHost('b', { cpuCores: 8, gpus: makeGpus('b', 't4-16gb', 1) }),
+    ];
+    const tasks = [
+      [makeRequest({ gpuCount: 2, gpuModel: 'l4-24gb' })], // fits a
+      [makeRequest({ gpuCount: 3 })], // no host has three GPUs of one model
+      [makeRequest({ cpuCores: 65, gpuCount: 0 })], // no host has 65 cores
+      [makeRequest({ gpuModel: 'h100-80gb' })], // no host has the model
+      [makeRequest({ gpuModel: 'h100-80gb' }), makeRequest({ gpuModel: 't4-16gb', cpuCores: 8 })], // the second fits b
+      [makeRequest({ gpuModel: 't4-16gb', cpuCores: 9 })], // b has the model but 8 cores
+    ];
+    expect(neverFitting(hosts, tasks)).toEqual([false, true, true, true, false, true]);
+    // A fleet already busy is not what it asks about: the check works on a copy and leaves the hosts alone.
+    expect(hosts.every((host) => host.usedCpuCores === 0 && host.gpus.every((gpu) => gpu.free))).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 import { findGpuProfile, GpuProfile, MILLI_PER_GPU } from '../fleet/domain/gpu-profiles';
 import { claimProblem, claimSlots, isWholeGpuFree, releaseSlots } from './gpu-slots';
+import { DEFAULT_POLICY, schedule } from './scheduler';
 import { GpuSlotClaim, Placement, PlacementRequest, SchedulerGpu, SchedulerHost } from './scheduler.types';
 
 /**
@@ -36,6 +37,17 @@ export function createFleetLedger(hosts: SchedulerHost[]): FleetLedger {
     }
   }
   return { hosts, hostById, gpuById, totalGpus: gpuById.size, allocatedGpus, allocatedMilli: allocatedGpus * MILLI_PER_GPU };
+}
+
+/**
+ * For each task (its requests, tried in turn), whether none of them fits the fresh fleet `hosts` (nothing
+ * placed yet): more GPUs, cores or memory than any host has, or a model no host has. A replay skips those,
+ * as the API refuses them with a 4xx before placement; they say nothing about fragmentation. `hosts` is
+ * not changed.
+ */
+export function neverFitting(hosts: readonly SchedulerHost[], tasks: readonly (readonly PlacementRequest[])[]): boolean[] {
+  const empty: SchedulerHost[] = createFleetLedger(structuredClone(hosts) as SchedulerHost[]).hosts;
+  return tasks.map((alternatives) => alternatives.every((req: PlacementRequest) => schedule(empty, req, DEFAULT_POLICY) === null));
 }
 
 export function applyPlacement(ledger: FleetLedger, placement: Placement, req: PlacementRequest): void {
