@@ -10,6 +10,7 @@ import { infeasibility } from './feasibility';
 import { CandidateHost, FleetRepository, PlacementResources } from './fleet.repository';
 import { canFit, isWholeGpuFree, profileFor } from '../scheduler/gpu-slots';
 import { IdGenerator } from '../common/id-generator';
+import { matchGpuModel } from './domain/gpu-model';
 import { GpuProfile, migProfilesFor, milliGpuOf, VGPU_PROFILES } from './domain/gpu-profiles';
 import { GpuEntity } from './gpu.entity';
 
@@ -151,6 +152,21 @@ export class PlacementService {
     const { hostId } = vm;
     await allTogether(tx, [hostId ? () => this.fleet.releaseHost(tx, hostId, vm) : null, vm.gpuCount > 0 ? () => this.fleet.unbindGpus(tx, vm.id, now) : null]);
     if (vm.gpuProfile) await this.fleet.releaseGpuSlots(tx, vm.id, now);
+  }
+
+  /**
+   * The fleet's id for a GPU model as people write it (`H100`, `NVIDIA A100 80GB`): one read of the fleet's
+   * shapes, for a name that is not already an id. None, or several: UnsatisfiableError naming the choices.
+   */
+  async resolveGpuModel(input: string): Promise<string> {
+    const shapes = await this.uow.read((tx) => this.fleet.shapes(tx));
+    const known = [...new Set(shapes.flatMap((host) => Object.keys(host.gpus)))].sort();
+    const found = matchGpuModel(input, known);
+    if (found.model !== null) return found.model;
+    if (found.matches.length > 1) {
+      throw new UnsatisfiableError('gpu_model', `GPU model ${input} could be ${found.matches.join(' or ')}; name one`, { gpu_models: found.matches });
+    }
+    throw new UnsatisfiableError('gpu_model', `no host has GPU model ${input}`, { gpu_models: known });
   }
 
   /** Throws UnsatisfiableError when no host could ever hold the request, not even active and empty. */

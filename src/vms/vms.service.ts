@@ -33,6 +33,7 @@ import { VmsRepository } from './vms.repository';
 import { ImagesRepository } from '../images/images.repository';
 import { SshKeysRepository } from '../ssh-keys/ssh-keys.repository';
 import { findMigProfile, findVgpuProfile, isKnownMigProfileName, MIG_PROFILES_BY_MODEL, supportsMig, validProfileNames } from '../fleet/domain/gpu-profiles';
+import { GPU_MODEL_ID_PATTERN } from '../fleet/domain/gpu-model';
 import { slotClaimsOf } from './vm-gpu-devices';
 
 export type { RequestOptions } from './vm-operation-runner';
@@ -100,10 +101,12 @@ export class VmsService {
     if (dto.wait_for_capacity_seconds !== undefined && dto.wait_for_capacity_seconds > this.config.maxCapacityWaitSeconds) {
       throw new ValidationFailedError([{ field: 'wait_for_capacity_seconds', message: `must not be greater than ${this.config.maxCapacityWaitSeconds} (MAX_CAPACITY_WAIT_SECONDS)` }]);
     }
+    const wanted = await this.withGpuModelId(dto);
     const request: CreateRequest = {
       user,
-      dto,
-      placement: placementRequestOf(dto),
+      dto: wanted,
+      placement: placementRequestOf(wanted),
+      // The body as sent: a retry that writes the model the same way replays.
       hash: options.idempotencyKey ? fingerprint(dto) : null,
       options,
       fullHosts: new Set(),
@@ -308,6 +311,14 @@ export class VmsService {
     if (keyId) await this.idempotency.attach(tx, keyId, vm.id, op.id);
     await this.resources.reserveQuota(tx, vm);
     return { kind: 'queued', vm, op, position: await this.queue.position(tx, op) };
+  }
+
+  /** A GPU model written as people write it (`H100`) becomes the fleet's id for it before anything else reads it. */
+  private async withGpuModelId(dto: CreateVmDto): Promise<CreateVmDto> {
+    const model = dto.gpu_model;
+    // Without GPUs the model is refused as such (placementRequestOf), whatever it names.
+    if (model === undefined || GPU_MODEL_ID_PATTERN.test(model) || (!dto.gpu_count && dto.gpu_profile === undefined)) return dto;
+    return { ...dto, gpu_model: await this.placement.resolveGpuModel(model) };
   }
 
   private async recordDelete(tx: Tx, user: AuthUser, id: string, options: RequestOptions, lease: Lease | null): Promise<DeleteStep> {

@@ -128,6 +128,20 @@ describe('GPUs on the demo fleet', () => {
   });
 
   it.each([
+    ['H100', 'h100-80gb'],
+    ['NVIDIA A100-SXM4-80GB', 'a100-80gb'],
+    ['L40S 48GB', 'l40s-48gb'],
+  ])('reads gpu_model %j as the fleet\'s %s, and answers with the id', async (written, id) => {
+    const response = await request(server.url).post('/vms').set(bearer(user)).send({ name: 'named', cpu_cores: 2, memory: 4096, disk_size: 10, gpu_count: 1, gpu_model: written });
+    expect(response.status).toBe(201);
+    expect(response.body.gpu_model).toBe(id);
+    expect(response.body.gpus.map((g: { model: string }) => g.model)).toEqual([id]);
+    await request(server.url).delete(`/vms/${response.body.id}`).set(bearer(user)).expect(200);
+  });
+
+  it.each([
+    [{ gpu_count: 1, gpu_model: 'RTX 4090' }, 'gpu_model', /no host has GPU model RTX 4090/, { gpu_models: ['a100-80gb', 'h100-80gb', 'h200-141gb', 'l4-24gb', 'l40s-48gb'] }],
+    [{ gpu_count: 1, gpu_model: 'H100 40GB' }, 'gpu_model', /no host has GPU model H100 40GB/, { gpu_models: ['a100-80gb', 'h100-80gb', 'h200-141gb', 'l4-24gb', 'l40s-48gb'] }],
     [{ gpu_count: 1, gpu_model: 'b200-192gb' }, 'gpu_model', /no host has GPU model b200-192gb/, { gpu_models: ['a100-80gb', 'h100-80gb', 'h200-141gb', 'l4-24gb', 'l40s-48gb'] }],
     [{ region: 'mars-1' }, 'region', /unknown region mars-1/, { regions: ['us-east-1', 'us-west-2'] }],
     [{ cpu_cores: 256, memory: 4_194_304 }, 'memory', /larger than any host/, { largest_host: expect.objectContaining({ memory: 2_097_152 }) }],

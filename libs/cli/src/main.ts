@@ -278,7 +278,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--memory <mib>', 'memory in MiB', integer('--memory', 256, 4_194_304), 4096)
     .option('--disk <gib>', 'disk in GiB', integer('--disk', 1, 65_536), 50)
     .option('--gpus <n>', 'number of GPUs', integer('--gpus', 0, 8), 0)
-    .option('--gpu-model <model>', 'GPU model id, e.g. h100-80gb (see: vmplane capacity); any model when absent')
+    .option('--gpu-model <model>', 'GPU model: an id such as h100-80gb, or a name such as H100 (see: vmplane capacity); any model when absent')
     .option('--gpu-profile <profile>', 'a fractional GPU instead of --gpus: a MIG profile such as 3g.71gb (with --gpu-model) or a vGPU size 1/8, 1/4, 1/2, 1 (see: vmplane capacity)')
     .option('--region <region>', 'place only in this region')
     .option('--public-ip <ip>', 'a public IPv4 or IPv6 address')

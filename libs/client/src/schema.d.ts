@@ -687,7 +687,7 @@ export interface components {
              */
             gpu_profile?: string;
             /**
-             * @description Canonical GPU model id (see GET /capacity); any model when absent
+             * @description GPU model: its id (`h100-80gb`; GET /capacity lists the fleet's), or its name as people write it (`H100`, `NVIDIA A100 80GB`), which is read as the one id of the fleet with that name (and memory size, if given); a name matching none or several is refused with 422 unsatisfiable, listing the choices. The response gives the id. Any model when absent
              * @example h100-80gb
              */
             gpu_model?: string;

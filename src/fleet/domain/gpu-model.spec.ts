@@ -5,6 +5,7 @@ import {
   gpuModelName,
   MARKETED_MEMORY_SIZES_GB,
   marketedMemoryGb,
+  matchGpuModel,
 } from './gpu-model';
 
 describe('canonicalGpuModel', () => {
@@ -87,4 +88,29 @@ describe('GPU_MODEL_ID_PATTERN', () => {
       expect(id).not.toMatch(GPU_MODEL_ID_PATTERN);
     },
   );
+});
+
+describe('matchGpuModel', () => {
+  const fleet = ['a100-40gb', 'a100-80gb', 'h100-80gb', 'h100-nvl-94gb', 'l4-24gb', 'l40s-48gb'];
+
+  it.each([
+    ['h100-80gb', 'h100-80gb'],
+    ['H100', 'h100-80gb'],
+    ['h100 80GB', 'h100-80gb'],
+    ['NVIDIA H100 80GB HBM3', 'h100-80gb'],
+    ['H100 NVL', 'h100-nvl-94gb'],
+    ['L4', 'l4-24gb'],
+    ['l40s', 'l40s-48gb'],
+    ['NVIDIA A100-SXM4-80GB', 'a100-80gb'],
+    ['A100 40G', 'a100-40gb'],
+  ])('reads %j as %s', (input: string, model: string) => {
+    expect(matchGpuModel(input, fleet)).toEqual({ model });
+  });
+
+  it('names the models an ambiguous name could mean, and none for one the fleet lacks', () => {
+    expect(matchGpuModel('A100', fleet)).toEqual({ model: null, matches: ['a100-40gb', 'a100-80gb'] });
+    expect(matchGpuModel('H100 40GB', fleet)).toEqual({ model: null, matches: [] });
+    expect(matchGpuModel('B200', fleet)).toEqual({ model: null, matches: [] });
+    expect(matchGpuModel('H200', [])).toEqual({ model: null, matches: [] });
+  });
 });

@@ -69,3 +69,24 @@ export function gpuModelName(productName: string): string {
 export function canonicalGpuModel(productName: string, memoryMib: number): string {
   return `${gpuModelName(productName)}-${marketedMemoryGb(memoryMib)}gb`;
 }
+
+/** What a GPU model a user typed names among the fleet's models: one of them, or the ones it could mean (none, or several). */
+export type GpuModelMatch = { model: string } | { model: null; matches: string[] };
+
+/**
+ * Reads a GPU model as people write it — `H100`, `h100 80gb`, `NVIDIA A100-SXM4-80GB`, `l40s` — against
+ * the fleet's canonical ids: the one id with that name (and memory size, if given). `H100` means
+ * `h100-80gb`, not `h100-nvl-94gb`: the name must match whole. No match, or several: `model` is null.
+ */
+export function matchGpuModel(input: string, known: readonly string[]): GpuModelMatch {
+  const lowered = input.trim().toLowerCase();
+  if (known.includes(lowered)) return { model: lowered };
+  const name = gpuModelName(lowered);
+  const memory = /(?:^|[\s\-_/])(\d+)(?:gb|gib|g)(?=$|[\s\-_/])/.exec(lowered)?.[1];
+  const matches = known.filter((model: string) => {
+    if (!model.startsWith(`${name}-`)) return false;
+    const size = /^(\d+)gb$/.exec(model.slice(name.length + 1))?.[1];
+    return size !== undefined && (memory === undefined || Number(size) === Number(memory));
+  });
+  return matches.length === 1 ? { model: matches[0] } : { model: null, matches };
+}

@@ -82,10 +82,15 @@ export class CreateVmDto {
   @Matches(/^[0-9a-z][0-9a-z./+]{0,31}$/, { message: 'must be a vGPU size like 1/4 or a MIG profile like 3g.71gb' })
   gpu_profile?: string;
 
-  @ApiPropertyOptional({ example: 'h100-80gb', description: 'Canonical GPU model id (see GET /capacity); any model when absent' })
+  @ApiPropertyOptional({
+    example: 'h100-80gb',
+    maxLength: 64,
+    description:
+      'GPU model: its id (`h100-80gb`; GET /capacity lists the fleet\'s), or its name as people write it (`H100`, `NVIDIA A100 80GB`), which is read as the one id of the fleet with that name (and memory size, if given); a name matching none or several is refused with 422 unsatisfiable, listing the choices. The response gives the id. Any model when absent',
+  })
   @IsOptional()
   @IsString()
-  @Matches(/^[a-z0-9]+(-[a-z0-9]+)*-\d+gb$/, { message: 'must be a GPU model id like h100-80gb' })
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}$/, { message: 'must be a GPU model like h100-80gb or H100: letters, digits, spaces, ".", "_", "/" and "-", at most 64' })
   gpu_model?: string;
 
   @ApiPropertyOptional({ example: 'us-east-1', description: 'Place only in this region' })
