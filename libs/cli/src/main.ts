@@ -597,5 +597,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
 if (require.main === module) {
   void run(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
+    // As libs/cli/bin/vmplane.js: do not wait for fetch's kept-alive connection to time out.
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   });
 }
