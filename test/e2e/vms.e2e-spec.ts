@@ -1,6 +1,5 @@
-import http from 'node:http';
 import request from 'supertest';
-import { ORIGINAL_VM, bearer, createUser, login } from '../support/api';
+import { ORIGINAL_VM, bearer, createUser, headersOnly, login } from '../support/api';
 import { ServerHandle, startServer } from '../support/server-process';
 
 describe('VMs', () => {
@@ -87,28 +86,11 @@ describe('VMs', () => {
     });
 
     it('refuses bodies over 1 MiB with 413 from their length alone, and malformed JSON with 400', async () => {
-      // Only the headers are sent: the answer must come before any of the body is read. (Sending the body too
-      // raced the server's close after its 413, an EPIPE on the client when the machine was busy.)
-      const big = await new Promise<{ status: number; connection: string | undefined; body: { code: string } }>((resolve, reject) => {
-        const req = http.request(
-          `${server.url}/vms`,
-          { method: 'POST', headers: { ...bearer(alice), 'content-type': 'application/json', 'content-length': String(1024 * 1024 + 1) } },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => (text += chunk));
-            res.on('end', () => {
-              req.destroy();
-              resolve({ status: res.statusCode!, connection: res.headers.connection, body: JSON.parse(text) });
-            });
-          },
-        );
-        req.on('error', reject);
-        req.flushHeaders();
-      });
+      // Only the headers: the answer must come before any of the body is read.
+      const big = await headersOnly(server.url, 'POST', '/vms', { ...bearer(alice), 'content-type': 'application/json' }, 1024 * 1024 + 1);
       expect(big.status).toBe(413);
       expect(big.body.code).toBe('payload_too_large');
-      expect(big.connection).toBe('close');
+      expect(big.headers.connection).toBe('close');
       const broken = await request(server.url).post('/vms').set(bearer(alice)).set('Content-Type', 'application/json').send('{"name":');
       expect(broken.status).toBe(400);
       expect(broken.body.errors[0].field).toBe('body');

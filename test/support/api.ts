@@ -1,3 +1,4 @@
+import http from 'node:http';
 import request from 'supertest';
 import jwt from 'jsonwebtoken';
 import { TEST_JWT_SECRET } from './server-process';
@@ -19,6 +20,33 @@ export async function login(url: string, username = 'testuser', password = 'test
 
 export function bearer(token: string): { Authorization: string } {
   return { Authorization: `Bearer ${token}` };
+}
+
+/**
+ * Sends a request's headers, announcing `contentLength` bytes of body, and none of the body: for limits the
+ * server must enforce from the length alone. (Sending an oversized body raced the server's close after its
+ * 413, an EPIPE on the client when the machine was busy.)
+ */
+export function headersOnly(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  contentLength: number,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}${path}`, { method, headers: { ...headers, 'content-length': String(contentLength) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        req.destroy();
+        resolve({ status: res.statusCode!, headers: res.headers, body: JSON.parse(text) });
+      });
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
 }
 
 /** Creates a user through the admin API and returns a token for it. */
