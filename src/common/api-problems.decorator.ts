@@ -49,7 +49,7 @@ const EXAMPLES: Record<string, { detail: string; instance?: string } & Record<st
   forbidden: { detail: 'This operation requires the admin role' },
   quota_exceeded: { detail: 'Quota exceeded for gpus: 8 used + 1 requested > 8 allowed', limit: 'gpus', quota: 8, used: 8, requested: 1 },
   not_found: { detail: 'vm 019abcde-1234-7000-8000-0123456789ab not found', instance: '/vms/019abcde-1234-7000-8000-0123456789ab', resource: 'vm' },
-  invalid_state: { detail: 'Cannot start a VM that is created and running; allowed now: delete, stop, reboot, shelve', current_status: 'created', power_state: 'running', allowed_actions: ['delete', 'stop', 'reboot', 'shelve'] },
+  invalid_state: { detail: 'Cannot start a VM that is created and running; allowed now: delete, stop, reboot, shelve, update', current_status: 'created', power_state: 'running', allowed_actions: ['delete', 'stop', 'reboot', 'shelve', 'update'] },
   payload_too_large: { detail: `The request body is larger than the limit of ${BODY_LIMIT_BYTES} bytes`, limit_bytes: BODY_LIMIT_BYTES },
   unsupported_media_type: { detail: 'POST /vms takes application/json, not application/x-www-form-urlencoded', accepted: ['application/json'] },
   idempotency_key_reused: { detail: 'This Idempotency-Key was already used with a different request body' },

@@ -13,6 +13,8 @@ export enum OperationAction {
   Shelve = 'shelve',
   Unshelve = 'unshelve',
   Resize = 'resize',
+  /** A rename or relabel: a record change, logged as it happens. */
+  Update = 'update',
 }
 
 export enum OperationStatus {

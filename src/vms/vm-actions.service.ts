@@ -9,7 +9,7 @@ import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { FleetRepository } from '../fleet/fleet.repository';
 import { PlacementConflictError, PlacementService } from '../fleet/placement.service';
 import { IdempotencyRepository, KeyClaim, fingerprint } from '../idempotency/idempotency.repository';
-import { OperationAction, OperationEntity, OperationStatus } from '../operations/operation.entity';
+import { OperationAction, OperationEntity } from '../operations/operation.entity';
 import { Lease, OperationWorker } from '../operations/operation-worker';
 import { OperationsRepository } from '../operations/operations.repository';
 import type { PlacementRequest } from '../scheduler/scheduler.types';
@@ -29,7 +29,7 @@ import { VmAction, assertActionAllowed } from './vm-state-machine';
 import { VmsRepository, VmPlacement } from './vms.repository';
 import { describeRequest, isOpenOperationTaken, operationInProgress } from './vms.service';
 
-const OPERATION_OF: Record<Exclude<VmAction, VmAction.Delete>, OperationAction> = {
+const OPERATION_OF: Record<Exclude<VmAction, VmAction.Delete | VmAction.Update>, OperationAction> = {
   [VmAction.Stop]: OperationAction.Stop,
   [VmAction.Start]: OperationAction.Start,
   [VmAction.Reboot]: OperationAction.Reboot,
@@ -50,7 +50,7 @@ type ActionStep =
 interface ActionRequest {
   user: AuthUser;
   id: string;
-  action: Exclude<VmAction, VmAction.Delete>;
+  action: Exclude<VmAction, VmAction.Delete | VmAction.Update>;
   body: object;
   options: RequestOptions;
   /** Hosts an earlier attempt of an unshelve found full when it claimed them; later plans leave them out. */
@@ -246,9 +246,7 @@ export class VmActionsService {
       const now = this.clock.now();
       vm.updatedAt = await this.vms.setSize(tx, vm.id, to);
       Object.assign(vm, to);
-      const op = this.runner.newOperation(OperationAction.Resize, vm.id, request.user, request.options, null, { to });
-      Object.assign(op, { status: OperationStatus.Succeeded, stage: 'done', finishedAt: now });
-      await this.ops.insert(tx, op);
+      await this.runner.recordFinished(tx, OperationAction.Resize, vm.id, request.user, request.options, now, { to });
       return { kind: 'done', vm };
     }
     if (to.gpuCount > vm.gpuCount && !vm.gpuModel) {

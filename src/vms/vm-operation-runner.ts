@@ -4,7 +4,7 @@ import { Clock } from '../common/clock';
 import { ConflictError } from '../common/domain-errors';
 import { IdGenerator } from '../common/id-generator';
 import { AppConfig } from '../config/app-config';
-import { UnitOfWork } from '../database/unit-of-work';
+import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import type { KeyClaim } from '../idempotency/idempotency.repository';
 import { OperationAction, OperationEntity, OperationStatus, isFinished } from '../operations/operation.entity';
 import { OperationWaiter } from '../operations/operation-waiter';
@@ -64,6 +64,15 @@ export class VmOperationRunner {
     private readonly clock: Clock,
     private readonly config: AppConfig,
   ) {}
+
+  /** Logs a change made in the request's own transaction, with nothing for a worker to do: a succeeded operation. */
+  async recordFinished(tx: Tx, action: OperationAction, vmId: string, user: AuthUser, options: RequestOptions, at: Date, params: Record<string, unknown> | null = null): Promise<OperationEntity> {
+    const op = this.newOperation(action, vmId, user, options, null, params);
+    // It began and ended at `at`, in the same transaction as the change it logs.
+    Object.assign(op, { status: OperationStatus.Succeeded, stage: 'done', startedAt: at, finishedAt: at, createdAt: at, updatedAt: at });
+    await this.ops.insert(tx, op);
+    return op;
+  }
 
   /** A new operation; with a worker lease it starts running here at once, otherwise it waits as pending. */
   newOperation(action: OperationAction, vmId: string, user: AuthUser, options: RequestOptions, lease: Lease | null, params: Record<string, unknown> | null = null): OperationEntity {

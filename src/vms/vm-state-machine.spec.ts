@@ -1,6 +1,6 @@
 import { InvalidStateError } from '../common/domain-errors';
 import { PowerState, VmStatus } from './vm.entity';
-import { VmAction, VmEvent, actionAllowed, allowedActions, assertActionAllowed, canTransition, isAllowed, transitionOf } from './vm-state-machine';
+import { VmAction, VmEvent, actionAllowed, allowedActions, assertActionAllowed, canTransition, isAllowed, statusesAllowing, transitionOf } from './vm-state-machine';
 
 describe('VM state machine', () => {
   const statuses = Object.values(VmStatus);
@@ -34,6 +34,7 @@ describe('VM state machine', () => {
     [VmAction.Shelve]: [[VmStatus.Created, '*']],
     [VmAction.Unshelve]: [[VmStatus.Shelved, '*']],
     [VmAction.Resize]: [[VmStatus.Created, PowerState.ShutOff], [VmStatus.Shelved, '*']],
+    [VmAction.Update]: [[VmStatus.Provisioning, '*'], [VmStatus.Created, '*'], [VmStatus.Shelved, '*'], [VmStatus.Deleting, '*'], [VmStatus.Failed, '*']],
   };
 
   it.each(Object.values(VmAction).flatMap((action) => statuses.flatMap((status) => powers.map((power) => [action, status, power] as const))))(
@@ -55,9 +56,14 @@ describe('VM state machine', () => {
     }
     expect(caught).toBeInstanceOf(InvalidStateError);
     expect((caught as InvalidStateError).code).toBe('invalid_state');
-    expect((caught as Error).message).toBe('Cannot start a VM that is created and running; allowed now: delete, stop, reboot, shelve');
-    expect((caught as InvalidStateError).extensions).toEqual({ current_status: 'created', power_state: 'running', allowed_actions: ['delete', 'stop', 'reboot', 'shelve'] });
+    expect((caught as Error).message).toBe('Cannot start a VM that is created and running; allowed now: delete, stop, reboot, shelve, update');
+    expect((caught as InvalidStateError).extensions).toEqual({ current_status: 'created', power_state: 'running', allowed_actions: ['delete', 'stop', 'reboot', 'shelve', 'update'] });
     expect(allowedActions(VmStatus.Deleted, PowerState.Unknown)).toEqual([]);
+  });
+
+  it('gives a guard the statuses an action that needs no power state starts from, and refuses one that does', () => {
+    expect(statusesAllowing(VmAction.Update)).toEqual([VmStatus.Provisioning, VmStatus.Created, VmStatus.Shelved, VmStatus.Deleting, VmStatus.Failed]);
+    expect(() => statusesAllowing(VmAction.Stop)).toThrow(/power state/);
   });
 
   it('treats deleted as final and never returns to provisioning', () => {

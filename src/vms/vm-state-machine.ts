@@ -72,6 +72,8 @@ export enum VmAction {
   Shelve = 'shelve',
   Unshelve = 'unshelve',
   Resize = 'resize',
+  /** Rename or relabel: the record only, nothing on the hypervisor. */
+  Update = 'update',
 }
 
 /** A state an action may start from: a status, and the power state it needs (any when absent). */
@@ -82,7 +84,8 @@ type From = readonly [VmStatus, PowerState?];
  * - stop keeps the host, GPUs and quota, so a start can never fail for capacity;
  * - shelve gives them back and keeps the disk; unshelve places the VM again;
  * - resize changes a shut-off VM in place, or a shelved one before it is placed again;
- * - delete works from any settled state (a failed VM may still be on the hypervisor).
+ * - delete works from any settled state (a failed VM may still be on the hypervisor);
+ * - update (name, labels) from any state but deleted: a deleted VM's record is kept as it ended.
  */
 const ACTIONS: Readonly<Record<VmAction, readonly From[]>> = {
   [VmAction.Delete]: [[VmStatus.Created], [VmStatus.Failed], [VmStatus.Shelved]],
@@ -92,10 +95,18 @@ const ACTIONS: Readonly<Record<VmAction, readonly From[]>> = {
   [VmAction.Shelve]: [[VmStatus.Created]],
   [VmAction.Unshelve]: [[VmStatus.Shelved]],
   [VmAction.Resize]: [[VmStatus.Created, PowerState.ShutOff], [VmStatus.Shelved]],
+  [VmAction.Update]: [[VmStatus.Provisioning], [VmStatus.Created], [VmStatus.Shelved], [VmStatus.Deleting], [VmStatus.Failed]],
 };
 
 export function actionAllowed(action: VmAction, status: VmStatus, power: PowerState): boolean {
   return ACTIONS[action].some(([s, p]) => s === status && (p === undefined || p === power));
+}
+
+/** The statuses an action that needs no particular power state may start from: a repository's guard. */
+export function statusesAllowing(action: VmAction): VmStatus[] {
+  const from = ACTIONS[action];
+  if (from.some(([, power]) => power !== undefined)) throw new Error(`${action} depends on the power state too`);
+  return from.map(([status]) => status);
 }
 
 /** The actions a VM in this state accepts, in a stable order. */

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Header, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
@@ -19,6 +19,7 @@ import { OperationPageDto } from '../operations/dto/operation.dto';
 import { ConsoleQueryDto } from './dto/console.query';
 import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms.query';
+import { UpdateVmDto } from './dto/update-vm.dto';
 import { VmPageDto, VmResponseDto } from './dto/vm-response.dto';
 import { requestOptions, sendOutcome } from './http-preferences';
 import { VmConsoleService } from './vm-console.service';
@@ -69,6 +70,14 @@ export class VmsController {
   @ApiProblems(400, 401, 404)
   get(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string): Promise<VmResponseDto> {
     return this.vms.get(user, id);
+  }
+
+  @Patch(':id')
+  @ApiOperation({ operationId: 'updateVm', summary: 'Rename or relabel a VM (the labels sent replace its labels); logged as an update operation' })
+  @ApiOkResponse({ type: VmResponseDto })
+  @ApiProblems(400, 401, 404, 409)
+  update(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string, @Body() dto: UpdateVmDto, @Req() request: FastifyRequest): Promise<VmResponseDto> {
+    return this.vms.update(user, id, dto, requestOptions(request));
   }
 
   @Delete(':id')

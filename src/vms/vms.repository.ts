@@ -8,7 +8,7 @@ import { on } from '../database/repository-on';
 import type { Tx } from '../database/unit-of-work';
 import { VmLabelEntity } from './vm-label.entity';
 import { PowerState, VmEntity, VmStatus } from './vm.entity';
-import { VmEvent, transitionOf } from './vm-state-machine';
+import { VmAction, VmEvent, statusesAllowing, transitionOf } from './vm-state-machine';
 
 export interface VmListFilter {
   ownerId: string | null;
@@ -54,9 +54,30 @@ export class VmsRepository {
   /** Inserts the VM and its label rows; the timestamp columns are stamped on `vm` itself. */
   async insert(tx: Tx, vm: VmEntity): Promise<void> {
     await this.statements.insert(tx, this.vms.target, vm);
-    for (const label of new Set(vm.labels)) {
-      await this.statements.insert(tx, this.labels.target, Object.assign(new VmLabelEntity(), { vmId: vm.id, label }));
+    await this.insertLabels(tx, vm.id, vm.labels);
+  }
+
+  /**
+   * Renames or relabels the VM (its label rows replaced with it), only while the state machine allows an
+   * update: applied, or lost to a change of status (a delete) the caller must handle.
+   */
+  async updateDetails(tx: Tx, id: string, changes: Partial<Pick<VmEntity, 'name' | 'labels'>>): Promise<TransitionResult> {
+    const set: Partial<VmEntity> = { ...changes };
+    const { affected } = await on(this.vms, tx)
+      .createQueryBuilder()
+      .update()
+      .set(set)
+      .where('id = :id', { id })
+      .andWhere('status IN (:...from)', { from: statusesAllowing(VmAction.Update) })
+      .updateEntity(false)
+      .execute();
+    if (affected !== 1) return { applied: false };
+    if (changes.labels) {
+      await on(this.labels, tx).createQueryBuilder().delete().where('vm_id = :id', { id }).execute();
+      await this.insertLabels(tx, id, changes.labels);
     }
+    // TimestampSubscriber stamped the values set.
+    return { applied: true, updatedAt: set.updatedAt! };
   }
 
   async findById(tx: Tx, id: string, options: VmReadOptions = {}): Promise<VmEntity | null> {
@@ -247,6 +268,12 @@ export class VmsRepository {
       .where('v.releasedAt IS NULL')
       .orWhere('v.status IN (:...inFlight)', { inFlight: [VmStatus.Provisioning, VmStatus.Deleting] })
       .getMany();
+  }
+
+  private async insertLabels(tx: Tx, vmId: string, labels: readonly string[]): Promise<void> {
+    for (const label of new Set(labels)) {
+      await this.statements.insert(tx, this.labels.target, Object.assign(new VmLabelEntity(), { vmId, label }));
+    }
   }
 
   /** Fills `allocations` (with their GPUs, in device order) on the VMs that have GPUs, and `slotClaims` on fractional ones. */

@@ -20,6 +20,7 @@ import { Lease, OperationWorker } from '../operations/operation-worker';
 import { OperationsRepository } from '../operations/operations.repository';
 import type { PlacementRequest } from '../scheduler/scheduler.types';
 import { CreateVmDto } from './dto/create-vm.dto';
+import { UpdateVmDto } from './dto/update-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms.query';
 import { VmPageDto, VmResponseDto } from './dto/vm-response.dto';
 import { CapacityQueueService } from './capacity-queue.service';
@@ -177,6 +178,31 @@ export class VmsService {
   async get(user: AuthUser, id: string): Promise<VmResponseDto> {
     const vm = await this.uow.read((tx) => this.findVisible(tx, user, id));
     if (!vm) throw new NotFoundError('vm', id);
+    return toVmResponse(vm, viewerOf(user));
+  }
+
+  /**
+   * Renames or relabels a VM (its labels replaced): a change of the record only, logged as a succeeded
+   * `update` operation. The guest keeps the hostname it booted with.
+   */
+  async update(user: AuthUser, id: string, dto: UpdateVmDto, options: RequestOptions): Promise<VmResponseDto> {
+    const changes: Partial<Pick<VmEntity, 'name' | 'labels'>> = {};
+    if (dto.name !== undefined) changes.name = dto.name;
+    if (dto.labels !== undefined) changes.labels = dto.labels;
+    if (Object.keys(changes).length === 0) throw new ValidationFailedError([{ field: 'body', message: 'must give name or labels' }]);
+    const vm = await this.uow.transaction(async (tx) => {
+      // The update is conditional on the status it was allowed from; when it loses (a delete got there
+      // first), the VM is read again and refused for its new status.
+      for (;;) {
+        const found = await this.findVisible(tx, user, id);
+        if (!found) throw new NotFoundError('vm', id);
+        assertActionAllowed(VmAction.Update, found.status, found.powerState);
+        const moved = await this.vms.updateDetails(tx, id, changes);
+        if (!moved.applied) continue;
+        await this.runner.recordFinished(tx, OperationAction.Update, id, user, options, moved.updatedAt, { ...dto });
+        return Object.assign(found, changes, { updatedAt: moved.updatedAt });
+      }
+    });
     return toVmResponse(vm, viewerOf(user));
   }
 
@@ -363,9 +389,7 @@ export class VmsService {
     await this.resources.markGone(tx, vm, now);
     const moved = await this.vms.transition(tx, vm.id, VmEvent.RecordDeleted, { deletedAt: now });
     if (!moved.applied) throw new LostRace();
-    const op = this.runner.newOperation(OperationAction.Delete, vm.id, user, options, null);
-    Object.assign(op, { status: OperationStatus.Succeeded, stage: 'done', finishedAt: now });
-    await this.ops.insert(tx, op);
+    await this.runner.recordFinished(tx, OperationAction.Delete, vm.id, user, options, now);
     return { kind: 'done', vm: Object.assign(vm, { status: VmStatus.Deleted, deletedAt: now, updatedAt: moved.updatedAt }) };
   }
 

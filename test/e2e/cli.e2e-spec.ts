@@ -271,6 +271,15 @@ describe('the vmplane CLI against the real server', () => {
     expect(JSON.parse((await ok(['--output', 'json', 'capacity'])).stdout)).toEqual(capacity);
   });
 
+  it('vm update renames and relabels; --clear-labels removes the labels; nothing to change is a usage error', async () => {
+    const vm = await json<{ id: string }>(['vm', 'create', 'cli-update', '--label', 'before']);
+    expect(await json(['vm', 'update', vm.id, '--name', 'cli-renamed', '--label', 'a', '--label', 'b'])).toMatchObject({ name: 'cli-renamed', labels: ['a', 'b'] });
+    expect(await json(['vm', 'update', vm.id, '--clear-labels'])).toMatchObject({ name: 'cli-renamed', labels: [] });
+    expectOneLineError(await vmplane(['vm', 'update', vm.id]), 2, /^vmplane: usage: nothing to change/);
+    expectOneLineError(await vmplane(['vm', 'update', vm.id, '--name', 'Bad_Name']), 1, /^vmplane: validation_failed: .*name/);
+    expect((await json<{ status: string }>(['vm', 'delete', vm.id])).status).toBe('deleted');
+  });
+
   it('VMPLANE_TOKEN overrides the saved token', async () => {
     const created = await json<{ id: string }>(['vm', 'create', 'cli-token']);
     const elsewhere = join(home, 'empty', 'config.json');

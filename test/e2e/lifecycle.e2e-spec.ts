@@ -27,7 +27,7 @@ describe('the VM lifecycle (real server)', () => {
 
     const wrong = await post(`/vms/${vm.id}/start`);
     expect(wrong.status).toBe(409);
-    expect(wrong.body).toMatchObject({ code: 'invalid_state', current_status: 'created', power_state: 'running', allowed_actions: ['delete', 'stop', 'reboot', 'shelve'] });
+    expect(wrong.body).toMatchObject({ code: 'invalid_state', current_status: 'created', power_state: 'running', allowed_actions: ['delete', 'stop', 'reboot', 'shelve', 'update'] });
 
     expect((await post(`/vms/${vm.id}/stop`)).body).toMatchObject({ status: 'created', power_state: 'shut_off' });
     expect((await post(`/vms/${vm.id}/resize`, { memory: 8192 })).body).toMatchObject({ memory: 8192, power_state: 'shut_off' });

@@ -185,6 +185,63 @@ describe('VMs', () => {
     });
   });
 
+  describe('rename and relabel (PATCH)', () => {
+    const patch = (token: string, id: string, body: unknown) => request(server.url).patch(`/vms/${id}`).set(bearer(token)).send(body as object);
+
+    it('renames and replaces the labels, which the list filter follows, and logs an update operation', async () => {
+      const label = `before-${ipCounter++}`;
+      const vm = (await create(alice, { ...ORIGINAL_VM, name: 'old-name', public_ip: uniqueIp(), labels: [label, 'kept'] })).body;
+      const updated = await patch(alice, vm.id, { name: 'new-name', labels: ['kept', `after-${label}`] });
+      expect(updated.status).toBe(200);
+      expect(updated.body).toMatchObject({ id: vm.id, name: 'new-name', labels: ['kept', `after-${label}`], status: 'created', created_at: vm.created_at });
+      expect(Date.parse(updated.body.updated_at)).toBeGreaterThan(Date.parse(vm.updated_at));
+      expect((await request(server.url).get(`/vms/${vm.id}`).set(bearer(alice))).body).toMatchObject({ name: 'new-name', labels: ['kept', `after-${label}`] });
+      const listed = async (l: string) => (await request(server.url).get(`/vms?label=${l}`).set(bearer(alice))).body.items.map((v: { id: string }) => v.id);
+      expect(await listed(label)).toEqual([]);
+      expect(await listed(`after-${label}`)).toEqual([vm.id]);
+
+      // Only the name: the labels stay.
+      expect((await patch(alice, vm.id, { name: 'third-name' })).body).toMatchObject({ name: 'third-name', labels: ['kept', `after-${label}`] });
+      // No labels at all.
+      expect((await patch(alice, vm.id, { labels: [] })).body.labels).toEqual([]);
+
+      const ops = (await request(server.url).get(`/vms/${vm.id}/operations`).set(bearer(alice))).body.items;
+      expect(ops.filter((op: { action: string }) => op.action === 'update')).toHaveLength(3);
+      expect(ops[0]).toMatchObject({ action: 'update', status: 'succeeded', error: null });
+      await request(server.url).delete(`/vms/${vm.id}`).set(bearer(alice)).expect(200);
+    });
+
+    it('refuses an empty or null change, a bad name and bad labels with 400 naming the field', async () => {
+      const vm = (await create(alice, { ...ORIGINAL_VM, public_ip: uniqueIp() })).body;
+      for (const [body, field] of [
+        [{}, 'body'],
+        [{ name: null }, 'name'],
+        [{ labels: null }, 'labels'],
+        [{ name: 'Bad_Name' }, 'name'],
+        [{ labels: ['x'.repeat(64)] }, 'labels'],
+        [{ labels: Array.from({ length: 33 }, (_, i) => `l${i}`) }, 'labels'],
+        [{ status: 'deleted' }, 'status'],
+      ] as const) {
+        const response = await patch(alice, vm.id, body);
+        expect(response.status).toBe(400);
+        expect(response.body.errors).toContainEqual(expect.objectContaining({ field }));
+      }
+      expect((await request(server.url).get(`/vms/${vm.id}`).set(bearer(alice))).body).toMatchObject({ name: vm.name, labels: vm.labels, updated_at: vm.updated_at });
+      await request(server.url).delete(`/vms/${vm.id}`).set(bearer(alice)).expect(200);
+    });
+
+    it("answers 404 for another user's VM and 409 for a deleted one, changing neither", async () => {
+      const vm = (await create(alice, { ...ORIGINAL_VM, public_ip: uniqueIp() })).body;
+      expect((await patch(bob, vm.id, { name: 'stolen' })).status).toBe(404);
+      expect((await patch(admin, vm.id, { labels: ['seen-by-admin'] })).status).toBe(200);
+      await request(server.url).delete(`/vms/${vm.id}`).set(bearer(alice)).expect(200);
+      const late = await patch(alice, vm.id, { name: 'too-late' });
+      expect(late.status).toBe(409);
+      expect(late.body).toMatchObject({ code: 'invalid_state', current_status: 'deleted', allowed_actions: [] });
+      expect((await request(server.url).get(`/vms/${vm.id}`).set(bearer(alice))).body).toMatchObject({ name: vm.name, labels: ['seen-by-admin'], status: 'deleted' });
+    });
+  });
+
   describe('listing', () => {
     it('filters by status and label and pages with a cursor, newest first', async () => {
       const token = await createUser(server.url, admin, 'dave');

@@ -1,7 +1,7 @@
 import { HostState } from '../../src/fleet/host.entity';
 import { OperationStatus } from '../../src/operations/operation.entity';
 import { VmEvent } from '../../src/vms/vm-state-machine';
-import { DB_KINDS, one, reportSkippedPostgres, useTestDatabase } from './support/database';
+import { DB_KINDS, one, reportSkippedPostgres, rows, useTestDatabase } from './support/database';
 import { T0, at, ids, insertUser, insertVm, operation, registerHost } from './support/fixtures';
 import { repositoriesOf } from './support/repositories';
 
@@ -46,6 +46,21 @@ describe.each(DB_KINDS)('timestamps on every write path on %s', (kind) => {
       const result = await db().uow.transaction((tx) => repos().vms.transition(tx, vm.id, VmEvent.Provisioned, { hypervisorId: 'hv-1' }));
       expect(result).toEqual({ applied: true, updatedAt: T1 });
     });
+  });
+
+  it('a VM renamed and relabelled (its label rows replaced), and not once it is deleted', async () => {
+    const owner = await db().uow.transaction((tx) => insertUser(tx));
+    const vm = await db().uow.transaction((tx) => insertVm(tx, repos().vms, owner));
+    await expectStamped('vms', vm.id, async () => {
+      const result = await db().uow.transaction((tx) => repos().vms.updateDetails(tx, vm.id, { name: 'renamed', labels: ['a', 'b'] }));
+      expect(result).toEqual({ applied: true, updatedAt: T1 });
+    });
+    const labels = await db().uow.read((tx) => rows<{ label: string }>(tx, 'SELECT label FROM vm_labels WHERE vm_id = $1 ORDER BY label', [vm.id]));
+    expect(labels.map((r) => r.label)).toEqual(['a', 'b']);
+    await db().uow.transaction((tx) => repos().vms.transition(tx, vm.id, VmEvent.RecordDeleted, { deletedAt: T1 }));
+    db().clock.set(at(120_000));
+    expect(await db().uow.transaction((tx) => repos().vms.updateDetails(tx, vm.id, { name: 'late' }))).toEqual({ applied: false });
+    expect((await stamps('vms', vm.id)).updated).toBe(T1.getTime());
   });
 
   it('a VM release (released_at set once)', async () => {

@@ -269,7 +269,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       ctx.print(ops, () => table(ops, OPERATION_COLUMNS));
     });
 
-  const vm = program.command('vm').description('Create, list, show, stop, start, reboot, shelve, unshelve, resize and delete VMs');
+  const vm = program.command('vm').description('Create, list, show, update, stop, start, reboot, shelve, unshelve, resize and delete VMs');
 
   vm.command('create')
     .description('Create a VM and wait until it is created (progress on stderr)')
@@ -382,6 +382,23 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       }
       ctx.print(deleted, () => vmDetails(deleted));
       failIfFailed(deleted, operation);
+    });
+
+  vm.command('update')
+    .description('Rename or relabel a VM: --label replaces all its labels, --clear-labels removes them')
+    .argument('<id>', 'the VM id')
+    .option('--name <name>', 'the new name: a DNS label')
+    .option('--label <label>', 'a label (repeat for more)', collect)
+    .option('--clear-labels', 'remove every label')
+    .action(async (id: string, options: { name?: string; label?: string[]; clearLabels?: boolean }) => {
+      if (options.label && options.clearLabels) throw new CliError('usage: give --label or --clear-labels, not both', EXIT.usage);
+      const body: { name?: string; labels?: string[] } = {};
+      if (options.name !== undefined) body.name = options.name;
+      if (options.label || options.clearLabels) body.labels = options.label ?? [];
+      if (Object.keys(body).length === 0) throw new CliError('usage: nothing to change; give --name, --label or --clear-labels', EXIT.usage);
+      const ctx = context();
+      const updated = unwrap(await ctx.client().PATCH('/vms/{id}', { params: { path: { id } }, body }));
+      ctx.print(updated, () => vmDetails(updated));
     });
 
   vm.command('console')

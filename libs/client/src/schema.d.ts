@@ -422,7 +422,8 @@ export interface paths {
         delete: operations["deleteVm"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Rename or relabel a VM (the labels sent replace its labels); logged as an update operation */
+        patch: operations["updateVm"];
         trace?: never;
     };
     "/vms/{id}/console": {
@@ -936,7 +937,7 @@ export interface components {
         /** @enum {string} */
         MigMode: "enabled" | "disabled" | "unsupported";
         /** @enum {string} */
-        OperationAction: "create" | "delete" | "cleanup_orphan" | "reconcile" | "stop" | "start" | "reboot" | "shelve" | "unshelve" | "resize";
+        OperationAction: "create" | "delete" | "cleanup_orphan" | "reconcile" | "stop" | "start" | "reboot" | "shelve" | "unshelve" | "resize" | "update";
         OperationPageDto: {
             items: components["schemas"]["OperationResponseDto"][];
             /**
@@ -1526,6 +1527,21 @@ export interface components {
              */
             password?: string;
         };
+        UpdateVmDto: {
+            /**
+             * @description A DNS label: 1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen
+             * @example test-vm
+             */
+            name?: string;
+            /**
+             * @description At most 32 labels of 1–63 characters, no control characters
+             * @example [
+             *       "team-a",
+             *       "experiment-7"
+             *     ]
+             */
+            labels?: string[];
+        };
         UsageReportDto: {
             /**
              * Format: uuid
@@ -1816,6 +1832,7 @@ export type UnshelveVmDto = components['schemas']['UnshelveVmDto'];
 export type UpdateGpuDto = components['schemas']['UpdateGpuDto'];
 export type UpdateHostDto = components['schemas']['UpdateHostDto'];
 export type UpdateUserDto = components['schemas']['UpdateUserDto'];
+export type UpdateVmDto = components['schemas']['UpdateVmDto'];
 export type UsageReportDto = components['schemas']['UsageReportDto'];
 export type UserPageDto = components['schemas']['UserPageDto'];
 export type UserResponseDto = components['schemas']['UserResponseDto'];
@@ -3798,6 +3815,85 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+        };
+    };
+    updateVm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateVmDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description Invalid request (validation_failed); the errors member names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Missing, invalid or expired token, or wrong credentials; see WWW-Authenticate */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Conflicts with the current state; the code says which */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body larger than 1048576 bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetailsDto"];
+                };
+            };
+            /** @description Body of a media type this operation does not take */
+            415: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -15,9 +15,9 @@ import {
   Max,
   MaxLength,
   Min,
-  MinLength,
   ValidateNested,
 } from 'class-validator';
+import { Labels } from '../../common/labels.decorator';
 import { NoControlCharacters } from '../../common/no-control-characters.decorator';
 import { OptionalNotNull } from '../../common/validation';
 import { LIBVIRT_URI } from '../../config/app-config';
@@ -30,19 +30,6 @@ const GPU_MODEL = /^[a-z0-9]+(-[a-z0-9]+)*-\d+gb$/;
 /** The checks a host's name gets wherever one is sent. */
 function HostName(): PropertyDecorator {
   return applyDecorators(IsString(), Matches(HOST_NAME, { message: 'must be a lowercase DNS name' }));
-}
-
-/** A host's labels: as a VM's, at most 32 of 1–63 characters, no control characters. */
-function HostLabels(): PropertyDecorator {
-  return applyDecorators(
-    ApiPropertyOptional({ example: ['rack-a12', 'nvlink'], type: [String], maxItems: 32, description: 'At most 32 labels of 1–63 characters, no control characters' }),
-    IsArray(),
-    ArrayMaxSize(32),
-    IsString({ each: true }),
-    MinLength(1, { each: true }),
-    MaxLength(63, { each: true }),
-    NoControlCharacters({ each: true }),
-  );
 }
 
 /** A host's libvirt URI, wherever one is sent: optional, at most 512 characters. */
@@ -165,7 +152,7 @@ export class RegisterHostDto {
   state?: SettableHostState;
 
   @IsOptional()
-  @HostLabels()
+  @Labels(['rack-a12', 'nvlink'])
   labels?: string[];
 
   @HypervisorUri()
@@ -225,7 +212,7 @@ export class UpdateHostDto {
   name?: string;
 
   @OptionalNotNull()
-  @HostLabels()
+  @Labels(['rack-a12', 'nvlink'])
   labels?: string[];
 
   @OptionalNotNull()

@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
@@ -10,23 +11,29 @@ import {
   IsString,
   Matches,
   Max,
-  MaxLength,
   Min,
-  MinLength,
   ValidateIf,
 } from 'class-validator';
 import { IMAGE_NAME, MAX_SSH_KEYS, USER_DATA_MAX_BYTES } from '@vmplane/sdk';
-import { NoControlCharacters } from '../../common/no-control-characters.decorator';
+import { Labels } from '../../common/labels.decorator';
 import { IMAGE_NAME_MESSAGE } from '../../images/dto/image.dto';
 import { SSH_KEY_NAME, SSH_KEY_NAME_MESSAGE } from '../../ssh-keys/dto/ssh-key.dto';
 
 export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** A VM's name, wherever one is sent. */
+export function VmName(required: boolean): PropertyDecorator {
+  const doc = { example: 'test-vm', description: 'A DNS label: 1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen' };
+  return applyDecorators(
+    required ? ApiProperty(doc) : ApiPropertyOptional(doc),
+    IsString(),
+    Matches(DNS_LABEL, { message: 'must be a DNS label: 1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen' }),
+  );
+}
+
 /** The original API's VM request, plus optional GPU and region fields. */
 export class CreateVmDto {
-  @ApiProperty({ example: 'test-vm', description: 'A DNS label: 1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen' })
-  @IsString()
-  @Matches(DNS_LABEL, { message: 'must be a DNS label: 1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen' })
+  @VmName(true)
   name: string;
 
   @ApiProperty({ example: 2, minimum: 1, maximum: 256 })
@@ -54,14 +61,8 @@ export class CreateVmDto {
   @IsIP(undefined, { message: 'must be a valid IPv4 or IPv6 address' })
   public_ip?: string | null;
 
-  @ApiPropertyOptional({ example: ['test'], type: [String], maxItems: 32, description: 'At most 32 labels of 1–63 characters, no control characters' })
   @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(32)
-  @IsString({ each: true })
-  @MinLength(1, { each: true })
-  @MaxLength(63, { each: true })
-  @NoControlCharacters({ each: true })
+  @Labels(['test'])
   labels?: string[];
 
   @ApiPropertyOptional({ example: 1, minimum: 0, maximum: 8, default: 0 })
