@@ -20,6 +20,12 @@ export interface PlacementResources {
   diskGib: number;
 }
 
+/** A whole-GPU request's GPUs: how many, of which model (null: any one model). */
+export interface WholeGpuNeed {
+  count: number;
+  model: string | null;
+}
+
 export interface GpuCounts {
   region: string;
   model: string;
@@ -197,14 +203,25 @@ export class FleetRepository {
    * per host, its GPUs aggregated into a JSON array, rather than a row per GPU (a join), for which the driver
    * builds an object each: a fleet has several GPUs per host (docs/benchmarks.md).
    */
-  async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined): Promise<CandidateHost[]> {
+  async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined, wholeGpus?: WholeGpuNeed): Promise<CandidateHost[]> {
     const postgres = tx.connection.options.type === 'postgres';
+    // Only hosts with enough free passthrough GPUs (of the model) for a whole-GPU request: no other host can
+    // take it, and reading every host's GPUs grows with the fleet (docs/benchmarks.md, twelfth session).
+    const gpuFilter = !wholeGpus || wholeGpus.count === 0 ? 'none' : wholeGpus.model ? 'model' : 'any';
     const rows = await this.statements.raw<CandidateRow>(
       tx,
       this.hosts.target,
       'h',
-      `candidates:${Boolean(region)}`,
-      { active: HostState.Active, cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib, region: region ?? null },
+      `candidates:${Boolean(region)}:${gpuFilter}`,
+      {
+        active: HostState.Active,
+        cpu: need.cpuCores,
+        memory: need.memoryMib,
+        disk: need.diskGib,
+        region: region ?? null,
+        gpuCount: wholeGpus?.count ?? 0,
+        gpuModel: wholeGpus?.model ?? null,
+      },
       (qb) => {
         const gpus = postgres
           ? `json_agg(json_build_array(${CANDIDATE_GPU_FIELDS}) ORDER BY g.index)`
@@ -219,6 +236,18 @@ export class FleetRepository {
           .andWhere('h.memoryMib - h.usedMemoryMib >= :memory')
           .andWhere('h.diskGib - h.usedDiskGib >= :disk');
         if (region) qb.andWhere('h.region = :region');
+        if (gpuFilter !== 'none') {
+          const free = qb
+            .subQuery()
+            .select('1')
+            .from(GpuEntity, 'f')
+            .where('f.hostId = h.id')
+            .andWhere('f.vmId IS NULL')
+            .andWhere('f.liveClaims = 0')
+            .andWhere(`f.sharingMode = 'passthrough'`);
+          if (gpuFilter === 'model') free.andWhere('f.model = :gpuModel');
+          qb.andWhere(`EXISTS ${free.groupBy('f.model').having('COUNT(*) >= :gpuCount').getQuery()}`);
+        }
         return qb.orderBy('h.name');
       },
     );

@@ -107,7 +107,8 @@ export class PlacementService {
     let candidates: CandidateHost[];
     try {
       if (serialise) await this.uow.serialise(tx, placementLockKey(request.gpuModel));
-      candidates = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region);
+      const wholeGpus = request.gpuProfile ? undefined : { count: request.gpuCount, model: request.gpuModel ?? null };
+      candidates = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region, wholeGpus);
     } catch (error) {
       // Its read went first: when it failed, the transaction's later statements failed because it did.
       await exclude;

@@ -99,6 +99,42 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     expect(await db().uow.read((tx) => vms.findById(tx, vm.id))).toMatchObject({ hostId: host.id, region: 'eu-west' });
   });
 
+  it('for a whole-GPU request loads only hosts with enough free passthrough GPUs of the model (of any one model when none is named)', async () => {
+    const [a, b, cpuOnly, d] = await db().uow.transaction(async (tx) => [
+      await registerHost(tx, fleet, { gpus: [H100, H100] }),
+      await registerHost(tx, fleet, { gpus: [H100, H100] }),
+      await registerHost(tx, fleet),
+      await registerHost(tx, fleet, { gpus: [A100, A100, A100] }),
+    ]);
+    const owner = await db().uow.transaction((tx) => insertUser(tx));
+    // One of b's H100s taken; one of d's A100s in vGPU mode.
+    await db().uow.transaction(async (tx) => {
+      const vm = await insertVm(tx, vms, owner);
+      expect(await fleet.bindGpus(tx, vm.id, b.id, [b.gpus[0].id])).toBe(1);
+      expect(await fleet.setSharingMode(tx, d.id, d.gpus[0].id, 'vgpu')).toBe(true);
+    });
+    const ours = new Map([a, b, cpuOnly, d].map((host, i) => [host.id, 'abcd'[i]]));
+    const loaded = (wholeGpus?: { count: number; model: string | null }) =>
+      db().uow.read(async (tx) =>
+        (await fleet.loadCandidates(tx, { cpuCores: 1, memoryMib: 1024, diskGib: 1 }, null, wholeGpus))
+          .filter((host) => ours.has(host.id))
+          .map((host) => ours.get(host.id))
+          .sort(),
+      );
+    expect(await loaded({ count: 2, model: H100 })).toEqual(['a']);
+    expect(await loaded({ count: 1, model: H100 })).toEqual(['a', 'b']);
+    expect(await loaded({ count: 2, model: null })).toEqual(['a', 'd']);
+    expect(await loaded({ count: 3, model: null })).toEqual([]);
+    expect(await loaded({ count: 1, model: H200 })).toEqual([]);
+    expect(await loaded({ count: 0, model: null })).toEqual(['a', 'b', 'c', 'd']);
+    expect(await loaded()).toEqual(['a', 'b', 'c', 'd']);
+    // A host that is loaded comes with all of its GPUs, the taken one included.
+    const bLoaded = (await db().uow.read((tx) => fleet.loadCandidates(tx, { cpuCores: 1, memoryMib: 1024, diskGib: 1 }, null, { count: 1, model: H100 }))).find(
+      (host) => host.id === b.id,
+    );
+    expect(bLoaded!.gpus.map((gpu) => gpu.free)).toEqual([false, true]);
+  });
+
   it('a stale plan (planned before another claim took its GPUs) fails with PlacementConflictError and rolls back', async () => {
     const host = await db().uow.transaction((tx) => registerHost(tx, fleet, { gpus: [H100, H100] }));
     const request = gpuRequest(2);
