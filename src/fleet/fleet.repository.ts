@@ -20,10 +20,14 @@ export interface PlacementResources {
   diskGib: number;
 }
 
-/** A whole-GPU request's GPUs: how many, of which model (null: any one model). */
-export interface WholeGpuNeed {
+/** The GPUs a request needs, as the candidate read filters hosts by them. */
+export interface GpuNeed {
+  /** Whole passthrough GPUs, all of one model; 0 for a CPU-only or a fractional request. */
   count: number;
+  /** null: any (one) model. */
   model: string | null;
+  /** A fractional request: the sharing mode its GPU must be in. */
+  sharedMode?: Exclude<GpuSharingMode, 'passthrough'>;
 }
 
 export interface GpuCounts {
@@ -203,11 +207,13 @@ export class FleetRepository {
    * per host, its GPUs aggregated into a JSON array, rather than a row per GPU (a join), for which the driver
    * builds an object each: a fleet has several GPUs per host (docs/benchmarks.md).
    */
-  async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined, wholeGpus?: WholeGpuNeed): Promise<CandidateHost[]> {
+  async loadCandidates(tx: Tx, need: PlacementResources, region: string | null | undefined, gpuNeed?: GpuNeed): Promise<CandidateHost[]> {
     const postgres = tx.connection.options.type === 'postgres';
-    // Only hosts with enough free passthrough GPUs (of the model) for a whole-GPU request: no other host can
-    // take it, and reading every host's GPUs grows with the fleet (docs/benchmarks.md, twelfth session).
-    const gpuFilter = !wholeGpus || wholeGpus.count === 0 ? 'none' : wholeGpus.model ? 'model' : 'any';
+    // Only hosts that could take the request's GPUs: for whole GPUs, enough free passthrough ones (of the model);
+    // for a fractional GPU, one in its sharing mode (of the model). Reading every host's GPUs grows with the
+    // fleet (docs/benchmarks.md, twelfth session).
+    const kind = gpuNeed?.sharedMode ? 'shared' : gpuNeed && gpuNeed.count > 0 ? 'whole' : null;
+    const gpuFilter = kind === null ? 'none' : `${kind}:${gpuNeed!.model ? 'model' : 'any'}`;
     const rows = await this.statements.raw<CandidateRow>(
       tx,
       this.hosts.target,
@@ -219,8 +225,9 @@ export class FleetRepository {
         memory: need.memoryMib,
         disk: need.diskGib,
         region: region ?? null,
-        gpuCount: wholeGpus?.count ?? 0,
-        gpuModel: wholeGpus?.model ?? null,
+        gpuCount: gpuNeed?.count ?? 0,
+        gpuModel: gpuNeed?.model ?? null,
+        sharedMode: gpuNeed?.sharedMode ?? null,
       },
       (qb) => {
         const gpus = postgres
@@ -236,17 +243,12 @@ export class FleetRepository {
           .andWhere('h.memoryMib - h.usedMemoryMib >= :memory')
           .andWhere('h.diskGib - h.usedDiskGib >= :disk');
         if (region) qb.andWhere('h.region = :region');
-        if (gpuFilter !== 'none') {
-          const free = qb
-            .subQuery()
-            .select('1')
-            .from(GpuEntity, 'f')
-            .where('f.hostId = h.id')
-            .andWhere('f.vmId IS NULL')
-            .andWhere('f.liveClaims = 0')
-            .andWhere(`f.sharingMode = 'passthrough'`);
-          if (gpuFilter === 'model') free.andWhere('f.model = :gpuModel');
-          qb.andWhere(`EXISTS ${free.groupBy('f.model').having('COUNT(*) >= :gpuCount').getQuery()}`);
+        if (kind !== null) {
+          const usable = qb.subQuery().select('1').from(GpuEntity, 'f').where('f.hostId = h.id');
+          if (gpuNeed!.model) usable.andWhere('f.model = :gpuModel');
+          if (kind === 'shared') usable.andWhere('f.sharingMode = :sharedMode');
+          else usable.andWhere('f.vmId IS NULL').andWhere('f.liveClaims = 0').andWhere(`f.sharingMode = 'passthrough'`).groupBy('f.model').having('COUNT(*) >= :gpuCount');
+          qb.andWhere(`EXISTS ${usable.getQuery()}`);
         }
         return qb.orderBy('h.name');
       },

@@ -7,11 +7,11 @@ import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
 import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
 import { infeasibility } from './feasibility';
-import { CandidateHost, FleetRepository, PlacementResources } from './fleet.repository';
+import { CandidateHost, FleetRepository, GpuNeed, PlacementResources } from './fleet.repository';
 import { canFit, isWholeGpuFree, profileFor } from '../scheduler/gpu-slots';
 import { IdGenerator } from '../common/id-generator';
 import { matchGpuModel } from './domain/gpu-model';
-import { GpuProfile, migProfilesFor, milliGpuOf, VGPU_PROFILES } from './domain/gpu-profiles';
+import { findVgpuProfile, GpuProfile, migProfilesFor, milliGpuOf, VGPU_PROFILES } from './domain/gpu-profiles';
 import { GpuEntity } from './gpu.entity';
 
 /** The base of the PostgreSQL advisory lock keys placements take for their transaction, shared by every replica. */
@@ -70,6 +70,13 @@ export function withoutHosts(held: ReadonlySet<string>, full: ReadonlySet<string
   return !full || full.size === 0 ? held : new Set([...held, ...full]);
 }
 
+/** The GPUs the request needs, as the candidate read filters hosts by them. */
+export function gpuNeedOf(request: PlacementRequest): GpuNeed {
+  const model = request.gpuModel ?? null;
+  if (!request.gpuProfile) return { count: request.gpuCount, model };
+  return { count: 0, model, sharedMode: findVgpuProfile(request.gpuProfile) ? 'vgpu' : 'mig' };
+}
+
 export function resourcesOf(request: PlacementRequest): PlacementResources {
   return { cpuCores: request.cpuCores, memoryMib: request.memoryMib, diskGib: request.diskGib };
 }
@@ -107,8 +114,7 @@ export class PlacementService {
     let candidates: CandidateHost[];
     try {
       if (serialise) await this.uow.serialise(tx, placementLockKey(request.gpuModel));
-      const wholeGpus = request.gpuProfile ? undefined : { count: request.gpuCount, model: request.gpuModel ?? null };
-      candidates = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region, wholeGpus);
+      candidates = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region, gpuNeedOf(request));
     } catch (error) {
       // Its read went first: when it failed, the transaction's later statements failed because it did.
       await exclude;

@@ -1,6 +1,7 @@
 import type { Tx } from '../../src/database/unit-of-work';
 import { GpuAllocationEntity } from '../../src/fleet/gpu-allocation.entity';
 import { HostState } from '../../src/fleet/host.entity';
+import type { GpuNeed } from '../../src/fleet/fleet.repository';
 import { PlacementConflictError, PlacementPlan, PlacementService } from '../../src/fleet/placement.service';
 import { schedule } from '../../src/scheduler/scheduler';
 import type { PlacementRequest } from '../../src/scheduler/scheduler.types';
@@ -99,7 +100,7 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     expect(await db().uow.read((tx) => vms.findById(tx, vm.id))).toMatchObject({ hostId: host.id, region: 'eu-west' });
   });
 
-  it('for a whole-GPU request loads only hosts with enough free passthrough GPUs of the model (of any one model when none is named)', async () => {
+  it('for a whole-GPU request loads only hosts with enough free passthrough GPUs of the model (of any one model when none is named), for a fractional one only hosts with a GPU in its mode', async () => {
     const [a, b, cpuOnly, d] = await db().uow.transaction(async (tx) => [
       await registerHost(tx, fleet, { gpus: [H100, H100] }),
       await registerHost(tx, fleet, { gpus: [H100, H100] }),
@@ -114,9 +115,9 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
       expect(await fleet.setSharingMode(tx, d.id, d.gpus[0].id, 'vgpu')).toBe(true);
     });
     const ours = new Map([a, b, cpuOnly, d].map((host, i) => [host.id, 'abcd'[i]]));
-    const loaded = (wholeGpus?: { count: number; model: string | null }) =>
+    const loaded = (need?: GpuNeed) =>
       db().uow.read(async (tx) =>
-        (await fleet.loadCandidates(tx, { cpuCores: 1, memoryMib: 1024, diskGib: 1 }, null, wholeGpus))
+        (await fleet.loadCandidates(tx, { cpuCores: 1, memoryMib: 1024, diskGib: 1 }, null, need))
           .filter((host) => ours.has(host.id))
           .map((host) => ours.get(host.id))
           .sort(),
@@ -128,6 +129,10 @@ describe.each(DB_KINDS)('PlacementService and FleetRepository on %s', (kind) => 
     expect(await loaded({ count: 1, model: H200 })).toEqual([]);
     expect(await loaded({ count: 0, model: null })).toEqual(['a', 'b', 'c', 'd']);
     expect(await loaded()).toEqual(['a', 'b', 'c', 'd']);
+    expect(await loaded({ count: 0, model: null, sharedMode: 'vgpu' })).toEqual(['d']);
+    expect(await loaded({ count: 0, model: A100, sharedMode: 'vgpu' })).toEqual(['d']);
+    expect(await loaded({ count: 0, model: H100, sharedMode: 'vgpu' })).toEqual([]);
+    expect(await loaded({ count: 0, model: null, sharedMode: 'mig' })).toEqual([]);
     // A host that is loaded comes with all of its GPUs, the taken one included.
     const bLoaded = (await db().uow.read((tx) => fleet.loadCandidates(tx, { cpuCores: 1, memoryMib: 1024, diskGib: 1 }, null, { count: 1, model: H100 }))).find(
       (host) => host.id === b.id,
