@@ -142,7 +142,7 @@ describe('security headers and HTTP semantics', () => {
   describe('methods and limits', () => {
     it.each([
       ['PUT', '/vms', 'GET, HEAD, POST'],
-      ['PATCH', '/vms/01900000-0000-7000-8000-000000000000', 'DELETE, GET, HEAD'],
+      ['PUT', '/vms/01900000-0000-7000-8000-000000000000', 'DELETE, GET, HEAD, PATCH'],
       ['DELETE', '/hosts', 'GET, HEAD, POST'],
       ['GET', '/token', 'POST'],
     ])('%s %s is a 405 with Allow: %s', async (method, path, allow) => {
