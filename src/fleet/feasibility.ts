@@ -23,6 +23,11 @@ export interface Infeasibility {
   available: Record<string, unknown>;
 }
 
+/** The GPU models the hosts have, sorted. */
+export function gpuModelsOf(fleet: readonly HostShape[]): string[] {
+  return [...new Set(fleet.flatMap((h) => Object.keys(h.gpus)))].sort();
+}
+
 /**
  * Why no host of the fleet could ever hold the request — not even active and
  * empty — or null when one could (then a refusal is only "not now"). Checked
@@ -38,7 +43,7 @@ export function infeasibility(request: PlacementRequest, fleet: readonly HostSha
   const inRegion = fleet.filter((h) => !request.region || h.region === request.region);
   const where = request.region ? ` in ${request.region}` : '';
   if (request.gpuModel) {
-    const models = [...new Set(inRegion.flatMap((h) => Object.keys(h.gpus)))].sort();
+    const models = gpuModelsOf(inRegion);
     if (!models.includes(request.gpuModel)) {
       return { field: 'gpu_model', reason: `no host${where} has GPU model ${request.gpuModel}`, available: { gpu_models: models } };
     }

@@ -212,13 +212,13 @@ export class FleetRepository {
     // Only hosts that could take the request's GPUs: for whole GPUs, enough free passthrough ones (of the model);
     // for a fractional GPU, one in its sharing mode (of the model). Reading every host's GPUs grows with the
     // fleet (docs/benchmarks.md, twelfth session).
-    const kind = gpuNeed?.sharedMode ? 'shared' : gpuNeed && gpuNeed.count > 0 ? 'whole' : null;
-    const gpuFilter = kind === null ? 'none' : `${kind}:${gpuNeed!.model ? 'model' : 'any'}`;
+    const kind = gpuNeed?.sharedMode ? 'shared' : (gpuNeed?.count ?? 0) > 0 ? 'whole' : null;
+    const byModel = Boolean(gpuNeed?.model);
     const rows = await this.statements.raw<CandidateRow>(
       tx,
       this.hosts.target,
       'h',
-      `candidates:${Boolean(region)}:${gpuFilter}`,
+      `candidates:${Boolean(region)}:${kind}:${byModel}`,
       {
         active: HostState.Active,
         cpu: need.cpuCores,
@@ -245,7 +245,7 @@ export class FleetRepository {
         if (region) qb.andWhere('h.region = :region');
         if (kind !== null) {
           const usable = qb.subQuery().select('1').from(GpuEntity, 'f').where('f.hostId = h.id');
-          if (gpuNeed!.model) usable.andWhere('f.model = :gpuModel');
+          if (byModel) usable.andWhere('f.model = :gpuModel');
           if (kind === 'shared') usable.andWhere('f.sharingMode = :sharedMode');
           else usable.andWhere('f.vmId IS NULL').andWhere('f.liveClaims = 0').andWhere(`f.sharingMode = 'passthrough'`).groupBy('f.model').having('COUNT(*) >= :gpuCount');
           qb.andWhere(`EXISTS ${usable.getQuery()}`);

@@ -6,7 +6,7 @@ import { allTogether, settled, together } from '../database/statements-together'
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
 import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
-import { infeasibility } from './feasibility';
+import { gpuModelsOf, infeasibility } from './feasibility';
 import { CandidateHost, FleetRepository, GpuNeed, PlacementResources } from './fleet.repository';
 import { canFit, isWholeGpuFree, profileFor } from '../scheduler/gpu-slots';
 import { IdGenerator } from '../common/id-generator';
@@ -166,8 +166,7 @@ export class PlacementService {
    * shapes, for a name that is not already an id. None, or several: UnsatisfiableError naming the choices.
    */
   async resolveGpuModel(input: string): Promise<string> {
-    const shapes = await this.uow.read((tx) => this.fleet.shapes(tx));
-    const known = [...new Set(shapes.flatMap((host) => Object.keys(host.gpus)))].sort();
+    const known = gpuModelsOf(await this.uow.read((tx) => this.fleet.shapes(tx)));
     const found = matchGpuModel(input, known);
     if (found.model !== null) return found.model;
     if (found.matches.length > 1) {

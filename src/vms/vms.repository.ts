@@ -62,22 +62,19 @@ export class VmsRepository {
    * update: applied, or lost to a change of status (a delete) the caller must handle.
    */
   async updateDetails(tx: Tx, id: string, changes: Partial<Pick<VmEntity, 'name' | 'labels'>>): Promise<TransitionResult> {
-    const set: Partial<VmEntity> = { ...changes };
-    const { affected } = await on(this.vms, tx)
-      .createQueryBuilder()
-      .update()
-      .set(set)
-      .where('id = :id', { id })
-      .andWhere('status IN (:...from)', { from: statusesAllowing(VmAction.Update) })
-      .updateEntity(false)
-      .execute();
+    const columns = (Object.keys(changes) as (keyof typeof changes)[]).filter((c) => changes[c] !== undefined).sort();
+    const { affected, updatedAt } = await this.statements.update(tx, this.vms.target, `details:${columns.join(',')}`, { id, ...changes }, (qb) =>
+      qb
+        .set(Object.fromEntries(columns.map((c) => [c, () => `:${c}`])))
+        .where('id = :id')
+        .andWhere('status IN (:...from)', { from: statusesAllowing(VmAction.Update) }),
+    );
     if (affected !== 1) return { applied: false };
     if (changes.labels) {
-      await on(this.labels, tx).createQueryBuilder().delete().where('vm_id = :id', { id }).execute();
+      await this.statements.delete(tx, this.labels.target, 'ofVm', { id }, (qb) => qb.where('vm_id = :id'));
       await this.insertLabels(tx, id, changes.labels);
     }
-    // TimestampSubscriber stamped the values set.
-    return { applied: true, updatedAt: set.updatedAt! };
+    return { applied: true, updatedAt };
   }
 
   async findById(tx: Tx, id: string, options: VmReadOptions = {}): Promise<VmEntity | null> {
