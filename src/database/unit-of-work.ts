@@ -13,6 +13,27 @@ export type Tx = EntityManager;
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
+/**
+ * What to do if the unit of work running on each entity manager ends without committing: on PostgreSQL one
+ * list per transaction's manager; on SQLite the one for the unit running on the shared manager now (units run
+ * one at a time there).
+ */
+const rollbackHooks = new WeakMap<EntityManager, (() => void)[]>();
+
+/**
+ * Calls `hook` if the unit of work `tx` belongs to ends without committing what it wrote (it threw, its
+ * savepoint was rolled back, or its group's COMMIT failed). For in-memory state that mirrors a write before
+ * the write is durable, such as the fleet's placement snapshot. Outside a UnitOfWork transaction (a read, or a
+ * test's own transaction) there is nothing to undo and the hook is dropped.
+ */
+export function onRollback(tx: Tx, hook: () => void): void {
+  rollbackHooks.get(tx)?.push(hook);
+}
+
+function runHooks(hooks: readonly (() => void)[] | undefined): void {
+  for (const hook of hooks ?? []) hook();
+}
+
 interface QueuedUnit {
   work: (tx: Tx) => Promise<unknown>;
   write: boolean;
@@ -70,8 +91,21 @@ export class UnitOfWork {
   }
 
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    if (this.isPostgres) return this.dataSource.transaction(work);
+    if (this.isPostgres) return this.postgresTransaction(work);
     return this.enqueue(work, true);
+  }
+
+  private async postgresTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const hooks: (() => void)[] = [];
+    try {
+      return await this.dataSource.transaction((tx) => {
+        rollbackHooks.set(tx, hooks);
+        return work(tx);
+      });
+    } catch (error) {
+      runHooks(hooks);
+      throw error;
+    }
   }
 
   /** Reads outside a transaction (PostgreSQL: autocommit statements on the pool). */
@@ -202,24 +236,32 @@ export class UnitOfWork {
   }
 
   private async runGroup(runner: QueryRunner, group: QueuedUnit[]): Promise<void> {
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+    const outcomes: { ok: boolean; value: unknown; hooks: (() => void)[] }[] = [];
     // A savepoint per write unit only when another write shares the commit: alone, a failure rolls everything back.
     const isolate = group.filter((unit) => unit.write).length > 1;
     let open = group.some((unit) => unit.write);
     if (open) await runner.startTransaction();
     for (const unit of group) {
       const savepoint = isolate && unit.write;
+      const hooks: (() => void)[] = [];
+      rollbackHooks.set(runner.manager, hooks);
       try {
         if (savepoint) await runner.startTransaction();
         const value = await unit.work(runner.manager);
         if (savepoint) await runner.commitTransaction();
-        outcomes.push({ ok: true, value });
+        outcomes.push({ ok: true, value, hooks });
       } catch (error) {
-        outcomes.push({ ok: false, value: error });
+        outcomes.push({ ok: false, value: error, hooks });
+        runHooks(hooks);
         if (!unit.write || !open) continue;
         if (!this.sqliteConnection().inTransaction) {
           // SQLite rolled the whole transaction back (e.g. disk full): nothing written before this unit survived either.
-          for (const outcome of outcomes) if (outcome.ok) Object.assign(outcome, { ok: false, value: error });
+          for (const outcome of outcomes) {
+            if (outcome.ok) {
+              Object.assign(outcome, { ok: false, value: error });
+              runHooks(outcome.hooks);
+            }
+          }
           resetTransactionState(runner);
           open = false;
           if (group.indexOf(unit) < group.length - 1) {
@@ -234,12 +276,14 @@ export class UnitOfWork {
         }
       }
     }
+    rollbackHooks.delete(runner.manager);
     if (open) {
       try {
         await runner.commitTransaction();
       } catch (error) {
         if (this.sqliteConnection().inTransaction) await runner.rollbackTransaction().catch(() => undefined);
         resetTransactionState(runner);
+        for (const outcome of outcomes) if (outcome.ok) runHooks(outcome.hooks);
         for (const unit of group) unit.reject(error);
         return;
       }

@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { constraintViolation } from '../../src/database/constraint-violation';
 import { MIGRATIONS, dataSourceOptions } from '../../src/database/data-source-options';
 import { MigrationRunner } from '../../src/database/migration-runner';
-import { UnitOfWork } from '../../src/database/unit-of-work';
+import { UnitOfWork, onRollback } from '../../src/database/unit-of-work';
 import { UserEntity } from '../../src/users/user.entity';
 import { createTestDatabase } from '../support/postgres';
 import {
@@ -82,6 +82,23 @@ describe.each(DB_KINDS)('UnitOfWork on %s', (kind) => {
     expect([(results[0] as PromiseFulfilledResult<string>).value, (results[3] as PromiseFulfilledResult<string>).value, taken]).toEqual(
       names.map((r) => r.id),
     );
+  });
+
+  it("onRollback calls a unit's hooks only when that unit's writes are not committed, grouped units included", async () => {
+    const called: string[] = [];
+    const unit = (name: string, fail: 'no' | 'throws' | 'violates') =>
+      db().uow.transaction(async (tx) => {
+        onRollback(tx, () => called.push(name));
+        await insertUser(tx, { username: fail === 'violates' ? 'taken' : name });
+        if (fail === 'throws') throw new Error(`${name} failed`);
+      });
+    await db().uow.transaction((tx) => insertUser(tx, { username: 'taken' }));
+    const results = await Promise.allSettled([unit('r1', 'no'), unit('r2', 'throws'), unit('r3', 'no'), unit('r4', 'violates'), unit('r5', 'no')]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(called.sort()).toEqual(['r2', 'r4']);
+    // Outside a transaction there is nothing to undo: the hook is dropped.
+    await db().uow.read(async (tx) => onRollback(tx, () => called.push('read')));
+    expect(called.sort()).toEqual(['r2', 'r4']);
   });
 
   if (kind === 'sqlite') {
