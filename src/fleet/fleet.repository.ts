@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Brackets, FindOptionsWhere, In, IsNull, Not, Repository } from 'typeorm';
+import { Clock } from '../common/clock';
 import { PreparedStatements } from '../database/prepared-statements';
 import { on } from '../database/repository-on';
 import { allTogether } from '../database/statements-together';
@@ -8,6 +9,7 @@ import type { Tx } from '../database/unit-of-work';
 import type { SchedulerGpu, SchedulerHost } from '../scheduler/scheduler.types';
 import type { HostShape } from './feasibility';
 import { constraintViolation } from '../database/constraint-violation';
+import { FleetSnapshot, SnapshotGpu, SnapshotHost } from './fleet-snapshot';
 import type { GpuSharingMode } from './domain/gpu-profiles';
 import { GpuAllocationEntity } from './gpu-allocation.entity';
 import { GpuSlotClaimEntity } from './gpu-slot-claim.entity';
@@ -39,8 +41,14 @@ export interface GpuCounts {
   unavailable: number;
 }
 
-/** A host the scheduler may choose, with the libvirt URI its VMs' hypervisor calls go to (read in the same statement). */
-export type CandidateHost = SchedulerHost & { hypervisorUri: string | null };
+/**
+ * A host the scheduler may choose, with the libvirt URI its VMs' hypervisor calls go to (read in the same
+ * statement), and its GPUs with the VM bound to each.
+ */
+export type CandidateHost = SnapshotHost;
+
+/** Every placeable host, whatever it has free: what the fleet snapshot reads. */
+const ANY_SIZE: PlacementResources = { cpuCores: 0, memoryMib: 0, diskGib: 0 };
 
 interface CandidateRow {
   id: string;
@@ -83,11 +91,37 @@ export class FleetRepository {
     @InjectRepository(GpuAllocationEntity) private readonly allocations: Repository<GpuAllocationEntity>,
     @InjectRepository(GpuSlotClaimEntity) private readonly slotClaims: Repository<GpuSlotClaimEntity>,
     private readonly statements: PreparedStatements,
-  ) {}
+    clock: Clock,
+  ) {
+    this.snapshot = new FleetSnapshot(() => clock.now().getTime());
+  }
+
+  /** What placement last read of the fleet, kept current by this repository's writes (fleet-snapshot.ts). */
+  private readonly snapshot: FleetSnapshot;
+
+  /**
+   * Every active, reachable host with all its GPUs, from the fleet snapshot; read (and kept) when it has none
+   * young enough. `cached` says which: a plan that finds no room in a kept snapshot asks loadCandidates, since
+   * another replica may have given capacity back since it was read.
+   */
+  async placementHosts(tx: Tx): Promise<{ hosts: readonly CandidateHost[]; cached: boolean }> {
+    const kept = this.snapshot.current();
+    if (kept) return { hosts: kept, cached: true };
+    const begun = this.snapshot.begin();
+    const hosts = await this.loadCandidates(tx, ANY_SIZE, null);
+    this.snapshot.keep(begun, hosts);
+    return { hosts, cached: false };
+  }
+
+  /** Drops the fleet snapshot: the next placement reads the fleet again. */
+  forgetPlacementSnapshot(): void {
+    this.snapshot.drop();
+  }
 
   async insertHost(tx: Tx, host: HostEntity, gpus: GpuEntity[]): Promise<void> {
     await on(this.hosts, tx).createQueryBuilder().insert().values(host).updateEntity(false).execute();
     if (gpus.length > 0) await on(this.gpus, tx).createQueryBuilder().insert().values(gpus).updateEntity(false).execute();
+    this.snapshot.drop();
   }
 
   /** Every host's id, name and libvirt URI: where the reconciler looks for VMs. A removed host holds none, and may be gone. */
@@ -143,6 +177,7 @@ export class FleetRepository {
 
   async setHostState(tx: Tx, id: string, state: HostState): Promise<HostEntity | null> {
     await on(this.hosts, tx).update({ id }, { state });
+    this.snapshot.drop();
     return this.findHost(tx, id);
   }
 
@@ -170,6 +205,7 @@ export class FleetRepository {
       .andWhere(since ? 'unreachable_since IS NULL' : 'unreachable_since IS NOT NULL')
       .updateEntity(false)
       .execute();
+    if (affected) this.snapshot.drop();
     return affected ?? 0;
   }
 
@@ -187,6 +223,7 @@ export class FleetRepository {
       .andWhere('state <> :removed', { removed: HostState.Removed })
       .updateEntity(false)
       .execute();
+    this.snapshot.drop();
     return affected === 1;
   }
 
@@ -311,6 +348,7 @@ export class FleetRepository {
       }
       return qb.set({ liveClaims: () => 'live_claims + 1' });
     });
+    this.snapshot.drop();
     if (affected !== 1) return false;
     try {
       for (const [i, slot] of claim.slots.entries()) {
@@ -340,6 +378,7 @@ export class FleetRepository {
       .andWhere('c.releasedAt IS NULL')
       .getRawMany<{ gpu_id: string }>();
     if (held.length === 0) return;
+    this.snapshot.drop();
     const gpuIds = held.map((row) => row.gpu_id).sort();
     for (const gpuId of gpuIds) {
       await on(this.gpus, tx).createQueryBuilder().update().set({ liveClaims: () => 'live_claims - 1' }).where('id = :gpuId', { gpuId }).updateEntity(false).execute();
@@ -379,6 +418,7 @@ export class FleetRepository {
       .andWhere('live_claims = 0')
       .updateEntity(false)
       .execute();
+    this.snapshot.drop();
     return affected === 1;
   }
 
@@ -428,11 +468,14 @@ export class FleetRepository {
         .andWhere('used_memory_mib + :memory <= memory_mib')
         .andWhere('used_disk_gib + :disk <= disk_gib'),
     );
+    // Refused: the host is full or no longer active, whatever the snapshot showed; it is read again.
+    if (affected === 1) this.snapshot.hostChanged(tx, hostId, need, 1);
+    else this.snapshot.drop();
     return affected === 1;
   }
 
   async releaseHost(tx: Tx, hostId: string, need: PlacementResources): Promise<void> {
-    await this.statements.update(tx, this.hosts.target, 'release', { hostId, ...amounts(need) }, (qb) =>
+    const { affected } = await this.statements.update(tx, this.hosts.target, 'release', { hostId, ...amounts(need) }, (qb) =>
       qb
         .set({
           usedCpuCores: () => 'used_cpu_cores - :cpu',
@@ -441,6 +484,7 @@ export class FleetRepository {
         })
         .where('id = :hostId'),
     );
+    if (affected === 1) this.snapshot.hostChanged(tx, hostId, need, -1);
   }
 
   /** Binds the GPUs to the VM only if every one of them is still free; returns how many were bound. */
@@ -448,6 +492,9 @@ export class FleetRepository {
     const { affected } = await this.statements.update(tx, this.gpus.target, 'bind', { vmId, hostId, gpuIds, passthrough: 'passthrough' }, (qb) =>
       qb.set({ vmId: () => ':vmId' }).where('host_id = :hostId').andWhere('vm_id IS NULL').andWhere('sharing_mode = :passthrough').andWhere('id IN (:...gpuIds)'),
     );
+    // Not all bound: the plan went stale (the caller's transaction will not commit); the fleet is read again.
+    if (affected === gpuIds.length) this.snapshot.gpusBound(tx, vmId, hostId, gpuIds);
+    else this.snapshot.drop();
     return affected;
   }
 
@@ -461,6 +508,7 @@ export class FleetRepository {
 
   /** Frees the VM's GPUs and closes its live allocations, both sent together (statements-together.ts). */
   async unbindGpus(tx: Tx, vmId: string, now: Date): Promise<void> {
+    this.snapshot.gpusUnbound(tx, vmId);
     await allTogether(tx, [
       () => this.statements.update(tx, this.gpus.target, 'unbind', { vmId }, (qb) => qb.set({ vmId: null }).where('vm_id = :vmId')),
       () => this.statements.update(tx, this.allocations.target, 'close', { vmId, releasedAt: now }, (qb) =>
@@ -485,6 +533,7 @@ export class FleetRepository {
   /** Frees some of a VM's GPUs (a resize that removes GPUs) and closes their allocations. */
   async unbindSomeGpus(tx: Tx, vmId: string, gpuIds: string[], now: Date): Promise<void> {
     if (gpuIds.length === 0) return;
+    this.snapshot.gpusUnbound(tx, vmId, gpuIds);
     await on(this.gpus, tx).createQueryBuilder().update().set({ vmId: null }).where('vm_id = :vmId', { vmId }).andWhere('id IN (:...gpuIds)', { gpuIds }).updateEntity(false).execute();
     await on(this.allocations, tx)
       .createQueryBuilder()
@@ -557,10 +606,10 @@ function amounts(need: PlacementResources): { cpu: number; memory: number; disk:
   return { cpu: need.cpuCores, memory: need.memoryMib, disk: need.diskGib };
 }
 
-function candidateGpus(json: CandidateRow['gpus']): SchedulerGpu[] {
+function candidateGpus(json: CandidateRow['gpus']): SnapshotGpu[] {
   const tuples: CandidateGpu[] = json === null ? [] : typeof json === 'string' ? (JSON.parse(json) as CandidateGpu[]) : json;
   return tuples.map(([id, index, model, vmId, sharingMode, vgpuProfile, liveClaims]) => {
-    const gpu: SchedulerGpu = { id, index, model, free: vmId === null && Number(liveClaims ?? 0) === 0 };
+    const gpu: SnapshotGpu = { id, index, model, free: vmId === null && Number(liveClaims ?? 0) === 0, vmId };
     const mode = sharingMode ?? 'passthrough';
     if (mode !== 'passthrough') Object.assign(gpu, { sharingMode: mode, vgpuProfile, usedSlots: 0 });
     return gpu;

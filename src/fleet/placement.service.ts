@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { allTogether, settled, together } from '../database/statements-together';
 import { UnitOfWork, type Tx } from '../database/unit-of-work';
 import { DEFAULT_POLICY, getPolicy, schedule } from '../scheduler/scheduler';
-import type { PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
+import type { Placement, PlacementPolicy, PlacementRequest } from '../scheduler/scheduler.types';
 import { gpuModelsOf, infeasibility } from './feasibility';
 import { CandidateHost, FleetRepository, GpuNeed, PlacementResources } from './fleet.repository';
 import { canFit, isWholeGpuFree, profileFor } from '../scheduler/gpu-slots';
@@ -70,6 +70,10 @@ export function withoutHosts(held: ReadonlySet<string>, full: ReadonlySet<string
   return !full || full.size === 0 ? held : new Set([...held, ...full]);
 }
 
+function withoutExcluded(hosts: readonly CandidateHost[], excluded: ReadonlySet<string>): readonly CandidateHost[] {
+  return excluded.size === 0 ? hosts : hosts.filter((h) => !excluded.has(h.id));
+}
+
 /** The GPUs the request needs, as the candidate read filters hosts by them. */
 export function gpuNeedOf(request: PlacementRequest): GpuNeed {
   const model = request.gpuModel ?? null;
@@ -111,24 +115,40 @@ export class PlacementService {
   async plan(tx: Tx, request: PlacementRequest, serialise = true, exclude: ReadonlySet<string> | Promise<ReadonlySet<string>> = new Set()): Promise<PlacementPlan | null> {
     // Awaited below; meanwhile a failure of its read must not count as an unhandled rejection.
     if (exclude instanceof Promise) exclude.catch(() => undefined);
-    let candidates: CandidateHost[];
+    let fleet: { hosts: readonly CandidateHost[]; cached: boolean };
     try {
       if (serialise) await this.uow.serialise(tx, placementLockKey(request.gpuModel));
-      candidates = await this.fleet.loadCandidates(tx, resourcesOf(request), request.region, gpuNeedOf(request));
+      fleet = await this.fleet.placementHosts(tx);
     } catch (error) {
       // Its read went first: when it failed, the transaction's later statements failed because it did.
       await exclude;
       throw error;
     }
     const excluded = await exclude;
-    const hosts = excluded.size === 0 ? candidates : candidates.filter((h) => !excluded.has(h.id));
-    const decision = schedule(hosts, request, this.policy, () => this.random.next());
+    let hosts = withoutExcluded(fleet.hosts, excluded);
+    let decision = schedule(hosts, request, this.policy, () => this.random.next());
+    let gpus = decision ? await this.gpusOf(tx, decision) : [];
+    // A kept snapshot may be behind another replica: it may miss capacity given back (nothing fits), or show as
+    // free GPUs that were bound since (their rows, read for the plan anyway, say so). Then the database decides,
+    // for this request's hosts only; the conditional claims catch the rest.
+    if (fleet.cached && (!decision || (decision.gpuIds.length > 0 && gpus.some((gpu) => gpu.vmId !== null || gpu.liveClaims > 0)))) {
+      if (decision) this.fleet.forgetPlacementSnapshot();
+      hosts = withoutExcluded(await this.fleet.loadCandidates(tx, resourcesOf(request), request.region, gpuNeedOf(request)), excluded);
+      decision = schedule(hosts, request, this.policy, () => this.random.next());
+      if (decision) this.fleet.forgetPlacementSnapshot();
+      gpus = decision ? await this.gpusOf(tx, decision) : [];
+    }
     if (!decision) return null;
     const host = hosts.find((h) => h.id === decision.hostId)!;
-    const gpus = decision.gpuIds.length > 0 ? await this.fleet.gpuDetails(tx, decision.gpuIds) : [];
     const [claim] = decision.claims;
-    const slotClaim = claim ? { gpu: (await this.fleet.gpuDetails(tx, [claim.gpuId]))[0], profile: claim.profile, slots: claim.slots } : null;
-    return { hostId: host.id, hostName: host.name, region: host.region, hypervisorUri: host.hypervisorUri, gpus, slotClaim };
+    const slotClaim = claim ? { gpu: gpus.find((g) => g.id === claim.gpuId)!, profile: claim.profile, slots: claim.slots } : null;
+    return { hostId: host.id, hostName: host.name, region: host.region, hypervisorUri: host.hypervisorUri, gpus: slotClaim ? [] : gpus, slotClaim };
+  }
+
+  /** The rows of the GPUs a decision names: whole ones, or the one its fractional claim is on. */
+  private gpusOf(tx: Tx, decision: Placement): Promise<GpuEntity[]> {
+    const ids = decision.gpuIds.length > 0 ? decision.gpuIds : decision.claims.map((c) => c.gpuId);
+    return ids.length > 0 ? this.fleet.gpuDetails(tx, ids) : Promise.resolve([]);
   }
 
   /**

@@ -32,7 +32,7 @@ export function repositoriesOf({ dataSource, clock }: { dataSource: DataSource; 
   const statements = new PreparedStatements(clock);
   return {
     vms: new VmsRepository(repo(VmEntity), repo(VmLabelEntity), repo(GpuAllocationEntity), repo(GpuSlotClaimEntity), statements),
-    fleet: new FleetRepository(repo(HostEntity), repo(GpuEntity), repo(GpuAllocationEntity), repo(GpuSlotClaimEntity), statements),
+    fleet: new FleetRepository(repo(HostEntity), repo(GpuEntity), repo(GpuAllocationEntity), repo(GpuSlotClaimEntity), statements, clock),
     ops: new OperationsRepository(repo(OperationEntity), statements),
     users: new UsersRepository(repo(UserEntity), statements),
     idempotency: new IdempotencyRepository(repo(IdempotencyKeyEntity), ids),
