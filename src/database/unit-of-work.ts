@@ -13,25 +13,30 @@ export type Tx = EntityManager;
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
-/**
- * What to do if the unit of work running on each entity manager ends without committing: on PostgreSQL one
- * list per transaction's manager; on SQLite the one for the unit running on the shared manager now (units run
- * one at a time there).
- */
-const rollbackHooks = new WeakMap<EntityManager, (() => void)[]>();
+/** What to call when the unit of work running on each entity manager ends: committed, or not. */
+type SettledHook = (committed: boolean) => void;
 
 /**
- * Calls `hook` if the unit of work `tx` belongs to ends without committing what it wrote (it threw, its
- * savepoint was rolled back, or its group's COMMIT failed). For in-memory state that mirrors a write before
- * the write is durable, such as the fleet's placement snapshot. Outside a UnitOfWork transaction (a read, or a
- * test's own transaction) there is nothing to undo and the hook is dropped.
+ * The hooks of the unit of work on each entity manager: on PostgreSQL one list per transaction's manager; on
+ * SQLite the list of the unit running on the shared manager now (units run one at a time there).
  */
-export function onRollback(tx: Tx, hook: () => void): void {
-  rollbackHooks.get(tx)?.push(hook);
+const settledHooks = new WeakMap<EntityManager, SettledHook[]>();
+
+/**
+ * Calls `hook(true)` once what the unit of work `tx` belongs to wrote is committed, and `hook(false)` if it
+ * ends without committing (it threw, its savepoint was rolled back, or its group's COMMIT failed). For
+ * in-memory state that mirrors a write before the write is durable, such as the fleet's placement snapshot.
+ * Outside a UnitOfWork transaction (a read, or a test's own transaction) there is nothing to wait for: the
+ * hook is dropped, and this returns false.
+ */
+export function onSettled(tx: Tx, hook: SettledHook): boolean {
+  const hooks = settledHooks.get(tx);
+  hooks?.push(hook);
+  return hooks !== undefined;
 }
 
-function runHooks(hooks: readonly (() => void)[] | undefined): void {
-  for (const hook of hooks ?? []) hook();
+function runHooks(hooks: readonly SettledHook[], committed: boolean): void {
+  for (const hook of hooks) hook(committed);
 }
 
 interface QueuedUnit {
@@ -96,16 +101,19 @@ export class UnitOfWork {
   }
 
   private async postgresTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    const hooks: (() => void)[] = [];
+    const hooks: SettledHook[] = [];
+    let result: T;
     try {
-      return await this.dataSource.transaction((tx) => {
-        rollbackHooks.set(tx, hooks);
+      result = await this.dataSource.transaction((tx) => {
+        settledHooks.set(tx, hooks);
         return work(tx);
       });
     } catch (error) {
-      runHooks(hooks);
+      runHooks(hooks, false);
       throw error;
     }
+    runHooks(hooks, true);
+    return result;
   }
 
   /** Reads outside a transaction (PostgreSQL: autocommit statements on the pool). */
@@ -236,15 +244,17 @@ export class UnitOfWork {
   }
 
   private async runGroup(runner: QueryRunner, group: QueuedUnit[]): Promise<void> {
-    const outcomes: { ok: boolean; value: unknown; hooks: (() => void)[] }[] = [];
+    const outcomes: { ok: boolean; value: unknown; hooks: SettledHook[] }[] = [];
     // A savepoint per write unit only when another write shares the commit: alone, a failure rolls everything back.
     const isolate = group.filter((unit) => unit.write).length > 1;
     let open = group.some((unit) => unit.write);
     if (open) await runner.startTransaction();
     for (const unit of group) {
       const savepoint = isolate && unit.write;
-      const hooks: (() => void)[] = [];
-      rollbackHooks.set(runner.manager, hooks);
+      const hooks: SettledHook[] = [];
+      // A read writes nothing to settle.
+      if (unit.write) settledHooks.set(runner.manager, hooks);
+      else settledHooks.delete(runner.manager);
       try {
         if (savepoint) await runner.startTransaction();
         const value = await unit.work(runner.manager);
@@ -252,14 +262,14 @@ export class UnitOfWork {
         outcomes.push({ ok: true, value, hooks });
       } catch (error) {
         outcomes.push({ ok: false, value: error, hooks });
-        runHooks(hooks);
+        runHooks(hooks, false);
         if (!unit.write || !open) continue;
         if (!this.sqliteConnection().inTransaction) {
           // SQLite rolled the whole transaction back (e.g. disk full): nothing written before this unit survived either.
           for (const outcome of outcomes) {
             if (outcome.ok) {
               Object.assign(outcome, { ok: false, value: error });
-              runHooks(outcome.hooks);
+              runHooks(outcome.hooks, false);
             }
           }
           resetTransactionState(runner);
@@ -276,19 +286,20 @@ export class UnitOfWork {
         }
       }
     }
-    rollbackHooks.delete(runner.manager);
+    settledHooks.delete(runner.manager);
     if (open) {
       try {
         await runner.commitTransaction();
       } catch (error) {
         if (this.sqliteConnection().inTransaction) await runner.rollbackTransaction().catch(() => undefined);
         resetTransactionState(runner);
-        for (const outcome of outcomes) if (outcome.ok) runHooks(outcome.hooks);
+        for (const outcome of outcomes) if (outcome.ok) runHooks(outcome.hooks, false);
         for (const unit of group) unit.reject(error);
         return;
       }
       this.checkpointer?.committed();
     }
+    for (const outcome of outcomes) if (outcome.ok) runHooks(outcome.hooks, true);
     group.forEach((unit, i) => (outcomes[i].ok ? unit.resolve(outcomes[i].value) : unit.reject(outcomes[i].value)));
   }
 

@@ -107,9 +107,15 @@ export class FleetRepository {
   async placementHosts(tx: Tx): Promise<{ hosts: readonly CandidateHost[]; cached: boolean }> {
     const kept = this.snapshot.current();
     if (kept) return { hosts: kept, cached: true };
-    const begun = this.snapshot.begin();
-    const hosts = await this.loadCandidates(tx, ANY_SIZE, null);
-    this.snapshot.keep(begun, hosts);
+    const start = this.snapshot.begin();
+    let hosts: CandidateHost[];
+    try {
+      hosts = await this.loadCandidates(tx, ANY_SIZE, null);
+    } catch (error) {
+      this.snapshot.abandon();
+      throw error;
+    }
+    this.snapshot.keep(start, hosts, tx.connection.options.type !== 'postgres');
     return { hosts, cached: false };
   }
 
@@ -493,7 +499,7 @@ export class FleetRepository {
       qb.set({ vmId: () => ':vmId' }).where('host_id = :hostId').andWhere('vm_id IS NULL').andWhere('sharing_mode = :passthrough').andWhere('id IN (:...gpuIds)'),
     );
     // Not all bound: the plan went stale (the caller's transaction will not commit); the fleet is read again.
-    if (affected === gpuIds.length) this.snapshot.gpusBound(tx, vmId, hostId, gpuIds);
+    if (affected === gpuIds.length) this.snapshot.gpusBound(tx, vmId, gpuIds);
     else this.snapshot.drop();
     return affected;
   }

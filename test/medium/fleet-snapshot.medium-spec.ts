@@ -3,7 +3,7 @@ import { FLEET_SNAPSHOT_TTL_MS } from '../../src/fleet/fleet-snapshot';
 import { HostState } from '../../src/fleet/host.entity';
 import { PlacementConflictError, PlacementService } from '../../src/fleet/placement.service';
 import type { PlacementRequest } from '../../src/scheduler/scheduler.types';
-import { DB_KINDS, errorOf, one, reportSkippedPostgres, useTestDatabase } from './support/database';
+import { DB_KINDS, deferred, errorOf, one, reportSkippedPostgres, useTestDatabase } from './support/database';
 import { at, ids, insertUser, insertVm, placementService, registerHost } from './support/fixtures';
 import { Repositories, repositoriesOf } from './support/repositories';
 
@@ -75,6 +75,16 @@ describe.each(DB_KINDS)('the fleet snapshot on %s', (kind) => {
     expect(await planned(a)).toBe('small');
   });
 
+  it('offers what a release frees only once the release commits', async () => {
+    const placed = await db().uow.transaction((tx) => place(tx, a));
+    const during = await db().uow.transaction(async (tx) => {
+      await a.placement.release(tx, { id: placed.vm.id, hostId: placed.plan.hostId, ...CPU_VM }, at(1));
+      return (await a.placement.plan(tx, CPU_VM))?.hostName;
+    });
+    expect(during).toBe('big');
+    expect(await planned(a)).toBe('small');
+  });
+
   it('forgets a claim whose transaction did not commit', async () => {
     expect(await planned(a)).toBe('small');
     const failed = await errorOf(() =>
@@ -98,6 +108,32 @@ describe.each(DB_KINDS)('the fleet snapshot on %s', (kind) => {
     const third = await db().uow.transaction((tx) => a.placement.plan(tx, GPU_VM));
     expect(third?.gpus.map((g) => g.id)).toEqual([first.plan.gpus[0].id]);
   });
+
+  if (kind === 'postgres') {
+    it('PostgreSQL only: a reading taken while a claim of this process is uncommitted has that claim (the read cannot see it)', async () => {
+      const claimed = deferred();
+      const finish = deferred();
+      const holding = db().uow.transaction(async (tx) => {
+        const placed = await place(tx, a);
+        claimed.resolve();
+        await finish.promise;
+        return placed.plan.hostName;
+      });
+      await claimed.promise;
+      // Another change drops the snapshot; the next plan reads the fleet while the claim is still uncommitted
+      // (without the placement lock, which the open transaction holds).
+      a.fleet.forgetPlacementSnapshot();
+      let seen: string | null | undefined;
+      try {
+        seen = (await db().uow.transaction((tx) => a.placement.plan(tx, CPU_VM, false)))?.hostName;
+      } finally {
+        finish.resolve();
+      }
+      expect(seen).toBe('big');
+      expect(await holding).toBe('small');
+      expect(await planned(a)).toBe('big');
+    });
+  }
 
   it('costs a re-plan, never an over-committed host, when another replica claimed what it shows as free', async () => {
     expect(await planned(a)).toBe('small');

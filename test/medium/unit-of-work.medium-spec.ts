@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { constraintViolation } from '../../src/database/constraint-violation';
 import { MIGRATIONS, dataSourceOptions } from '../../src/database/data-source-options';
 import { MigrationRunner } from '../../src/database/migration-runner';
-import { UnitOfWork, onRollback } from '../../src/database/unit-of-work';
+import { UnitOfWork, onSettled } from '../../src/database/unit-of-work';
 import { UserEntity } from '../../src/users/user.entity';
 import { createTestDatabase } from '../support/postgres';
 import {
@@ -84,21 +84,24 @@ describe.each(DB_KINDS)('UnitOfWork on %s', (kind) => {
     );
   });
 
-  it("onRollback calls a unit's hooks only when that unit's writes are not committed, grouped units included", async () => {
-    const called: string[] = [];
+  it("onSettled tells each unit's hooks whether that unit's writes were committed, grouped units included, and only once it is settled", async () => {
+    const settled: string[] = [];
     const unit = (name: string, fail: 'no' | 'throws' | 'violates') =>
       db().uow.transaction(async (tx) => {
-        onRollback(tx, () => called.push(name));
+        expect(onSettled(tx, (committed) => settled.push(`${name} ${committed ? 'committed' : 'not committed'}`))).toBe(true);
         await insertUser(tx, { username: fail === 'violates' ? 'taken' : name });
         if (fail === 'throws') throw new Error(`${name} failed`);
+        // Not told anything while its work runs.
+        return settled.some((s) => s.startsWith(`${name} `));
       });
     await db().uow.transaction((tx) => insertUser(tx, { username: 'taken' }));
     const results = await Promise.allSettled([unit('r1', 'no'), unit('r2', 'throws'), unit('r3', 'no'), unit('r4', 'violates'), unit('r5', 'no')]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
-    expect(called.sort()).toEqual(['r2', 'r4']);
-    // Outside a transaction there is nothing to undo: the hook is dropped.
-    await db().uow.read(async (tx) => onRollback(tx, () => called.push('read')));
-    expect(called.sort()).toEqual(['r2', 'r4']);
+    expect(settled.sort()).toEqual(['r1 committed', 'r2 not committed', 'r3 committed', 'r4 not committed', 'r5 committed']);
+    for (const r of results) if (r.status === 'fulfilled') expect(r.value).toBe(false);
+    // Outside a transaction there is nothing to wait for: the hook is dropped, and the caller told so.
+    expect(await db().uow.read(async (tx) => onSettled(tx, () => settled.push('read')))).toBe(false);
+    expect(settled).toHaveLength(5);
   });
 
   if (kind === 'sqlite') {
