@@ -132,10 +132,11 @@ export class PlacementService {
     // free GPUs that were bound since (their rows, read for the plan anyway, say so). Then the database decides,
     // for this request's hosts only; the conditional claims catch the rest.
     if (fleet.cached && (!decision || (decision.gpuIds.length > 0 && gpus.some((gpu) => gpu.vmId !== null || gpu.liveClaims > 0)))) {
-      if (decision) this.fleet.forgetPlacementSnapshot();
+      const fromSnapshot = decision;
       hosts = withoutExcluded(await this.fleet.loadCandidates(tx, resourcesOf(request), request.region, gpuNeedOf(request)), excluded);
       decision = schedule(hosts, request, this.policy, () => this.random.next());
-      if (decision) this.fleet.forgetPlacementSnapshot();
+      // The snapshot was wrong for this request (bound GPUs, or room it did not show): the next plan reads it again.
+      if (fromSnapshot || decision) this.fleet.forgetPlacementSnapshot();
       gpus = decision ? await this.gpusOf(tx, decision) : [];
     }
     if (!decision) return null;
