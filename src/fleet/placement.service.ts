@@ -13,6 +13,7 @@ import { IdGenerator } from '../common/id-generator';
 import { matchGpuModel } from './domain/gpu-model';
 import { findVgpuProfile, GpuProfile, migProfilesFor, milliGpuOf, VGPU_PROFILES } from './domain/gpu-profiles';
 import { GpuEntity } from './gpu.entity';
+import { MetricsService } from '../metrics/metrics.service';
 
 /** The base of the PostgreSQL advisory lock keys placements take for their transaction, shared by every replica. */
 const PLACEMENT_LOCK_KEY = 740_421_978;
@@ -102,8 +103,20 @@ export class PlacementService {
     private readonly random: RandomSource,
     config: AppConfig,
     private readonly ids: IdGenerator,
+    private readonly metrics: MetricsService,
   ) {
     this.policy = config.placementPolicy ? getPolicy(config.placementPolicy as PlacementPolicy['name']) : DEFAULT_POLICY;
+  }
+
+  /** Records a plan's time (vmplane_placement_duration_seconds): whether it found room, and whether the kept snapshot decided. */
+  private observePlan(startedAt: number, placed: boolean, fromSnapshot: boolean): void {
+    this.metrics.placementDuration.observe({ outcome: placed ? 'placed' : 'no_fit', fleet: fromSnapshot ? 'snapshot' : 'database' }, (performance.now() - startedAt) / 1000);
+  }
+
+  /** A claim found the plan stale: counted (vmplane_placement_conflicts_total), then thrown for the caller to plan again. */
+  private conflict(resource: 'host' | 'gpu' | 'slot', what: string, fullHostId: string | null = null): PlacementConflictError {
+    this.metrics.placementConflicts.inc({ resource });
+    return new PlacementConflictError(what, fullHostId);
   }
 
   /**
@@ -113,6 +126,7 @@ export class PlacementService {
    * awaited once they are back.
    */
   async plan(tx: Tx, request: PlacementRequest, serialise = true, exclude: ReadonlySet<string> | Promise<ReadonlySet<string>> = new Set()): Promise<PlacementPlan | null> {
+    const startedAt = performance.now();
     // Awaited below; meanwhile a failure of its read must not count as an unhandled rejection.
     if (exclude instanceof Promise) exclude.catch(() => undefined);
     let fleet: { hosts: readonly CandidateHost[]; cached: boolean };
@@ -128,17 +142,20 @@ export class PlacementService {
     let hosts = withoutExcluded(fleet.hosts, excluded);
     let decision = schedule(hosts, request, this.policy, () => this.random.next());
     let gpus = decision ? await this.gpusOf(tx, decision) : [];
+    let fromSnapshot = fleet.cached;
     // A kept snapshot may be behind another replica: it may miss capacity given back (nothing fits), or show as
     // free GPUs that were bound since (their rows, read for the plan anyway, say so). Then the database decides,
     // for this request's hosts only; the conditional claims catch the rest.
     if (fleet.cached && (!decision || (decision.gpuIds.length > 0 && gpus.some((gpu) => gpu.vmId !== null || gpu.liveClaims > 0)))) {
-      const fromSnapshot = decision;
+      const snapshotDecision = decision;
+      fromSnapshot = false;
       hosts = withoutExcluded(await this.fleet.loadCandidates(tx, resourcesOf(request), request.region, gpuNeedOf(request)), excluded);
       decision = schedule(hosts, request, this.policy, () => this.random.next());
       // The snapshot was wrong for this request (bound GPUs, or room it did not show): the next plan reads it again.
-      if (fromSnapshot || decision) this.fleet.forgetPlacementSnapshot();
+      if (snapshotDecision || decision) this.fleet.forgetPlacementSnapshot();
       gpus = decision ? await this.gpusOf(tx, decision) : [];
     }
+    this.observePlan(startedAt, decision !== null, fromSnapshot);
     if (!decision) return null;
     const host = hosts.find((h) => h.id === decision.hostId)!;
     const [claim] = decision.claims;
@@ -164,14 +181,14 @@ export class PlacementService {
       gpus ? () => this.fleet.bindGpus(tx, vmId, plan.hostId, gpuIds) : null,
       gpus ? () => this.fleet.insertAllocations(tx, gpuIds.map((gpuId, i) => ({ id: allocationIds[i], gpuId, vmId }))) : null,
     ]);
-    if (!settled(host)) throw new PlacementConflictError(`host ${plan.hostName}`, plan.hostId);
-    if ((settled(bound) ?? 0) !== gpuIds.length) throw new PlacementConflictError('a GPU');
+    if (!settled(host)) throw this.conflict('host', `host ${plan.hostName}`, plan.hostId);
+    if ((settled(bound) ?? 0) !== gpuIds.length) throw this.conflict('gpu', 'a GPU');
     settled(allocated);
     if (plan.slotClaim) {
       const { gpu, profile, slots } = plan.slotClaim;
       const sharingMode = gpu.sharingMode === 'vgpu' ? 'vgpu' : 'mig';
       const claimed = await this.fleet.claimGpuSlots(tx, vmId, { gpuId: gpu.id, profile, slots, sharingMode }, slots.map(() => this.ids.next()));
-      if (!claimed) throw new PlacementConflictError(`a slot of GPU ${gpu.index} on ${plan.hostName}`);
+      if (!claimed) throw this.conflict('slot', `a slot of GPU ${gpu.index} on ${plan.hostName}`);
     }
   }
 

@@ -55,8 +55,23 @@ export class MetricsService {
 
   readonly operationQueue = new Gauge({
     name: 'vmplane_operation_queue_depth',
-    help: 'Operations not yet finished, by status (pending or running)',
+    help: 'Operations not yet finished, by status: pending, running, or waiting_for_capacity (in the capacity queue)',
     labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly placementDuration = new Histogram({
+    name: 'vmplane_placement_duration_seconds',
+    help: 'Time to plan a placement, on PostgreSQL including the wait for the per-model placement lock, by outcome (placed, no_fit) and by where the fleet came from (snapshot: the kept fleet snapshot decided; database: the fleet was read)',
+    labelNames: ['outcome', 'fleet'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly placementConflicts = new Counter({
+    name: 'vmplane_placement_conflicts_total',
+    help: 'Claims that found their plan stale (another request took the room first) and sent the request to plan again, by what was taken: host, gpu or slot',
+    labelNames: ['resource'] as const,
     registers: [this.registry],
   });
 

@@ -3,7 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { UnitOfWork } from '../database/unit-of-work';
 import { MetricsService } from '../metrics/metrics.service';
 import { VmRecordsModule } from '../vms/vm-records.module';
-import { OperationEntity } from './operation.entity';
+import { OperationEntity, UNFINISHED_STATUSES } from './operation.entity';
 import { OperationWaiter } from './operation-waiter';
 import { OperationWorker } from './operation-worker';
 import { OperationsController } from './operations.controller';
@@ -25,9 +25,8 @@ export class OperationsModule implements OnModuleInit {
 
   onModuleInit(): void {
     this.metrics.addCollector(async () => {
-      const counts = await this.uow.read((tx) => this.ops.countOpen(tx));
-      this.metrics.operationQueue.set({ status: 'pending' }, counts.find((c) => c.status === 'pending')?.count ?? 0);
-      this.metrics.operationQueue.set({ status: 'running' }, counts.find((c) => c.status === 'running')?.count ?? 0);
+      const counts = await this.uow.read((tx) => this.ops.countUnfinished(tx));
+      for (const status of UNFINISHED_STATUSES) this.metrics.operationQueue.set({ status }, counts.find((c) => c.status === status)?.count ?? 0);
     });
   }
 }

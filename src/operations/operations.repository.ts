@@ -230,12 +230,13 @@ export class OperationsRepository {
     return affected === 1;
   }
 
-  async countOpen(tx: Tx): Promise<{ status: OperationStatus; count: number }[]> {
+  /** Operations not yet finished (open, or waiting for capacity), counted by status. */
+  async countUnfinished(tx: Tx): Promise<{ status: OperationStatus; count: number }[]> {
     const rows = await on(this.ops, tx)
       .createQueryBuilder('o')
       .select('o.status', 'status')
       .addSelect('COUNT(*)', 'count')
-      .where(statusIn('o.status', OPEN_STATUSES))
+      .where(statusIn('o.status', UNFINISHED_STATUSES))
       .groupBy('o.status')
       .getRawMany<{ status: OperationStatus; count: string | number }>();
     return rows.map((r) => ({ status: r.status, count: Number(r.count) }));

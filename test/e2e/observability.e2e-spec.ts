@@ -21,7 +21,7 @@ describe('metrics and logs', () => {
   });
   afterAll(() => server?.stop());
 
-  it('serves Prometheus metrics for HTTP, VMs, GPUs, the hypervisor and the operation queue', async () => {
+  it('serves Prometheus metrics for HTTP, VMs, GPUs, the hypervisor, placement and the operation queue', async () => {
     const token = await login(server.url);
     const vm = await request(server.url).post('/vms').set(bearer(token)).send({ ...ORIGINAL_VM, gpu_count: 2, gpu_model: 'h100-80gb' });
     expect(vm.status).toBe(201);
@@ -41,6 +41,10 @@ describe('metrics and logs', () => {
     expect(sample(text, 'vmplane_hypervisor_call_duration_seconds_count', { call: 'create', outcome: 'ok' })).toBe(1);
     expect(sample(text, 'vmplane_operation_queue_depth', { status: 'pending' })).toBe(0);
     expect(sample(text, 'vmplane_operation_queue_depth', { status: 'running' })).toBe(0);
+    expect(sample(text, 'vmplane_operation_queue_depth', { status: 'waiting_for_capacity' })).toBe(0);
+    // The server's first plan read the fleet from the database, and its claim found nothing taken.
+    expect(sample(text, 'vmplane_placement_duration_seconds_count', { outcome: 'placed', fleet: 'database' })).toBe(1);
+    expect(text).toMatch(/^# TYPE vmplane_placement_conflicts_total counter$/m);
     expect(text).toMatch(/^vmplane_process_resident_memory_bytes \d+/m);
   });
 

@@ -2,6 +2,7 @@ import type { Tx } from '../../src/database/unit-of-work';
 import { FLEET_SNAPSHOT_TTL_MS } from '../../src/fleet/fleet-snapshot';
 import { HostState } from '../../src/fleet/host.entity';
 import { PlacementConflictError, PlacementService } from '../../src/fleet/placement.service';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import type { PlacementRequest } from '../../src/scheduler/scheduler.types';
 import { DB_KINDS, deferred, errorOf, one, reportSkippedPostgres, useTestDatabase } from './support/database';
 import { at, ids, insertUser, insertVm, placementService, registerHost } from './support/fixtures';
@@ -16,6 +17,18 @@ interface Replica {
   fleet: Repositories['fleet'];
   vms: Repositories['vms'];
   placement: PlacementService;
+  metrics: MetricsService;
+}
+
+/** How many plans the replica recorded with this outcome and fleet source (vmplane_placement_duration_seconds_count). */
+async function plans(r: Replica, outcome: 'placed' | 'no_fit', fleet: 'snapshot' | 'database'): Promise<number> {
+  const { values } = await r.metrics.placementDuration.get();
+  return values.find((v) => v.metricName === 'vmplane_placement_duration_seconds_count' && v.labels.outcome === outcome && v.labels.fleet === fleet)?.value ?? 0;
+}
+
+/** Claims the replica found stale, by what was taken (vmplane_placement_conflicts_total). */
+async function conflicts(r: Replica, resource: 'host' | 'gpu' | 'slot'): Promise<number> {
+  return (await r.metrics.placementConflicts.get()).values.find((v) => v.labels.resource === resource)?.value ?? 0;
 }
 
 /**
@@ -27,7 +40,8 @@ describe.each(DB_KINDS)('the fleet snapshot on %s', (kind) => {
   const db = useTestDatabase(kind);
   const replica = (): Replica => {
     const { fleet, vms } = repositoriesOf(db());
-    return { fleet, vms, placement: placementService(db().uow, fleet, 'best-fit') };
+    const metrics = new MetricsService();
+    return { fleet, vms, metrics, placement: placementService(db().uow, fleet, 'best-fit', metrics) };
   };
   let a: Replica;
   let b: Replica;
@@ -66,6 +80,8 @@ describe.each(DB_KINDS)('the fleet snapshot on %s', (kind) => {
     expect(await planned(a)).toBe('small');
     await db().uow.transaction((tx) => place(tx, a));
     expect(await planned(a)).toBe('big');
+    // The first plan read the fleet; the two after it were decided by the snapshot.
+    expect([await plans(a, 'placed', 'database'), await plans(a, 'placed', 'snapshot')]).toEqual([1, 2]);
   });
 
   it('gives back in the next plan what a release in this process freed', async () => {
@@ -141,6 +157,7 @@ describe.each(DB_KINDS)('the fleet snapshot on %s', (kind) => {
     const conflict = await errorOf(() => db().uow.transaction((tx) => place(tx, a)));
     expect(conflict).toBeInstanceOf(PlacementConflictError);
     expect((conflict as PlacementConflictError).fullHostId).toBe(small);
+    expect([await conflicts(a, 'host'), await conflicts(a, 'gpu'), await conflicts(b, 'host')]).toEqual([1, 0, 0]);
     expect(await usedCores(small)).toBe(8);
     // The failed claim dropped the snapshot: the next plan reads the fleet again.
     expect(await planned(a)).toBe('big');
@@ -153,12 +170,15 @@ describe.each(DB_KINDS)('the fleet snapshot on %s', (kind) => {
     const next = await db().uow.transaction((tx) => place(tx, a, GPU_VM));
     expect(next.plan.gpus[0].id).not.toBe(taken.plan.gpus[0].id);
     expect(next.plan.hostId).toBe(gpu);
+    // Both of a's plans were the database's: the first read the fleet, the second found its snapshot's GPUs bound.
+    expect([await plans(a, 'placed', 'database'), await plans(a, 'placed', 'snapshot'), await conflicts(a, 'gpu')]).toEqual([2, 0, 0]);
   });
 
   it('finds capacity another replica gave back although its snapshot shows none', async () => {
     for (const id of [big, gpu]) await db().uow.transaction((tx) => a.fleet.setHostState(tx, id, HostState.Draining));
     const placed = await db().uow.transaction((tx) => place(tx, a));
     expect(await planned(a)).toBeNull();
+    expect(await plans(a, 'no_fit', 'database')).toBe(1);
     await release(b, placed);
     expect(await planned(a)).toBe('small');
   });

@@ -8,6 +8,7 @@ import { FleetRepository } from '../../../src/fleet/fleet.repository';
 import { GpuEntity } from '../../../src/fleet/gpu.entity';
 import { HostEntity, HostState } from '../../../src/fleet/host.entity';
 import { PlacementService } from '../../../src/fleet/placement.service';
+import { MetricsService } from '../../../src/metrics/metrics.service';
 import { OperationAction, OperationEntity, OperationStatus } from '../../../src/operations/operation.entity';
 import { UserEntity } from '../../../src/users/user.entity';
 import type { UsersService } from '../../../src/users/users.service';
@@ -196,8 +197,8 @@ export class FixedRandom extends RandomSource {
 }
 
 /** PlacementService as the server builds it with PLACEMENT_POLICY unset (the default policy). */
-export function placementService(uow: UnitOfWork, fleet: FleetRepository, policy: string | null = null): PlacementService {
-  return new PlacementService(uow, fleet, new FixedRandom(), { placementPolicy: policy } as AppConfig, new UuidV7Generator());
+export function placementService(uow: UnitOfWork, fleet: FleetRepository, policy: string | null = null, metrics = new MetricsService()): PlacementService {
+  return new PlacementService(uow, fleet, new FixedRandom(), { placementPolicy: policy } as AppConfig, new UuidV7Generator(), metrics);
 }
 
 /** What a medium spec registers through FleetService: a host of `gpus` H100s, sized as given. */
