@@ -3,7 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { UnitOfWork } from '../database/unit-of-work';
 import { MetricsService } from '../metrics/metrics.service';
 import { VmRecordsModule } from '../vms/vm-records.module';
-import { OperationEntity, UNFINISHED_STATUSES } from './operation.entity';
+import { OPEN_STATUSES, OperationEntity, OperationStatus } from './operation.entity';
 import { OperationWaiter } from './operation-waiter';
 import { OperationWorker } from './operation-worker';
 import { OperationsController } from './operations.controller';
@@ -25,8 +25,9 @@ export class OperationsModule implements OnModuleInit {
 
   onModuleInit(): void {
     this.metrics.addCollector(async () => {
-      const counts = await this.uow.read((tx) => this.ops.countUnfinished(tx));
-      for (const status of UNFINISHED_STATUSES) this.metrics.operationQueue.set({ status }, counts.find((c) => c.status === status)?.count ?? 0);
+      const [counts, waiting] = await this.uow.read((tx) => Promise.all([this.ops.countOpen(tx), this.ops.countWaiting(tx)]));
+      for (const status of OPEN_STATUSES) this.metrics.operationQueue.set({ status }, counts.find((c) => c.status === status)?.count ?? 0);
+      this.metrics.operationQueue.set({ status: OperationStatus.WaitingForCapacity }, waiting);
     });
   }
 }

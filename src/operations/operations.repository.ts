@@ -230,15 +230,20 @@ export class OperationsRepository {
     return affected === 1;
   }
 
-  /** Operations not yet finished (open, or waiting for capacity), counted by status. */
-  async countUnfinished(tx: Tx): Promise<{ status: OperationStatus; count: number }[]> {
+  /** Open operations, by status (the open-operations index; waiting ones are countWaiting's). */
+  async countOpen(tx: Tx): Promise<{ status: OperationStatus; count: number }[]> {
     const rows = await on(this.ops, tx)
       .createQueryBuilder('o')
       .select('o.status', 'status')
       .addSelect('COUNT(*)', 'count')
-      .where(statusIn('o.status', UNFINISHED_STATUSES))
+      .where(statusIn('o.status', OPEN_STATUSES))
       .groupBy('o.status')
       .getRawMany<{ status: OperationStatus; count: string | number }>();
     return rows.map((r) => ({ status: r.status, count: Number(r.count) }));
+  }
+
+  /** Operations in the capacity queue, all models and regions (the waiting operations' partial index). */
+  async countWaiting(tx: Tx): Promise<number> {
+    return on(this.ops, tx).createQueryBuilder('o').where(WAITING).getCount();
   }
 }

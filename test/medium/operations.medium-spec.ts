@@ -194,20 +194,20 @@ describe.each(DB_KINDS)('OperationsRepository on %s', (kind) => {
       leaseExpiresAt: null,
     });
     expect(await claim('worker-b', at(10_000_000))).toEqual([]);
-    expect(await db().uow.read((tx) => ops.countUnfinished(tx))).toEqual([]);
+    expect(await db().uow.read((tx) => ops.countOpen(tx))).toEqual([]);
   });
 
-  it('countUnfinished counts pending, running and waiting operations by status, and no finished one', async () => {
+  it('countOpen counts pending and running operations by status, countWaiting those in the capacity queue; neither a finished one', async () => {
     await pending(2);
     await pending(1, { status: OperationStatus.WaitingForCapacity, stage: 'waiting_for_capacity', queueKey: 'h100-80gb|*', deadlineAt: at(60_000) });
     await pending(1, { status: OperationStatus.Succeeded, stage: 'done', finishedAt: at(5) });
     await claim('worker-a', at(1_000), 1);
-    const counts = await db().uow.read((tx) => ops.countUnfinished(tx));
+    const counts = await db().uow.read((tx) => ops.countOpen(tx));
     expect(counts.sort((a, b) => a.status.localeCompare(b.status))).toEqual([
       { status: OperationStatus.Pending, count: 1 },
       { status: OperationStatus.Running, count: 1 },
-      { status: OperationStatus.WaitingForCapacity, count: 1 },
     ]);
+    expect(await db().uow.read((tx) => ops.countWaiting(tx))).toBe(1);
   });
 
   it('releaseAllLeases makes every open operation claimable at once, and leaves finished ones alone', async () => {
