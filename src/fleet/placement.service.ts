@@ -10,10 +10,10 @@ import { gpuModelsOf, infeasibility } from './feasibility';
 import { CandidateHost, FleetRepository, GpuNeed, PlacementResources } from './fleet.repository';
 import { canFit, isWholeGpuFree, profileFor } from '../scheduler/gpu-slots';
 import { IdGenerator } from '../common/id-generator';
+import { MetricsService } from '../metrics/metrics.service';
 import { matchGpuModel } from './domain/gpu-model';
 import { findVgpuProfile, GpuProfile, migProfilesFor, milliGpuOf, VGPU_PROFILES } from './domain/gpu-profiles';
 import { GpuEntity } from './gpu.entity';
-import { MetricsService } from '../metrics/metrics.service';
 
 /** The base of the PostgreSQL advisory lock keys placements take for their transaction, shared by every replica. */
 const PLACEMENT_LOCK_KEY = 740_421_978;
@@ -142,20 +142,19 @@ export class PlacementService {
     let hosts = withoutExcluded(fleet.hosts, excluded);
     let decision = schedule(hosts, request, this.policy, () => this.random.next());
     let gpus = decision ? await this.gpusOf(tx, decision) : [];
-    let fromSnapshot = fleet.cached;
     // A kept snapshot may be behind another replica: it may miss capacity given back (nothing fits), or show as
     // free GPUs that were bound since (their rows, read for the plan anyway, say so). Then the database decides,
     // for this request's hosts only; the conditional claims catch the rest.
-    if (fleet.cached && (!decision || (decision.gpuIds.length > 0 && gpus.some((gpu) => gpu.vmId !== null || gpu.liveClaims > 0)))) {
+    const stale = fleet.cached && (!decision || (decision.gpuIds.length > 0 && gpus.some((gpu) => gpu.vmId !== null || gpu.liveClaims > 0)));
+    if (stale) {
       const snapshotDecision = decision;
-      fromSnapshot = false;
       hosts = withoutExcluded(await this.fleet.loadCandidates(tx, resourcesOf(request), request.region, gpuNeedOf(request)), excluded);
       decision = schedule(hosts, request, this.policy, () => this.random.next());
       // The snapshot was wrong for this request (bound GPUs, or room it did not show): the next plan reads it again.
       if (snapshotDecision || decision) this.fleet.forgetPlacementSnapshot();
       gpus = decision ? await this.gpusOf(tx, decision) : [];
     }
-    this.observePlan(startedAt, decision !== null, fromSnapshot);
+    this.observePlan(startedAt, decision !== null, fleet.cached && !stale);
     if (!decision) return null;
     const host = hosts.find((h) => h.id === decision.hostId)!;
     const [claim] = decision.claims;
